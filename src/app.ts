@@ -1,0 +1,57 @@
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { Config } from './config.js'
+import { warmUpPasswords } from './passwords.js'
+import authenticate from './plugins/authenticate.js'
+import configPlugin from './plugins/config.js'
+import errorHandler from './plugins/error-handler.js'
+import sessions from './plugins/sessions.js'
+import stores from './plugins/stores.js'
+import tokens from './plugins/tokens.js'
+import api from './routes/api/index.js'
+import health from './routes/health.js'
+import jwks from './routes/well-known/jwks.js'
+
+export interface AppOptions {
+  config: Config
+}
+
+/** SPEC.md: a body over 16 KiB gets 413. */
+export const BODY_LIMIT = 16 * 1024
+
+/** The Fastify server options that belong to the app rather than to the process (the logger is the process's). */
+export function serverOptions(config: Config): FastifyServerOptions {
+  return {
+    bodyLimit: BODY_LIMIT,
+    // A hop count is valid at run time (Fastify's docs, proxy-addr), though Fastify's types omit it.
+    trustProxy: config.TRUST_PROXY as FastifyServerOptions['trustProxy'],
+    // Request ids come from our generator, never from a client header.
+    requestIdHeader: false,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    ajv: { customOptions: { removeAdditional: true, coerceTypes: false, allErrors: false } }
+  }
+}
+
+/** The whole service as a Fastify plugin: plugins first, then routes. server.ts and the tests register it. */
+export default async function app(fastify: FastifyInstance, options: AppOptions): Promise<void> {
+  // GET and POST /api/refresh and /api/logout carry no body; clients that still send
+  // `Content-Type: application/json` with an empty body must not get a 400 for it.
+  // JSON in and out: any other media type is 415, not a string that fails validation.
+  fastify.removeContentTypeParser('text/plain')
+  const parseJson = fastify.getDefaultJsonParser('error', 'error')
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined)
+    parseJson(request, body as string, done)
+  })
+
+  await fastify.register(configPlugin, { config: options.config })
+  await fastify.register(errorHandler)
+  await fastify.register(stores)
+  await fastify.register(tokens)
+  await fastify.register(authenticate)
+  await fastify.register(sessions)
+  await warmUpPasswords()
+
+  await fastify.register(health)
+  await fastify.register(jwks)
+  await fastify.register(api)
+}

@@ -1,0 +1,106 @@
+import Type, { type Static } from 'typebox'
+import { Value } from 'typebox/value'
+
+/**
+ * The environment, as SPEC.md's settings table names it. Every value arrives as a string;
+ * typebox converts, fills defaults and validates in one place, at boot.
+ */
+export const EnvironmentSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'development' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  DATA_DIR: Type.String({ minLength: 1, default: './data' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^[^:,\\s]+:\\d+(,[^:,\\s]+:\\d+)*$' })),
+  REDIS_SENTINELS: Type.Optional(Type.String({ pattern: '^[^:,\\s]+:\\d+(,[^:,\\s]+:\\d+)*$' })),
+  REDIS_SENTINEL_NAME: Type.Optional(Type.String({ minLength: 1 })),
+  /** Namespaces every Redis key, so that several deployments (or test files) can share one Redis. */
+  REDIS_KEY_PREFIX: Type.String({ default: 'jwt:' }),
+  /** A Redis command that takes longer than this fails, and the request gets 503 instead of hanging. */
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1000 }),
+  ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_ALGORITHM: Type.Union(
+    [Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('RS256'), Type.Literal('HS256')],
+    { default: 'ES256' }
+  ),
+  JWT_PRIVATE_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1, default: 3600 }),
+  SESSION_TTL: Type.Integer({ minimum: 1, default: 1209600 }),
+  REFRESH_GRACE: Type.Integer({ minimum: 0, default: 10 }),
+  CLIENT_TOKEN_TTL: Type.Integer({ minimum: 1, default: 900 }),
+  TRUST_PROXY: Type.String({ default: 'false' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { default: 'info' }
+  )
+})
+
+type Environment = Static<typeof EnvironmentSchema>
+
+export type JwtAlgorithm = Environment['JWT_ALGORITHM']
+
+export type Config = Omit<Environment, 'ISSUER' | 'TRUST_PROXY'> & {
+  ISSUER: string
+  /** Fastify's `trustProxy`: a boolean, a hop count, or a list of addresses and CIDR ranges. */
+  TRUST_PROXY: boolean | number | string
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Reads `.env` (if there is one) into process.env without overriding what is already set. */
+export function loadDotEnv(path = '.env'): void {
+  try {
+    process.loadEnvFile(path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+}
+
+/**
+ * Validates the environment and returns the typed configuration.
+ * A bad value throws a ConfigError whose message names the setting, so that the process stops at boot.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known: Record<string, string> = {}
+  for (const name of Object.keys(EnvironmentSchema.properties)) {
+    const value = env[name]
+    // An empty variable (`FOO=` in a .env) means "not set", not "set to nothing".
+    if (value !== undefined && value !== '') known[name] = value
+  }
+  // typebox would truncate "1.5" to 1; a setting that is not a whole number is refused instead.
+  for (const [name, value] of Object.entries(known)) {
+    const schema = EnvironmentSchema.properties[name as keyof Environment] as { type?: string }
+    if (schema.type === 'integer' && !/^-?\d+$/.test(value)) {
+      throw new ConfigError(`invalid setting ${name}=${JSON.stringify(value)}: must be a whole number`)
+    }
+  }
+  const parsed = Value.Default(EnvironmentSchema, Value.Convert(EnvironmentSchema, known))
+  const problems = [...Value.Errors(EnvironmentSchema, parsed)]
+  if (problems.length > 0) {
+    const messages = problems.map((problem) => {
+      const name = problem.instancePath.replace(/^\//, '')
+      return `${name}=${JSON.stringify(known[name])}: ${problem.message}`
+    })
+    throw new ConfigError(`invalid setting ${[...new Set(messages)].join('; ')}`)
+  }
+  const environment = parsed as Environment
+
+  if (environment.REDIS_SENTINELS !== undefined && environment.REDIS_SENTINEL_NAME === undefined) {
+    throw new ConfigError('invalid setting REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set')
+  }
+  return {
+    ...environment,
+    ISSUER: environment.ISSUER ?? `http://localhost:${environment.PORT}`,
+    TRUST_PROXY: parseTrustProxy(environment.TRUST_PROXY)
+  }
+}
+
+function parseTrustProxy(value: string): boolean | number | string {
+  if (value === 'true') return true
+  if (value === 'false') return false
+  if (/^\d+$/.test(value)) return Number(value)
+  return value
+}

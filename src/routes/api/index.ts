@@ -1,0 +1,17 @@
+import type { FastifyPluginAsync } from 'fastify'
+import login from './login.js'
+import logout from './logout.js'
+import refresh from './refresh.js'
+import register from './register.js'
+import user from './user.js'
+
+/** The seed API: the paths of the Laravel exercise this service re-implements. */
+const api: FastifyPluginAsync = async (fastify) => {
+  await fastify.register(register)
+  await fastify.register(login)
+  await fastify.register(user)
+  await fastify.register(refresh)
+  await fastify.register(logout)
+}
+
+export default api

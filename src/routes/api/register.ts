@@ -1,0 +1,42 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { ServiceError } from '../../errors.js'
+import { hashPassword } from '../../passwords.js'
+import { ErrorResponse, User } from '../../schemas/common.js'
+import { EmailTakenError } from '../../stores/users/index.js'
+
+const RegisterBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' }),
+    email: Type.String({ format: 'email', maxLength: 255 }),
+    password: Type.String({ minLength: 8, maxLength: 255 }),
+    password_confirmation: Type.String({ maxLength: 255 })
+  },
+  { additionalProperties: false }
+)
+
+const register: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post('/api/register', {
+    schema: {
+      tags: ['seed API'],
+      summary: 'Create an account',
+      body: RegisterBody,
+      response: { 201: Type.Object({ status: Type.Literal('success'), data: User }), 400: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse }
+    },
+    handler: async (request, reply) => {
+      const { name, email, password, password_confirmation } = request.body
+      if (password_confirmation !== password) {
+        throw new ServiceError('VALIDATION_FAILED', 'body/password_confirmation must match body/password')
+      }
+      try {
+        const user = await fastify.users.create({ name: name.trim(), email: email.trim(), password_hash: await hashPassword(password) })
+        return reply.code(201).send({ status: 'success' as const, data: user })
+      } catch (error) {
+        if (error instanceof EmailTakenError) throw new ServiceError('EMAIL_TAKEN')
+        throw error
+      }
+    }
+  })
+}
+
+export default register

@@ -1,0 +1,28 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+
+const Check = Type.Union([Type.Literal('ok'), Type.Literal('unavailable')])
+const Readiness = Type.Object({
+  status: Check,
+  checks: Type.Object({ users: Check, revocations: Check })
+})
+
+const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/health/live', {
+    schema: { tags: ['operations'], summary: 'The process runs (touches no store)', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+    handler: async () => ({ status: 'ok' as const })
+  })
+
+  fastify.get('/health/ready', {
+    schema: { tags: ['operations'], summary: 'Every store answers', response: { 200: Readiness, 503: Readiness } },
+    handler: async (_request, reply) => {
+      const answer = (ping: Promise<void>) => ping.then(() => 'ok' as const, () => 'unavailable' as const)
+      const [users, revocations] = await Promise.all([answer(fastify.users.ping()), answer(fastify.revocations.ping())])
+      const ready = users === 'ok' && revocations === 'ok'
+      if (!ready) reply.code(503).header('retry-after', '1')
+      return { status: ready ? ('ok' as const) : ('unavailable' as const), checks: { users, revocations } }
+    }
+  })
+}
+
+export default health

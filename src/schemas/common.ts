@@ -1,0 +1,35 @@
+import Type, { type Static } from 'typebox'
+import { ERRORS } from '../errors.js'
+
+/** SPEC.md's error body: Fastify's own shape plus a stable `code`. */
+export const ErrorResponse = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String(),
+    code: Type.Union(Object.keys(ERRORS).map((code) => Type.Literal(code))),
+    message: Type.String()
+  }
+)
+
+export const User = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  email: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' })
+})
+export type User = Static<typeof User>
+
+/** RFC 6749 §5.1. */
+export const TokenResponse = Type.Object({
+  access_token: Type.String(),
+  token_type: Type.Literal('bearer'),
+  expires_in: Type.Integer({ description: 'seconds until the token expires' })
+})
+export type TokenResponse = Static<typeof TokenResponse>
+
+/** The error responses every bearer-protected route can give. */
+export const bearerErrors = {
+  401: ErrorResponse,
+  503: ErrorResponse
+}

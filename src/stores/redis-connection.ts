@@ -1,0 +1,46 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { Config } from '../config.js'
+
+export type RedisClient = Redis | Cluster
+
+function hostsOf(list: string): { host: string; port: number }[] {
+  return list.split(',').map((entry) => {
+    const [host, port] = entry.trim().split(':')
+    return { host: host!, port: Number(port) }
+  })
+}
+
+/**
+ * One Redis, a Cluster or a Sentinel group, from the settings; `undefined` when none is configured.
+ *
+ * Fail fast rather than queue: with the offline queue off and a command timeout, a request on a dead
+ * Redis gets 503 within REDIS_COMMAND_TIMEOUT_MS instead of hanging, while the client keeps
+ * reconnecting in the background and the service recovers by itself when Redis returns.
+ */
+export function createRedisClient(config: Config): RedisClient | undefined {
+  const options: RedisOptions = {
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    enableAutoPipelining: true,
+    enableOfflineQueue: false,
+    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: config.REDIS_COMMAND_TIMEOUT_MS * 2,
+    maxRetriesPerRequest: 1,
+    lazyConnect: true,
+    retryStrategy: (attempt) => Math.min(50 * attempt, 1000)
+  }
+  if (config.REDIS_CLUSTER_NODES !== undefined) {
+    return new Cluster(hostsOf(config.REDIS_CLUSTER_NODES), {
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      enableAutoPipelining: true,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 1000),
+      redisOptions: { ...options, keyPrefix: undefined }
+    })
+  }
+  if (config.REDIS_SENTINELS !== undefined) {
+    return new Redis({ ...options, sentinels: hostsOf(config.REDIS_SENTINELS), name: config.REDIS_SENTINEL_NAME })
+  }
+  if (config.REDIS_URL !== undefined) return new Redis(config.REDIS_URL, options)
+  return undefined
+}

@@ -1,0 +1,66 @@
+/**
+ * The revocation store: which sessions are alive and which token ids are revoked.
+ * Backends: `redis.ts` (production, one Redis, Cluster or Sentinel) and `sqlite.ts` (embedded default).
+ *
+ * Sessions are an allow-list: a token is accepted only while its session record exists. So a store
+ * that comes back without its data (restart without persistence, flush) refuses every token issued
+ * before the loss instead of re-admitting revoked ones, and a new login works at once.
+ * Revoked token ids are a deny-list whose entries expire with the token they revoke.
+ *
+ * Every method throws StoreUnavailableError when the store cannot answer: callers fail closed.
+ */
+export interface RevocationStore {
+  startSession(session: NewSession): Promise<void>
+  /** The per-request check: one round trip. */
+  check(token: TokenRef): Promise<TokenStatus>
+  /**
+   * Rotates `parent` into the child sealed in `sealedChild`, exactly once and atomically.
+   * A parent rotated before gets its first child back while the grace lasts, and revokes its
+   * session after that (reuse).
+   */
+  rotate(parent: TokenRef, rotation: Rotation): Promise<RotateResult>
+  /** Logout: revokes the token and ends its session. */
+  endSession(token: TokenRef): Promise<void>
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/** What the store needs to know of a token: its owner, session, id and expiry. */
+export interface TokenRef {
+  sub: string
+  sid: string
+  jti: string
+  /** Expiry, in seconds since the epoch (the `exp` claim). */
+  exp: number
+}
+
+export interface NewSession {
+  sub: string
+  sid: string
+  /** When the session began, in seconds (the `auth_time` claim). */
+  authTime: number
+  /** When the session ends for good, in milliseconds: auth_time + SESSION_TTL. */
+  expiresAt: number
+  createdAt: number
+  userAgent: string
+  ip: string
+}
+
+export type TokenStatus = 'active' | 'revoked'
+
+export interface Rotation {
+  /** The child token, sealed under a key only the parent's holder can derive (see sessions/rotation-seal.ts). */
+  sealedChild: string
+  /** How long, in milliseconds, a repeated refresh of the parent gets the same child. */
+  graceMs: number
+  now: number
+}
+
+export type RotateResult =
+  | { outcome: 'rotated' }
+  /** Rotated before, within the grace: here is the same child, still sealed. */
+  | { outcome: 'repeated'; sealedChild: string }
+  /** Rotated before, after the grace: the session has now been revoked. */
+  | { outcome: 'reused' }
+  /** Logged out, or its session is gone. */
+  | { outcome: 'revoked' }

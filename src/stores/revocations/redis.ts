@@ -1,0 +1,125 @@
+import { StoreUnavailableError } from '../../errors.js'
+import type { RedisClient } from '../redis-connection.js'
+import type { RevocationStore, RotateResult, TokenRef } from './index.js'
+
+/*
+ * Key layout. Every key of one user carries the hash tag {u:<sub>}, so that the keys a request
+ * touches live in one slot: the per-request check stays one round trip, and the scripts below stay
+ * atomic, on Redis Cluster too.
+ *
+ *   {u:<sub>}:s:<sid>     hash: the live session (created_at, last_refreshed_at, auth_time, user_agent, ip);
+ *                         expires when the session ends for good
+ *   {u:<sub>}:sessions    set of the user's session ids (an index, pruned lazily)
+ *   {u:<sub>}:j:<jti>     "r" (revoked) or "x" (rotated); expires when the token does (PXAT exp)
+ *   {u:<sub>}:g:<jti>     the sealed first child of a rotated token; expires when the grace ends
+ */
+const tag = (sub: string): string => `{u:${sub}}`
+const sessionKey = (sub: string, sid: string): string => `${tag(sub)}:s:${sid}`
+const sessionIndexKey = (sub: string): string => `${tag(sub)}:sessions`
+const tokenKey = (sub: string, jti: string): string => `${tag(sub)}:j:${jti}`
+const graceKey = (sub: string, jti: string): string => `${tag(sub)}:g:${jti}`
+
+// KEYS: session, session index. ARGV: sid, expiresAt (ms), created_at (ms), auth_time (s), user_agent, ip
+const START_SESSION = `
+redis.call('HSET', KEYS[1], 'created_at', ARGV[3], 'last_refreshed_at', ARGV[3], 'auth_time', ARGV[4],
+  'user_agent', ARGV[5], 'ip', ARGV[6])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[2], ARGV[2]) end
+return 1`
+
+// KEYS: token, session. Returns 0 when the token may pass.
+const CHECK = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 2 end
+return 0`
+
+// KEYS: token, grace, session, session index. ARGV: token exp (ms), sealed child, grace (ms), now (ms), sid
+// The whole decision is one script, so two refreshes of one token can never both rotate it.
+const ROTATE = `
+local state = redis.call('GET', KEYS[1])
+local alive = redis.call('EXISTS', KEYS[3]) == 1
+if state == 'x' and alive then
+  local child = redis.call('GET', KEYS[2])
+  if child then return {'repeated', child} end
+  redis.call('DEL', KEYS[3])
+  redis.call('SREM', KEYS[4], ARGV[5])
+  return {'reused'}
+end
+if state or not alive then return {'revoked'} end
+redis.call('SET', KEYS[1], 'x', 'PXAT', ARGV[1])
+if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+redis.call('HSET', KEYS[3], 'last_refreshed_at', ARGV[4])
+return {'rotated'}`
+
+// KEYS: token, session, session index. ARGV: token exp (ms), sid
+const END_SESSION = `
+redis.call('SET', KEYS[1], 'r', 'PXAT', ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[2])
+return 1`
+
+interface Scripts {
+  jwtStartSession(...args: (string | number)[]): Promise<number>
+  jwtCheck(token: string, session: string): Promise<number>
+  jwtRotate(...args: (string | number)[]): Promise<[string, string?]>
+  jwtEndSession(...args: (string | number)[]): Promise<number>
+}
+
+/** The Redis revocation store. The client is owned here: close() quits it. */
+export function createRedisRevocationStore(redis: RedisClient): RevocationStore {
+  redis.defineCommand('jwtStartSession', { numberOfKeys: 2, lua: START_SESSION })
+  redis.defineCommand('jwtCheck', { numberOfKeys: 2, lua: CHECK })
+  redis.defineCommand('jwtRotate', { numberOfKeys: 4, lua: ROTATE })
+  redis.defineCommand('jwtEndSession', { numberOfKeys: 3, lua: END_SESSION })
+  const scripts = redis as unknown as Scripts
+
+  async function call<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work
+    } catch (error) {
+      throw new StoreUnavailableError('revocation', error)
+    }
+  }
+
+  return {
+    async startSession(session) {
+      const { sub, sid } = session
+      await call(
+        scripts.jwtStartSession(
+          sessionKey(sub, sid), sessionIndexKey(sub),
+          sid, session.expiresAt, session.createdAt, session.authTime, session.userAgent, session.ip
+        )
+      )
+    },
+
+    async check({ sub, sid, jti }) {
+      const verdict = await call(scripts.jwtCheck(tokenKey(sub, jti), sessionKey(sub, sid)))
+      return verdict === 0 ? 'active' : 'revoked'
+    },
+
+    async rotate(parent: TokenRef, rotation): Promise<RotateResult> {
+      const { sub, sid, jti } = parent
+      const [outcome, sealedChild] = await call(
+        scripts.jwtRotate(
+          tokenKey(sub, jti), graceKey(sub, jti), sessionKey(sub, sid), sessionIndexKey(sub),
+          parent.exp * 1000, rotation.sealedChild, rotation.graceMs, rotation.now, sid
+        )
+      )
+      if (outcome === 'repeated') return { outcome, sealedChild: sealedChild! }
+      return { outcome: outcome as 'rotated' | 'reused' | 'revoked' }
+    },
+
+    async endSession({ sub, sid, jti, exp }) {
+      await call(scripts.jwtEndSession(tokenKey(sub, jti), sessionKey(sub, sid), sessionIndexKey(sub), exp * 1000, sid))
+    },
+
+    async ping() {
+      await call(redis.ping())
+    },
+
+    async close() {
+      await redis.quit().catch(() => redis.disconnect())
+    }
+  }
+}

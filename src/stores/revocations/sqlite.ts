@@ -1,0 +1,125 @@
+import { StoreUnavailableError } from '../../errors.js'
+import { openSqlite } from '../sqlite-database.js'
+import type { RevocationStore, RotateResult } from './index.js'
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS sessions (
+  sid               TEXT PRIMARY KEY,
+  sub               TEXT NOT NULL,
+  created_at        INTEGER NOT NULL,
+  last_refreshed_at INTEGER NOT NULL,
+  auth_time         INTEGER NOT NULL,
+  user_agent        TEXT NOT NULL,
+  ip                TEXT NOT NULL,
+  expires_at        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_sub ON sessions (sub);
+CREATE TABLE IF NOT EXISTS revoked_tokens (
+  jti        TEXT PRIMARY KEY,
+  state      TEXT NOT NULL,   -- 'r' revoked, 'x' rotated
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rotation_grace (
+  jti          TEXT PRIMARY KEY,
+  sealed_child TEXT NOT NULL,
+  expires_at   INTEGER NOT NULL
+);`
+
+const PURGE_EVERY_MS = 60_000
+
+/**
+ * The embedded revocation store: the same semantics as Redis, in a SQLite file under DATA_DIR.
+ * Rows past their expiry are ignored by every query and purged once a minute.
+ * Each operation is one IMMEDIATE transaction, so it is atomic even across processes sharing the file.
+ */
+export function createSqliteRevocationStore(dataDir: string): RevocationStore {
+  const db = openSqlite(dataDir, 'revocations.db')
+  db.exec(SCHEMA)
+
+  const insertSession = db.prepare(
+    `INSERT OR REPLACE INTO sessions (sid, sub, created_at, last_refreshed_at, auth_time, user_agent, ip, expires_at)
+     VALUES (@sid, @sub, @createdAt, @createdAt, @authTime, @userAgent, @ip, @expiresAt)`
+  )
+  const liveSession = db.prepare<[string, string, number], { sid: string }>(
+    'SELECT sid FROM sessions WHERE sid = ? AND sub = ? AND expires_at > ?'
+  )
+  const tokenState = db.prepare<[string, number], { state: string }>(
+    'SELECT state FROM revoked_tokens WHERE jti = ? AND expires_at > ?'
+  )
+  const graceChild = db.prepare<[string, number], { sealed_child: string }>(
+    'SELECT sealed_child FROM rotation_grace WHERE jti = ? AND expires_at > ?'
+  )
+  const setTokenState = db.prepare('INSERT OR REPLACE INTO revoked_tokens (jti, state, expires_at) VALUES (?, ?, ?)')
+  const setGrace = db.prepare('INSERT OR REPLACE INTO rotation_grace (jti, sealed_child, expires_at) VALUES (?, ?, ?)')
+  const touchSession = db.prepare('UPDATE sessions SET last_refreshed_at = ? WHERE sid = ?')
+  const deleteSession = db.prepare('DELETE FROM sessions WHERE sid = ?')
+  const purge = db.transaction((now: number) => {
+    for (const table of ['sessions', 'revoked_tokens', 'rotation_grace']) {
+      db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`).run(now)
+    }
+  })
+
+  const rotate = db.transaction(
+    (jti: string, sid: string, sub: string, expMs: number, sealedChild: string, graceMs: number, now: number): RotateResult => {
+      const state = tokenState.get(jti, now)?.state
+      const sessionAlive = liveSession.get(sid, sub, now) !== undefined
+      if (state === 'x' && sessionAlive) {
+        const child = graceChild.get(jti, now)?.sealed_child
+        if (child !== undefined) return { outcome: 'repeated', sealedChild: child }
+        deleteSession.run(sid)
+        return { outcome: 'reused' }
+      }
+      if (state !== undefined || !sessionAlive) return { outcome: 'revoked' }
+      setTokenState.run(jti, 'x', expMs)
+      if (graceMs > 0) setGrace.run(jti, sealedChild, now + graceMs)
+      touchSession.run(now, sid)
+      return { outcome: 'rotated' }
+    }
+  )
+  const endSession = db.transaction((jti: string, sid: string, expMs: number) => {
+    setTokenState.run(jti, 'r', expMs)
+    deleteSession.run(sid)
+  })
+
+  const purgeTimer = setInterval(() => {
+    try {
+      purge(Date.now())
+    } catch {
+      // A busy or broken file: expired rows are ignored by every query anyway; try again next round.
+    }
+  }, PURGE_EVERY_MS)
+  purgeTimer.unref()
+
+  function guard<T>(work: () => T): T {
+    try {
+      return work()
+    } catch (error) {
+      throw new StoreUnavailableError('revocation', error)
+    }
+  }
+
+  return {
+    async startSession(session) {
+      guard(() => insertSession.run(session))
+    },
+    async check({ sub, sid, jti }) {
+      const now = Date.now()
+      return guard(() =>
+        tokenState.get(jti, now) === undefined && liveSession.get(sid, sub, now) !== undefined ? 'active' : 'revoked'
+      )
+    },
+    async rotate({ sub, sid, jti, exp }, { sealedChild, graceMs, now }) {
+      return guard(() => rotate.immediate(jti, sid, sub, exp * 1000, sealedChild, graceMs, now))
+    },
+    async endSession({ sid, jti, exp }) {
+      guard(() => endSession.immediate(jti, sid, exp * 1000))
+    },
+    async ping() {
+      guard(() => db.prepare('SELECT 1').get())
+    },
+    async close() {
+      clearInterval(purgeTimer)
+      db.close()
+    }
+  }
+}

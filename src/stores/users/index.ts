@@ -1,0 +1,48 @@
+/** A user as the API shows it: never a password hash. */
+export interface User {
+  id: string
+  name: string
+  email: string
+  created_at: string
+  updated_at: string
+}
+
+/** A user with the hash, for login only. */
+export interface UserWithPassword extends User {
+  password_hash: string
+}
+
+export interface NewUser {
+  name: string
+  email: string
+  password_hash: string
+}
+
+/**
+ * The users repository. Backends: `sqlite.ts` (embedded default) and `postgres.ts`.
+ * Emails are unique case-insensitively: every backend keys them by `emailKey()`.
+ * Errors: `EmailTakenError` for a duplicate; `StoreUnavailableError` when the database cannot answer.
+ */
+export interface UserStore {
+  create(user: NewUser): Promise<User>
+  findByEmail(email: string): Promise<UserWithPassword | undefined>
+  findById(id: string): Promise<User | undefined>
+  /** Answers when the database does; throws StoreUnavailableError otherwise. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+export class EmailTakenError extends Error {
+  override name = 'EmailTakenError'
+}
+
+/** The form of an email that uniqueness and lookups use. */
+export function emailKey(email: string): string {
+  return email.trim().toLowerCase()
+}
+
+/** Picks the public fields, so that no other column (hash, email key) can leak into a response. */
+export function withoutPassword(user: UserWithPassword): User {
+  const { id, name, email, created_at, updated_at } = user
+  return { id, name, email, created_at, updated_at }
+}

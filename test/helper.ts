@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import fp from 'fastify-plugin'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import type { Test } from 'tap'
+import app, { serverOptions } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+
+export type TestContext = Test
+
+/** The machine's shared services (DESIGN.md); override with TEST_REDIS_URL / TEST_DATABASE_URL. */
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+export const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+/** Both store configurations SPEC.md names: the embedded defaults, and the production path. */
+export const STORE_MODES = ['embedded', 'redis-postgres'] as const
+export type StoreMode = (typeof STORE_MODES)[number]
+
+export type Env = Record<string, string>
+
+const unique = (): string => randomBytes(6).toString('hex')
+
+/**
+ * Settings for one test: its own DATA_DIR and, for redis-postgres, its own Redis key prefix and
+ * PostgreSQL schema, all removed after the test. Test files run in parallel without sharing data.
+ */
+export async function storeEnv(t: TestContext, mode: StoreMode, overrides: Env = {}): Promise<Env> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'jwt-auth-test-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const env: Env = { DATA_DIR: dataDir, LOG_LEVEL: 'silent', ISSUER: 'http://auth.test' }
+  if (mode === 'redis-postgres') {
+    const schema = `test_${unique()}`
+    await withPostgres((client) => client.query(`CREATE SCHEMA ${schema}`))
+    t.teardown(() => withPostgres((client) => client.query(`DROP SCHEMA ${schema} CASCADE`)))
+    env.DATABASE_URL = `${POSTGRES_URL}?options=-c%20search_path%3D${schema}`
+    env.REDIS_URL = REDIS_URL
+    env.REDIS_KEY_PREFIX = `test:${unique()}:`
+    t.teardown(() => deleteRedisKeys(REDIS_URL, env.REDIS_KEY_PREFIX!))
+  }
+  return { ...env, ...overrides }
+}
+
+export async function withPostgres<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL })
+  await client.connect()
+  try {
+    return await work(client)
+  } finally {
+    await client.end()
+  }
+}
+
+async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url)
+  try {
+    for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 })) {
+      if ((keys as string[]).length > 0) await redis.del(...(keys as string[]))
+    }
+  } finally {
+    redis.disconnect()
+  }
+}
+
+/** Builds the app (no port) from settings, ready for `inject`, closed after the test. */
+export async function buildApp(t: TestContext, env: Env): Promise<FastifyInstance> {
+  const config = loadConfig(env)
+  const fastify = Fastify(serverOptions(config))
+  t.teardown(() => fastify.close())
+  // fp() lifts the app's decorators (tokens, stores) out of its context, so that tests can reach them.
+  await fastify.register(fp(app), { config })
+  await fastify.ready()
+  return fastify
+}
+
+/** storeEnv + buildApp, for the common case of one instance. */
+export async function buildTestApp(t: TestContext, mode: StoreMode, overrides: Env = {}): Promise<FastifyInstance> {
+  return buildApp(t, await storeEnv(t, mode, overrides))
+}
+
+export interface Account {
+  email: string
+  password: string
+  token: string
+  body: { access_token: string; token_type: string; expires_in: number }
+}
+
+let accounts = 0
+
+/** Registers a new user and logs in. */
+export async function registerAndLogin(fastify: FastifyInstance, fields: { email?: string; password?: string } = {}): Promise<Account> {
+  const email = fields.email ?? `user${++accounts}.${unique()}@example.com`
+  const password = fields.password ?? 'correct horse battery'
+  const registered = await fastify.inject({
+    method: 'POST',
+    url: '/api/register',
+    payload: { name: 'Test User', email, password, password_confirmation: password }
+  })
+  if (registered.statusCode !== 201) throw new Error(`register: ${registered.statusCode} ${registered.body}`)
+  const token = await login(fastify, email, password)
+  return { email, password, token: token.access_token, body: token }
+}
+
+export async function login(fastify: FastifyInstance, email: string, password: string): Promise<Account['body']> {
+  const response = await fastify.inject({ method: 'POST', url: '/api/login', payload: { email, password } })
+  if (response.statusCode !== 200) throw new Error(`login: ${response.statusCode} ${response.body}`)
+  return response.json()
+}
+
+export function bearer(token: string): { authorization: string } {
+  return { authorization: `Bearer ${token}` }
+}
+
+/** The claims of a token, without verifying it. */
+export function claimsOf(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>
+}
+
+/** Asserts SPEC.md's error shape, the status and the code; a 401 must carry a Bearer challenge. */
+export function assertError(t: TestContext, response: LightMyRequestResponse | { statusCode: number; headers: Record<string, unknown>; json(): unknown }, status: number, code: string): void {
+  t.equal(response.statusCode, status, `status ${status}`)
+  const body = response.json() as Record<string, unknown>
+  t.match(body, { statusCode: status, error: String, code, message: String }, `error body with code ${code}`)
+  if (status === 401) t.match(response.headers['www-authenticate'], /^Bearer /, 'WWW-Authenticate: Bearer')
+  if (status === 503) t.match(response.headers['retry-after'], /^\d+$/, 'Retry-After')
+}
+
+/** A TCP port nobody listens on right now (for a service that is meant to be unreachable, or to start). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

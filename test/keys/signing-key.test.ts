@@ -1,0 +1,54 @@
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'tap'
+import { ConfigError, loadConfig } from '../../src/config.js'
+import { generatePrivateKey, loadSigningKey, parseSigningKey, thumbprint } from '../../src/keys/signing-key.js'
+
+test('RFC 7638 §3.1 example thumbprint', async (t) => {
+  const jwk = {
+    kty: 'RSA',
+    n: '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw',
+    e: 'AQAB',
+    alg: 'RS256',
+    kid: '2011-04-29'
+  }
+  t.equal(thumbprint(jwk), 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs')
+})
+
+for (const alg of ['ES256', 'EdDSA', 'RS256', 'HS256'] as const) {
+  test(`${alg}: generated once into DATA_DIR with mode 0600, reused after a restart`, async (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'keys-test-'))
+    const config = loadConfig({ DATA_DIR: dataDir, JWT_ALGORITHM: alg })
+    const first = loadSigningKey(config)
+    const file = join(dataDir, `signing-key.${alg.toLowerCase()}.pem`)
+    t.equal(statSync(file).mode & 0o777, 0o600)
+    t.equal(loadSigningKey(config).kid, first.kid, 'the same key the second time')
+    t.equal(first.alg, alg)
+    if (alg === 'HS256') t.equal(first.publicJwk, undefined, 'a symmetric key is never published')
+    else {
+      t.match(first.publicJwk, { kid: first.kid, alg, use: 'sig' })
+      t.notOk('d' in first.publicJwk!, 'no private member in the public JWK')
+    }
+  })
+}
+
+test('a key file is used as is, and must fit the algorithm', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'keys-test-'))
+  const file = join(dir, 'key.pem')
+  writeFileSync(file, generatePrivateKey('ES256'))
+  const key = loadSigningKey(loadConfig({ JWT_PRIVATE_KEY_FILE: file }))
+  t.equal(key.kid, parseSigningKey('ES256', readFileSync(file, 'utf8'), file).kid)
+  t.throws(() => loadSigningKey(loadConfig({ JWT_PRIVATE_KEY_FILE: file, JWT_ALGORITHM: 'RS256' })), { message: /JWT_ALGORITHM=RS256 needs an RSA key/ })
+  const weakRsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  t.throws(() => parseSigningKey('RS256', weakRsa, 'weak'), ConfigError, 'RSA under 2048 bits is refused')
+  t.throws(() => parseSigningKey('HS256', 'short', 'secret'), { message: /at least 32 bytes/ })
+  t.throws(() => parseSigningKey('ES256', 'not a pem', 'garbage'), { message: /not a PEM private key/ })
+  t.throws(() => loadSigningKey(loadConfig({ JWT_PRIVATE_KEY_FILE: join(dir, 'missing.pem') })), { message: /JWT_PRIVATE_KEY_FILE=/ })
+})
+
+test('NODE_ENV=production refuses to generate a key', async (t) => {
+  const config = loadConfig({ NODE_ENV: 'production', DATA_DIR: mkdtempSync(join(tmpdir(), 'keys-test-')) })
+  t.throws(() => loadSigningKey(config), { message: /JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production/ })
+})

@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer, Socket, type Server } from 'node:net'
+import { Redis } from 'ioredis'
+import { freePort, sleep, type TestContext } from './helper.js'
+
+/**
+ * A redis-server of the test's own, on a free loopback port, that the test may stop, flush or
+ * restart: never the machine's shared one. No persistence, so a restart comes back empty.
+ */
+export class OwnRedis {
+  private process: ChildProcess | undefined
+  private constructor(readonly port: number) {}
+
+  static async start(t: TestContext): Promise<OwnRedis> {
+    const redis = new OwnRedis(await freePort())
+    t.teardown(() => redis.stop())
+    await redis.start()
+    return redis
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  async start(): Promise<void> {
+    this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const client = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+      try {
+        await client.connect()
+        await client.ping()
+        return
+      } catch {
+        await sleep(50)
+      } finally {
+        client.disconnect()
+      }
+    }
+    throw new Error(`redis-server did not start on port ${this.port}`)
+  }
+
+  async stop(): Promise<void> {
+    const child = this.process
+    if (child === undefined || child.exitCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+    this.process = undefined
+  }
+}
+
+/**
+ * A TCP proxy in front of a real server, which the test can cut and restore: from the app's side,
+ * the server goes down and comes back, while the shared server itself is never touched.
+ */
+export class TcpProxy {
+  private server: Server | undefined
+  private readonly sockets = new Set<Socket>()
+  private constructor(readonly port: number, private readonly target: { host: string; port: number }) {}
+
+  static async start(t: TestContext, target: { host: string; port: number }): Promise<TcpProxy> {
+    const proxy = new TcpProxy(await freePort(), target)
+    t.teardown(() => proxy.cut())
+    await proxy.restore()
+    return proxy
+  }
+
+  async restore(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = new Socket()
+      upstream.connect(this.target.port, this.target.host)
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket)
+        socket.on('error', () => socket.destroy())
+        socket.on('close', () => this.sockets.delete(socket))
+      }
+      client.pipe(upstream).pipe(client)
+      client.on('close', () => upstream.destroy())
+      upstream.on('close', () => client.destroy())
+    })
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve))
+    this.server = server
+  }
+
+  /** Closes the port and every open connection. */
+  async cut(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy()
+    const server = this.server
+    this.server = undefined
+    if (server !== undefined) await new Promise((resolve) => server.close(resolve))
+  }
+}
