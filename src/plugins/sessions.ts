@@ -16,9 +16,11 @@ export interface Sessions {
   login(user: User, client: ClientInfo): Promise<TokenResponse>
   /** Rotates the presented token into its one child (see RevocationStore.rotate). */
   refresh(token: string, claims: UserClaims): Promise<TokenResponse>
-  /** Revokes the token and ends its session. */
-  logout(claims: UserClaims): Promise<void>
+  /** Revokes the token and ends its session (`local`), every session of the user, or every other one. */
+  logout(claims: UserClaims, scope: LogoutScope): Promise<void>
 }
+
+export type LogoutScope = 'local' | 'global' | 'others'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -93,7 +95,13 @@ export default fp(
         }
       },
 
-      async logout(claims) {
+      async logout(claims, scope) {
+        // The other sessions first: if a later step fails, a retry with the same token still works.
+        if (scope === 'others') {
+          await revocations.endSessions(claims.sub, { except: claims.sid })
+          return
+        }
+        if (scope === 'global') await revocations.endSessions(claims.sub, { all: true })
         await revocations.endSession(claims)
       }
     })

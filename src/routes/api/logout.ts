@@ -1,6 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { bearerErrors } from '../../schemas/common.js'
+import { bearerErrors, ErrorResponse } from '../../schemas/common.js'
+
+const LogoutQuery = Type.Object({
+  scope: Type.Union([Type.Literal('local'), Type.Literal('global'), Type.Literal('others')], {
+    default: 'local',
+    description: 'this session (default), every session of the user, or every other session'
+  })
+})
 
 const logout: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.route({
@@ -8,13 +15,14 @@ const logout: FastifyPluginAsyncTypebox = async (fastify) => {
     url: '/api/logout',
     schema: {
       tags: ['seed API'],
-      summary: 'Revoke the token and its session at once',
+      summary: 'Revoke the token and its session (or every session, or every other one) at once',
       security: [{ bearer: [] }],
-      response: { 200: Type.Object({ status: Type.Literal('success'), message: Type.Literal('logout') }), ...bearerErrors }
+      querystring: LogoutQuery,
+      response: { 200: Type.Object({ status: Type.Literal('success'), message: Type.Literal('logout') }), 400: ErrorResponse, ...bearerErrors }
     },
     preHandler: fastify.authenticate,
     handler: async (request) => {
-      await fastify.sessions.logout(request.auth!.claims)
+      await fastify.sessions.logout(request.auth!.claims, request.query.scope)
       return { status: 'success' as const, message: 'logout' as const }
     }
   })

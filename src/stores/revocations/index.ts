@@ -21,6 +21,13 @@ export interface RevocationStore {
   rotate(parent: TokenRef, rotation: Rotation): Promise<RotateResult>
   /** Logout: revokes the token and ends its session. */
   endSession(token: TokenRef): Promise<void>
+  /**
+   * Ends several sessions of one user at once (logout scopes, password change, DELETE /api/sessions/:id),
+   * atomically; returns how many were alive.
+   */
+  endSessions(sub: string, which: SessionSelector): Promise<number>
+  /** The user's live sessions, oldest first. */
+  listSessions(sub: string): Promise<SessionRecord[]>
   ping(): Promise<void>
   close(): Promise<void>
 }
@@ -47,6 +54,18 @@ export interface NewSession {
 }
 
 export type TokenStatus = 'active' | 'revoked'
+
+/** Every session, every one but `except`, or only `only`. */
+export type SessionSelector = { all: true } | { except: string } | { only: string }
+
+export interface SessionRecord {
+  sid: string
+  /** Milliseconds since the epoch. */
+  createdAt: number
+  lastRefreshedAt: number
+  userAgent: string
+  ip: string
+}
 
 export interface Rotation {
   /** The child token, sealed under a key only the parent's holder can derive (see sessions/rotation-seal.ts). */

@@ -59,19 +59,53 @@ redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[3], ARGV[2])
 return 1`
 
+// KEYS: session index. ARGV: key prefix of the user's sessions, mode (all | except | only), sid.
+// Session keys are built here from the index; they share the index's hash tag, hence its slot.
+const END_SESSIONS = `
+local ended = 0
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local chosen = ARGV[2] == 'all' or (ARGV[2] == 'except' and sid ~= ARGV[3]) or (ARGV[2] == 'only' and sid == ARGV[3])
+  if chosen then
+    ended = ended + redis.call('DEL', ARGV[1] .. sid)
+    redis.call('SREM', KEYS[1], sid)
+  end
+end
+return ended`
+
+// KEYS: session index. ARGV: key prefix of the user's sessions. Prunes index entries whose session is gone.
+const LIST_SESSIONS = `
+local sessions = {}
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local fields = redis.call('HMGET', ARGV[1] .. sid, 'created_at', 'last_refreshed_at', 'user_agent', 'ip')
+  if fields[1] then
+    table.insert(sessions, {sid, fields[1], fields[2], fields[3], fields[4]})
+  else
+    redis.call('SREM', KEYS[1], sid)
+  end
+end
+return sessions`
+
 interface Scripts {
   jwtStartSession(...args: (string | number)[]): Promise<number>
   jwtCheck(token: string, session: string): Promise<number>
   jwtRotate(...args: (string | number)[]): Promise<[string, string?]>
   jwtEndSession(...args: (string | number)[]): Promise<number>
+  jwtEndSessions(index: string, sessionPrefix: string, mode: string, sid: string): Promise<number>
+  jwtListSessions(index: string, sessionPrefix: string): Promise<[string, string, string, string, string][]>
 }
 
-/** The Redis revocation store. The client is owned here: close() quits it. */
-export function createRedisRevocationStore(redis: RedisClient): RevocationStore {
+/**
+ * The Redis revocation store. The client is owned here: close() quits it.
+ * `keyPrefix` is the client's prefix, for the keys the scripts build themselves.
+ */
+export function createRedisRevocationStore(redis: RedisClient, keyPrefix: string): RevocationStore {
   redis.defineCommand('jwtStartSession', { numberOfKeys: 2, lua: START_SESSION })
   redis.defineCommand('jwtCheck', { numberOfKeys: 2, lua: CHECK })
   redis.defineCommand('jwtRotate', { numberOfKeys: 4, lua: ROTATE })
   redis.defineCommand('jwtEndSession', { numberOfKeys: 3, lua: END_SESSION })
+  redis.defineCommand('jwtEndSessions', { numberOfKeys: 1, lua: END_SESSIONS })
+  redis.defineCommand('jwtListSessions', { numberOfKeys: 1, lua: LIST_SESSIONS })
+  const sessionPrefix = (sub: string): string => `${keyPrefix}${sessionKey(sub, '')}`
   const scripts = redis as unknown as Scripts
 
   async function call<T>(work: Promise<T>): Promise<T> {
@@ -112,6 +146,24 @@ export function createRedisRevocationStore(redis: RedisClient): RevocationStore 
 
     async endSession({ sub, sid, jti, exp }) {
       await call(scripts.jwtEndSession(tokenKey(sub, jti), sessionKey(sub, sid), sessionIndexKey(sub), exp * 1000, sid))
+    },
+
+    async endSessions(sub, which) {
+      const [mode, sid] = 'all' in which ? ['all', ''] : 'except' in which ? ['except', which.except] : ['only', which.only]
+      return call(scripts.jwtEndSessions(sessionIndexKey(sub), sessionPrefix(sub), mode, sid))
+    },
+
+    async listSessions(sub) {
+      const rows = await call(scripts.jwtListSessions(sessionIndexKey(sub), sessionPrefix(sub)))
+      return rows
+        .map(([sid, createdAt, lastRefreshedAt, userAgent, ip]) => ({
+          sid,
+          createdAt: Number(createdAt),
+          lastRefreshedAt: Number(lastRefreshedAt),
+          userAgent,
+          ip
+        }))
+        .sort((a, b) => a.createdAt - b.createdAt)
     },
 
     async ping() {

@@ -76,6 +76,13 @@ export function createSqliteRevocationStore(dataDir: string): RevocationStore {
       return { outcome: 'rotated' }
     }
   )
+  const sessionsOf = db.prepare<[string, number], { sid: string; createdAt: number; lastRefreshedAt: number; userAgent: string; ip: string }>(
+    `SELECT sid, created_at AS createdAt, last_refreshed_at AS lastRefreshedAt, user_agent AS userAgent, ip
+     FROM sessions WHERE sub = ? AND expires_at > ? ORDER BY created_at`
+  )
+  const deleteAll = db.prepare('DELETE FROM sessions WHERE sub = ? AND expires_at > ?')
+  const deleteExcept = db.prepare('DELETE FROM sessions WHERE sub = ? AND expires_at > ? AND sid <> ?')
+  const deleteOnly = db.prepare('DELETE FROM sessions WHERE sub = ? AND expires_at > ? AND sid = ?')
   const endSession = db.transaction((jti: string, sid: string, expMs: number) => {
     setTokenState.run(jti, 'r', expMs)
     deleteSession.run(sid)
@@ -113,6 +120,17 @@ export function createSqliteRevocationStore(dataDir: string): RevocationStore {
     },
     async endSession({ sid, jti, exp }) {
       guard(() => endSession.immediate(jti, sid, exp * 1000))
+    },
+    async endSessions(sub, which) {
+      const now = Date.now()
+      return guard(() => {
+        if ('all' in which) return deleteAll.run(sub, now).changes
+        if ('except' in which) return deleteExcept.run(sub, now, which.except).changes
+        return deleteOnly.run(sub, now, which.only).changes
+      })
+    },
+    async listSessions(sub) {
+      return guard(() => sessionsOf.all(sub, Date.now()))
     },
     async ping() {
       guard(() => db.prepare('SELECT 1').get())

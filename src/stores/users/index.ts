@@ -27,6 +27,9 @@ export interface UserStore {
   create(user: NewUser): Promise<User>
   findByEmail(email: string): Promise<UserWithPassword | undefined>
   findById(id: string): Promise<User | undefined>
+  passwordHashOf(id: string): Promise<string | undefined>
+  /** Replaces the hash and bumps updated_at; false when there is no such user. */
+  updatePassword(id: string, passwordHash: string): Promise<boolean>
   /** Answers when the database does; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>
   close(): Promise<void>

@@ -59,6 +59,15 @@ export async function createPostgresUserStore(connectionString: string): Promise
       const row = (await query(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]))[0]
       return row && withoutPassword(row)
     },
+    async passwordHashOf(id) {
+      if (!UUID.test(id)) return undefined
+      return (await query(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]))[0]?.password_hash
+    },
+    async updatePassword(id, passwordHash) {
+      if (!UUID.test(id)) return false
+      const rows = await query('UPDATE users SET password_hash = $1, updated_at = now() WHERE id = $2 RETURNING id', [passwordHash, id])
+      return rows.length === 1
+    },
     async ping() {
       await query('SELECT 1', [])
     },

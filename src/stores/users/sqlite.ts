@@ -26,6 +26,7 @@ export function createSqliteUserStore(dataDir: string): UserStore {
   )
   const byEmail = db.prepare<[string], UserWithPassword>(`SELECT ${COLUMNS} FROM users WHERE email_key = ?`)
   const byId = db.prepare<[string], UserWithPassword>(`SELECT ${COLUMNS} FROM users WHERE id = ?`)
+  const setPassword = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?')
 
   // better-sqlite3 is synchronous; a failure here is a broken file or disk, which callers see as 503.
   function guard<T>(work: () => T): T {
@@ -57,6 +58,12 @@ export function createSqliteUserStore(dataDir: string): UserStore {
     async findById(id) {
       const row = guard(() => byId.get(id))
       return row && withoutPassword(row)
+    },
+    async passwordHashOf(id) {
+      return guard(() => byId.get(id))?.password_hash
+    },
+    async updatePassword(id, passwordHash) {
+      return guard(() => setPassword.run(passwordHash, new Date().toISOString(), id).changes === 1)
     },
     async ping() {
       guard(() => db.prepare('SELECT 1').get())

@@ -1,0 +1,53 @@
+import { test } from 'tap'
+import { badAuthorizationHeaders } from '../../forge.js'
+import { assertError, bearer, buildTestApp, login, registerAndLogin, STORE_MODES } from '../../helper.js'
+
+for (const mode of STORE_MODES) {
+  test(`PUT /api/user/password (${mode})`, async (t) => {
+    const app = await buildTestApp(t, mode)
+    const change = (token: string, payload: unknown) => app.inject({ method: 'PUT', url: '/api/user/password', headers: bearer(token), payload: payload as object })
+    const works = async (token: string) => (await app.inject({ url: '/api/user', headers: bearer(token) })).statusCode === 200
+
+    t.test('changes the password and revokes every other session', async (t) => {
+      const account = await registerAndLogin(app)
+      const other = (await login(app, account.email, account.password)).access_token
+      const response = await change(account.token, { current_password: account.password, password: 'a new passphrase', password_confirmation: 'a new passphrase' })
+      t.equal(response.statusCode, 200)
+      t.equal(response.json().status, 'success')
+      t.ok(await works(account.token), 'this session goes on')
+      t.notOk(await works(other), 'the other session is revoked')
+      assertError(t, await app.inject({ method: 'POST', url: '/api/login', payload: { email: account.email, password: account.password } }), 401, 'INVALID_CREDENTIALS')
+      t.equal((await login(app, account.email, 'a new passphrase')).token_type, 'bearer', 'the new password logs in')
+      const user = (await app.inject({ url: '/api/user', headers: bearer(account.token) })).json()
+      t.ok(Date.parse(user.updated_at) >= Date.parse(user.created_at), 'updated_at moved')
+    })
+
+    const account = await registerAndLogin(app)
+    const other = (await login(app, account.email, account.password)).access_token
+    const valid = { current_password: account.password, password: 'another one!', password_confirmation: 'another one!' }
+    const negative: [string, unknown, RegExp][] = [
+      ['no body', undefined, /body/],
+      ['current_password missing', { ...valid, current_password: undefined }, /current_password/],
+      ['current_password wrong', { ...valid, current_password: 'wrong password' }, /current_password/],
+      ['password too short', { ...valid, password: 'short', password_confirmation: 'short' }, /password/],
+      ['password over 255', { ...valid, password: 'p'.repeat(256), password_confirmation: 'p'.repeat(256) }, /password/],
+      ['password not a string', { ...valid, password: 12345678 }, /password/],
+      ['confirmation different', { ...valid, password_confirmation: 'another one?' }, /password_confirmation/]
+    ]
+    for (const [description, payload, field] of negative) {
+      t.test(`400 VALIDATION_FAILED for ${description}, and nothing changes`, async (t) => {
+        const response = await change(account.token, payload)
+        assertError(t, response, 400, 'VALIDATION_FAILED')
+        t.match(response.json().message, field)
+        t.ok(await works(other), 'the other session is untouched')
+        t.equal((await login(app, account.email, account.password)).token_type, 'bearer', 'the old password still works')
+      })
+    }
+
+    for (const [description, headers, code] of badAuthorizationHeaders) {
+      t.test(`401 ${code} for ${description}`, async (t) => {
+        assertError(t, await app.inject({ method: 'PUT', url: '/api/user/password', headers, payload: valid }), 401, code)
+      })
+    }
+  })
+}

@@ -1,0 +1,103 @@
+import { test } from 'tap'
+import { badAuthorizationHeaders } from '../../forge.js'
+import { assertError, bearer, buildTestApp, claimsOf, login, registerAndLogin, STORE_MODES } from '../../helper.js'
+
+for (const mode of STORE_MODES) {
+  test(`sessions (${mode})`, async (t) => {
+    const app = await buildTestApp(t, mode)
+    const sessionsOf = async (token: string) => (await app.inject({ url: '/api/sessions', headers: bearer(token) })).json().sessions as Record<string, unknown>[]
+    const works = async (token: string) => (await app.inject({ url: '/api/user', headers: bearer(token) })).statusCode === 200
+
+    t.test('GET /api/sessions lists the live sessions, with the current one marked', async (t) => {
+      const account = await registerAndLogin(app)
+      const phone = await app.inject({ method: 'POST', url: '/api/login', headers: { 'user-agent': 'phone/1.0' }, payload: { email: account.email, password: account.password } })
+      const phoneToken = phone.json().access_token as string
+      const listed = await sessionsOf(phoneToken)
+      t.equal(listed.length, 2)
+      for (const session of listed) {
+        t.match(session, { id: String, created_at: String, last_refreshed_at: String, user_agent: String, ip: String, current: Boolean })
+      }
+      const current = listed.find((s) => s.current)!
+      t.equal(current.id, claimsOf(phoneToken).sid)
+      t.equal(current.user_agent, 'phone/1.0')
+      t.equal(current.ip, '127.0.0.1')
+      const before = current.last_refreshed_at as string
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      const refreshed = (await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(phoneToken) })).json().access_token
+      const after = (await sessionsOf(refreshed)).find((s) => s.current)!
+      t.ok(Date.parse(after.last_refreshed_at as string) > Date.parse(before), 'last_refreshed_at moves on refresh')
+      t.equal(after.created_at, current.created_at)
+
+      t.equal((await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })).statusCode, 200)
+      t.equal((await sessionsOf(refreshed)).length, 1, 'a logged-out session is no longer listed')
+    })
+
+    t.test("DELETE /api/sessions/:id revokes that session at once, and only the user's own", async (t) => {
+      const account = await registerAndLogin(app)
+      const laptop = await login(app, account.email, account.password)
+      const stranger = await registerAndLogin(app)
+      const laptopSid = claimsOf(laptop.access_token).sid as string
+
+      assertError(t, await app.inject({ method: 'DELETE', url: `/api/sessions/${laptopSid}`, headers: bearer(stranger.token) }), 404, 'NOT_FOUND')
+      t.ok(await works(laptop.access_token), "another user cannot end it")
+
+      const response = await app.inject({ method: 'DELETE', url: `/api/sessions/${laptopSid}`, headers: bearer(account.token) })
+      t.equal(response.statusCode, 204)
+      t.equal(response.body, '')
+      t.notOk(await works(laptop.access_token), 'the session is revoked')
+      t.ok(await works(account.token), 'the session that asked is not')
+      assertError(t, await app.inject({ method: 'DELETE', url: `/api/sessions/${laptopSid}`, headers: bearer(account.token) }), 404, 'NOT_FOUND')
+      assertError(t, await app.inject({ method: 'DELETE', url: `/api/sessions/${'x'.repeat(65)}`, headers: bearer(account.token) }), 400, 'VALIDATION_FAILED')
+    })
+
+    for (const [description, headers, code] of badAuthorizationHeaders) {
+      t.test(`401 ${code} for ${description}`, async (t) => {
+        assertError(t, await app.inject({ url: '/api/sessions', headers }), 401, code)
+        assertError(t, await app.inject({ method: 'DELETE', url: '/api/sessions/abc', headers }), 401, code)
+      })
+    }
+  })
+
+  test(`logout scopes (${mode})`, async (t) => {
+    const app = await buildTestApp(t, mode)
+    const works = async (token: string) => (await app.inject({ url: '/api/user', headers: bearer(token) })).statusCode === 200
+    const threeSessions = async () => {
+      const account = await registerAndLogin(app)
+      const b = (await login(app, account.email, account.password)).access_token
+      const c = (await login(app, account.email, account.password)).access_token
+      const other = await registerAndLogin(app)
+      return { a: account.token, b, c, other: other.token }
+    }
+
+    t.test('scope=local (the default) ends this session only', async (t) => {
+      const { a, b, c } = await threeSessions()
+      t.equal((await app.inject({ method: 'POST', url: '/api/logout?scope=local', headers: bearer(a) })).statusCode, 200)
+      t.same([await works(a), await works(b), await works(c)], [false, true, true])
+    })
+
+    t.test('scope=global ends every session of the user, and no other user', async (t) => {
+      const { a, b, c, other } = await threeSessions()
+      t.equal((await app.inject({ method: 'GET', url: '/api/logout?scope=global', headers: bearer(a) })).statusCode, 200)
+      t.same([await works(a), await works(b), await works(c)], [false, false, false])
+      t.ok(await works(other))
+      assertError(t, await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(b) }), 401, 'TOKEN_REVOKED')
+    })
+
+    t.test('scope=others ends every other session and keeps this one', async (t) => {
+      const { a, b, c } = await threeSessions()
+      t.equal((await app.inject({ method: 'POST', url: '/api/logout?scope=others', headers: bearer(a) })).statusCode, 200)
+      t.same([await works(a), await works(b), await works(c)], [true, false, false])
+      t.equal((await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(a) })).statusCode, 200, 'this session still refreshes')
+    })
+
+    for (const scope of ['everything', '', 'LOCAL']) {
+      t.test(`400 VALIDATION_FAILED for scope=${JSON.stringify(scope)}, and nothing is revoked`, async (t) => {
+        const { a } = await threeSessions()
+        const response = await app.inject({ method: 'POST', url: `/api/logout?scope=${scope}`, headers: bearer(a) })
+        assertError(t, response, 400, 'VALIDATION_FAILED')
+        t.match(response.json().message, /scope/)
+        t.ok(await works(a))
+      })
+    }
+  })
+}
