@@ -19,6 +19,12 @@ export const EnvironmentSchema = Type.Object({
   REDIS_KEY_PREFIX: Type.String({ default: 'jwt:' }),
   /** A Redis command that takes longer than this fails, and the request gets 503 instead of hanging. */
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1000 }),
+  /**
+   * Revoking writes (refresh, logout, session ends) wait for this many replicas (Redis WAIT) before
+   * they are acknowledged, so that an acknowledged revocation survives a failover. 0: no wait.
+   */
+  REDIS_WAIT_REPLICAS: Type.Integer({ minimum: 0, maximum: 16, default: 0 }),
+  REDIS_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500 }),
   ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_ALGORITHM: Type.Union(
     [Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('RS256'), Type.Literal('HS256')],

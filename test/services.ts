@@ -26,6 +26,7 @@ export class OwnRedis {
     this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
     for (let attempt = 0; attempt < 100; attempt++) {
       const client = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+      client.on('error', () => {})
       try {
         await client.connect()
         await client.ping()
@@ -41,7 +42,7 @@ export class OwnRedis {
 
   async stop(): Promise<void> {
     const child = this.process
-    if (child === undefined || child.exitCode !== null) return
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
     child.kill('SIGKILL')
     await exited

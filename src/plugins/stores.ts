@@ -33,7 +33,11 @@ async function createRevocationStore(config: Config, log: { warn(o: object, m: s
   })
   // A Redis that is down at boot does not stop the service: it answers 503 until Redis is back.
   await redis.connect().catch((error: Error) => log.warn({ err: { message: error.message } }, 'redis not reachable at boot'))
-  return createRedisRevocationStore(redis, config.REDIS_KEY_PREFIX)
+  return createRedisRevocationStore(redis, {
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    waitReplicas: config.REDIS_WAIT_REPLICAS,
+    waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS
+  })
 }
 
 /** Picks the backends from the settings; the rest of the code sees only the repository interfaces. */

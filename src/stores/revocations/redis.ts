@@ -85,76 +85,111 @@ for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return sessions`
 
-interface Scripts {
-  jwtStartSession(...args: (string | number)[]): Promise<number>
-  jwtCheck(token: string, session: string): Promise<number>
-  jwtRotate(...args: (string | number)[]): Promise<[string, string?]>
-  jwtEndSession(...args: (string | number)[]): Promise<number>
-  jwtEndSessions(index: string, sessionPrefix: string, mode: string, sid: string): Promise<number>
-  jwtListSessions(index: string, sessionPrefix: string): Promise<[string, string, string, string, string][]>
+const SCRIPTS = {
+  jwtStartSession: { numberOfKeys: 2, lua: START_SESSION },
+  jwtCheck: { numberOfKeys: 2, lua: CHECK },
+  jwtRotate: { numberOfKeys: 4, lua: ROTATE },
+  jwtEndSession: { numberOfKeys: 3, lua: END_SESSION },
+  jwtEndSessions: { numberOfKeys: 1, lua: END_SESSIONS },
+  jwtListSessions: { numberOfKeys: 1, lua: LIST_SESSIONS }
+}
+type ScriptName = keyof typeof SCRIPTS
+/** The scripts that revoke, and so may have to wait for replicas. */
+type RevokingScript = 'jwtRotate' | 'jwtEndSession' | 'jwtEndSessions'
+
+export interface RedisRevocationOptions {
+  /** The clients' key prefix, for the keys the scripts build themselves. */
+  keyPrefix: string
+  /** REDIS_WAIT_REPLICAS: 0, or how many replicas must hold a revocation before it is acknowledged. */
+  waitReplicas: number
+  waitTimeoutMs: number
 }
 
 /**
- * The Redis revocation store. The client is owned here: close() quits it.
- * `keyPrefix` is the client's prefix, for the keys the scripts build themselves.
+ * The Redis revocation store. The clients are owned here: close() quits them.
+ *
+ * With waitReplicas > 0, revoking writes go through a second connection of their own, each followed
+ * by WAIT in the same pipeline (so on the same node, on a Cluster too): WAIT blocks the connection it
+ * runs on, and must not hold up the per-request checks. A write that too few replicas acknowledge
+ * is answered 503: it may have happened (a retry within the grace gets the same child), but it is
+ * not promised to survive a failover.
  */
-export function createRedisRevocationStore(redis: RedisClient, keyPrefix: string): RevocationStore {
-  redis.defineCommand('jwtStartSession', { numberOfKeys: 2, lua: START_SESSION })
-  redis.defineCommand('jwtCheck', { numberOfKeys: 2, lua: CHECK })
-  redis.defineCommand('jwtRotate', { numberOfKeys: 4, lua: ROTATE })
-  redis.defineCommand('jwtEndSession', { numberOfKeys: 3, lua: END_SESSION })
-  redis.defineCommand('jwtEndSessions', { numberOfKeys: 1, lua: END_SESSIONS })
-  redis.defineCommand('jwtListSessions', { numberOfKeys: 1, lua: LIST_SESSIONS })
-  const sessionPrefix = (sub: string): string => `${keyPrefix}${sessionKey(sub, '')}`
-  const scripts = redis as unknown as Scripts
+export function createRedisRevocationStore(redis: RedisClient, options: RedisRevocationOptions): RevocationStore {
+  const durable = options.waitReplicas > 0 ? redis.duplicate() : redis
+  for (const client of new Set([redis, durable])) {
+    for (const [name, definition] of Object.entries(SCRIPTS)) client.defineCommand(name, definition)
+  }
+  if (durable !== redis) {
+    // Its errors are the main client's to report; an 'error' event without a listener would crash the process.
+    durable.on('error', (error: Error) => redis.emit('error', error))
+    durable.connect().catch(() => {})
+  }
+  const clients = [...new Set([redis, durable])]
+  const sessionPrefix = (sub: string): string => `${options.keyPrefix}${sessionKey(sub, '')}`
 
-  async function call<T>(work: Promise<T>): Promise<T> {
+  async function run<T>(script: ScriptName, ...args: (string | number)[]): Promise<T> {
+    const command = (redis as unknown as Record<ScriptName, (...a: (string | number)[]) => Promise<T>>)[script]
     try {
-      return await work
+      return await command.apply(redis, args)
     } catch (error) {
       throw new StoreUnavailableError('revocation', error)
     }
   }
 
+  async function revoke<T>(script: RevokingScript, ...args: (string | number)[]): Promise<T> {
+    if (options.waitReplicas === 0) return run<T>(script, ...args)
+    let results: [Error | null, unknown][] | null
+    try {
+      results = await durable.pipeline([[script, ...args], ['wait', options.waitReplicas, options.waitTimeoutMs]]).exec()
+    } catch (error) {
+      throw new StoreUnavailableError('revocation', error)
+    }
+    const [[scriptError, value] = [null, undefined], [waitError, acknowledged] = [null, 0]] = results ?? []
+    if (scriptError !== null) throw new StoreUnavailableError('revocation', scriptError)
+    if (waitError !== null || Number(acknowledged) < options.waitReplicas) {
+      const shortfall = new Error(`${String(acknowledged)} of ${options.waitReplicas} replicas acknowledged`)
+      throw new StoreUnavailableError('revocation', waitError ?? shortfall)
+    }
+    return value as T
+  }
+
   return {
     async startSession(session) {
       const { sub, sid } = session
-      await call(
-        scripts.jwtStartSession(
-          sessionKey(sub, sid), sessionIndexKey(sub),
-          sid, session.expiresAt, session.createdAt, session.authTime, session.userAgent, session.ip
-        )
+      await run(
+        'jwtStartSession',
+        sessionKey(sub, sid), sessionIndexKey(sub),
+        sid, session.expiresAt, session.createdAt, session.authTime, session.userAgent, session.ip
       )
     },
 
     async check({ sub, sid, jti }) {
-      const verdict = await call(scripts.jwtCheck(tokenKey(sub, jti), sessionKey(sub, sid)))
+      const verdict = await run<number>('jwtCheck', tokenKey(sub, jti), sessionKey(sub, sid))
       return verdict === 0 ? 'active' : 'revoked'
     },
 
     async rotate(parent: TokenRef, rotation): Promise<RotateResult> {
       const { sub, sid, jti } = parent
-      const [outcome, sealedChild] = await call(
-        scripts.jwtRotate(
-          tokenKey(sub, jti), graceKey(sub, jti), sessionKey(sub, sid), sessionIndexKey(sub),
-          parent.exp * 1000, rotation.sealedChild, rotation.graceMs, rotation.now, sid
-        )
+      const [outcome, sealedChild] = await revoke<[string, string?]>(
+        'jwtRotate',
+        tokenKey(sub, jti), graceKey(sub, jti), sessionKey(sub, sid), sessionIndexKey(sub),
+        parent.exp * 1000, rotation.sealedChild, rotation.graceMs, rotation.now, sid
       )
       if (outcome === 'repeated') return { outcome, sealedChild: sealedChild! }
       return { outcome: outcome as 'rotated' | 'reused' | 'revoked' }
     },
 
     async endSession({ sub, sid, jti, exp }) {
-      await call(scripts.jwtEndSession(tokenKey(sub, jti), sessionKey(sub, sid), sessionIndexKey(sub), exp * 1000, sid))
+      await revoke('jwtEndSession', tokenKey(sub, jti), sessionKey(sub, sid), sessionIndexKey(sub), exp * 1000, sid)
     },
 
     async endSessions(sub, which) {
       const [mode, sid] = 'all' in which ? ['all', ''] : 'except' in which ? ['except', which.except] : ['only', which.only]
-      return call(scripts.jwtEndSessions(sessionIndexKey(sub), sessionPrefix(sub), mode, sid))
+      return revoke<number>('jwtEndSessions', sessionIndexKey(sub), sessionPrefix(sub), mode, sid)
     },
 
     async listSessions(sub) {
-      const rows = await call(scripts.jwtListSessions(sessionIndexKey(sub), sessionPrefix(sub)))
+      const rows = await run<[string, string, string, string, string][]>('jwtListSessions', sessionIndexKey(sub), sessionPrefix(sub))
       return rows
         .map(([sid, createdAt, lastRefreshedAt, userAgent, ip]) => ({
           sid,
@@ -167,11 +202,15 @@ export function createRedisRevocationStore(redis: RedisClient, keyPrefix: string
     },
 
     async ping() {
-      await call(redis.ping())
+      try {
+        await Promise.all(clients.map((client) => client.ping()))
+      } catch (error) {
+        throw new StoreUnavailableError('revocation', error)
+      }
     },
 
     async close() {
-      await redis.quit().catch(() => redis.disconnect())
+      await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())))
     }
   }
 }
