@@ -4,6 +4,7 @@ import { warmUpPasswords } from './passwords.js'
 import authenticate from './plugins/authenticate.js'
 import configPlugin from './plugins/config.js'
 import errorHandler from './plugins/error-handler.js'
+import rateLimit from './plugins/rate-limit.js'
 import sessions from './plugins/sessions.js'
 import stores from './plugins/stores.js'
 import tokens from './plugins/tokens.js'
@@ -49,6 +50,7 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   await fastify.register(tokens)
   await fastify.register(authenticate)
   await fastify.register(sessions)
+  await fastify.register(rateLimit)
   await warmUpPasswords()
 
   await fastify.register(health)

@@ -25,6 +25,12 @@ export const EnvironmentSchema = Type.Object({
    */
   REDIS_WAIT_REPLICAS: Type.Integer({ minimum: 0, maximum: 16, default: 0 }),
   REDIS_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500 }),
+  /** Attempts per RATE_LIMIT_WINDOW seconds; with Redis the counts hold across instances. */
+  RATE_LIMIT_WINDOW: Type.Integer({ minimum: 1, default: 60 }),
+  RATE_LIMIT_LOGIN_PER_ACCOUNT: Type.Integer({ minimum: 1, default: 10 }),
+  RATE_LIMIT_LOGIN_PER_IP: Type.Integer({ minimum: 1, default: 100 }),
+  RATE_LIMIT_REGISTER_PER_IP: Type.Integer({ minimum: 1, default: 20 }),
+  RATE_LIMIT_PASSWORD_PER_USER: Type.Integer({ minimum: 1, default: 10 }),
   ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_ALGORITHM: Type.Union(
     [Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('RS256'), Type.Literal('HS256')],

@@ -32,7 +32,17 @@ const unique = (): string => randomBytes(6).toString('hex')
 export async function storeEnv(t: TestContext, mode: StoreMode, overrides: Env = {}): Promise<Env> {
   const dataDir = mkdtempSync(join(tmpdir(), 'jwt-auth-test-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
-  const env: Env = { DATA_DIR: dataDir, LOG_LEVEL: 'silent', ISSUER: 'http://auth.test' }
+  // Tests log in many times from one address; the rate-limit tests set their own small limits.
+  const generous = '100000'
+  const env: Env = {
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    ISSUER: 'http://auth.test',
+    RATE_LIMIT_LOGIN_PER_IP: generous,
+    RATE_LIMIT_LOGIN_PER_ACCOUNT: generous,
+    RATE_LIMIT_REGISTER_PER_IP: generous,
+    RATE_LIMIT_PASSWORD_PER_USER: generous
+  }
   if (mode === 'redis-postgres') {
     const schema = `test_${unique()}`
     await withPostgres((client) => client.query(`CREATE SCHEMA ${schema}`))

@@ -21,6 +21,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       body: LoginBody,
       response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     },
+    preHandler: fastify.limits.login,
     handler: async (request) => {
       const { email, password } = request.body
       const user = await fastify.users.findByEmail(email)

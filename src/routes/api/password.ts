@@ -20,9 +20,10 @@ const password: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Change the password; every other session is revoked',
       security: [{ bearer: [] }],
       body: PasswordBody,
-      response: { 200: Type.Object({ status: Type.Literal('success'), message: Type.String() }), 400: ErrorResponse, ...bearerErrors }
+      response: { 200: Type.Object({ status: Type.Literal('success'), message: Type.String() }), 400: ErrorResponse, 429: ErrorResponse, ...bearerErrors }
     },
-    preHandler: fastify.authenticate,
+    // Authenticated first: the limit is per user.
+    preHandler: [fastify.authenticate, ...fastify.limits.password],
     handler: async (request) => {
       const { current_password, password, password_confirmation } = request.body
       if (password_confirmation !== password) {

@@ -21,8 +21,9 @@ const register: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['seed API'],
       summary: 'Create an account',
       body: RegisterBody,
-      response: { 201: Type.Object({ status: Type.Literal('success'), data: User }), 400: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse }
+      response: { 201: Type.Object({ status: Type.Literal('success'), data: User }), 400: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     },
+    preHandler: fastify.limits.register,
     handler: async (request, reply) => {
       const { name, email, password, password_confirmation } = request.body
       if (password_confirmation !== password) {
