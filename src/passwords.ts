@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import argon2 from 'argon2'
+import { ServiceError } from './errors.js'
 
 /**
  * argon2id at OWASP's minimum (m = 19 MiB, t = 2, p = 1). node-argon2 runs on the libuv pool,
@@ -27,4 +28,9 @@ export async function verifyPassword(hash: string | undefined, password: string)
 export async function warmUpPasswords(): Promise<void> {
   dummyHash ??= hashPassword(randomBytes(32).toString('base64url'))
   await dummyHash
+}
+
+/** register and password change: the confirmation must repeat the new password. */
+export function assertConfirmed(password: string, confirmation: string): void {
+  if (confirmation !== password) throw new ServiceError('VALIDATION_FAILED', 'body/password_confirmation must match body/password')
 }

@@ -1,16 +1,6 @@
 import { test } from 'tap'
-import { assertError, bearer, buildApp, POSTGRES_URL, REDIS_URL, registerAndLogin, sleep, storeEnv } from './helper.js'
+import { assertError, bearer, buildApp, POSTGRES_URL, REDIS_URL, registerAndLogin, storeEnv, until } from './helper.js'
 import { OwnRedis, TcpProxy } from './services.js'
-
-/** Waits until `check` passes, for a store that reconnects in the background. */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return true
-    await sleep(100)
-  }
-  return false
-}
 
 test('Redis down: 503 with Retry-After, never 401 nor 200; back without a restart; data loss refuses old tokens on every instance', async (t) => {
   const redis = await OwnRedis.start(t)
@@ -38,7 +28,7 @@ test('Redis down: 503 with Retry-After, never 401 nor 200; back without a restar
   // Redis returns without its data (no persistence): no token issued before the loss is accepted, by any instance.
   await redis.start()
   for (const instance of [app, other]) {
-    t.ok(await eventually(async () => (await instance.inject({ url: '/health/ready' })).statusCode === 200), 'ready again without a restart')
+    await until('ready again without a restart', async () => (await instance.inject({ url: '/health/ready' })).statusCode === 200)
     assertError(t, await instance.inject({ url: '/api/user', headers: bearer(refreshed) }), 401, 'TOKEN_REVOKED')
     assertError(t, await instance.inject({ url: '/api/user', headers: bearer(account.token) }), 401, 'TOKEN_REVOKED')
     assertError(t, await instance.inject({ method: 'POST', url: '/api/refresh', headers: bearer(account.token) }), 401, 'TOKEN_REVOKED')
@@ -57,7 +47,7 @@ test('a refresh that failed on an unreachable Redis counts neither as a rotation
   await proxy.cut()
   assertError(t, await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(token) }), 503, 'STORE_UNAVAILABLE')
   await proxy.restore()
-  t.ok(await eventually(async () => (await app.inject({ url: '/health/ready' })).statusCode === 200), 'Redis reachable again')
+  await until('Redis reachable again', async () => (await app.inject({ url: '/health/ready' })).statusCode === 200)
   const retried = await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(token) })
   t.equal(retried.statusCode, 200, 'the retry rotates the token, it is not taken for reuse')
   t.equal((await app.inject({ url: '/api/user', headers: bearer(retried.json().access_token) })).statusCode, 200)
@@ -81,6 +71,6 @@ test('PostgreSQL unreachable: 503 STORE_UNAVAILABLE, then back without a restart
   t.match(ready.json(), { checks: { users: 'unavailable', revocations: 'ok' } })
 
   await proxy.restore()
-  t.ok(await eventually(async () => (await app.inject({ url: '/api/user', headers: bearer(account.token) })).statusCode === 200), 'back to 200')
+  await until('back to 200', async () => (await app.inject({ url: '/api/user', headers: bearer(account.token) })).statusCode === 200)
   t.equal((await app.inject({ method: 'POST', url: '/api/register', payload: body })).statusCode, 201, 'nothing was half-written: the email is still free')
 })

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { freePort, sleep, type TestContext } from './helper.js'
+import { freePort, until, type TestContext } from './helper.js'
 
 /**
  * Redis Cluster and Sentinel groups of the test's own, from the `redis-server` binary on free
@@ -51,14 +51,6 @@ export async function ask(port: number, ...command: (string | number)[]): Promis
   }
 }
 
-export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await sleep(100)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 /** 3 masters with one replica each. */
 export class OwnRedisCluster extends RedisGroup {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { ServiceError } from '../../errors.js'
-import { hashPassword, verifyPassword } from '../../passwords.js'
+import { assertConfirmed, hashPassword, verifyPassword } from '../../passwords.js'
 import { bearerErrors, ErrorResponse } from '../../schemas/common.js'
 
 const PasswordBody = Type.Object(
@@ -26,9 +26,7 @@ const password: FastifyPluginAsyncTypebox = async (fastify) => {
     preHandler: [fastify.authenticate, ...fastify.limits.password],
     handler: async (request) => {
       const { current_password, password, password_confirmation } = request.body
-      if (password_confirmation !== password) {
-        throw new ServiceError('VALIDATION_FAILED', 'body/password_confirmation must match body/password')
-      }
+      assertConfirmed(password, password_confirmation)
       const { sub, sid } = request.auth!.claims
       const hash = await fastify.users.passwordHashOf(sub)
       if (!(await verifyPassword(hash, current_password))) {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { ServiceError } from '../../errors.js'
-import { hashPassword } from '../../passwords.js'
+import { assertConfirmed, hashPassword } from '../../passwords.js'
 import { ErrorResponse, User } from '../../schemas/common.js'
 import { EmailTakenError } from '../../stores/users/index.js'
 
@@ -26,9 +26,7 @@ const register: FastifyPluginAsyncTypebox = async (fastify) => {
     preHandler: fastify.limits.register,
     handler: async (request, reply) => {
       const { name, email, password, password_confirmation } = request.body
-      if (password_confirmation !== password) {
-        throw new ServiceError('VALIDATION_FAILED', 'body/password_confirmation must match body/password')
-      }
+      assertConfirmed(password, password_confirmation)
       try {
         const user = await fastify.users.create({ name: name.trim(), email: email.trim(), password_hash: await hashPassword(password) })
         return reply.code(201).send({ status: 'success' as const, data: user })

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { test } from 'tap'
-import { assertError, bearer, buildApp, claimsOf, login, registerAndLogin, storeEnv, type TestContext } from '../../helper.js'
-import { OwnRedisCluster, OwnSentinelGroup, until } from '../../redis-topologies.js'
+import { assertError, bearer, buildApp, claimsOf, login, registerAndLogin, storeEnv, until, type TestContext } from '../../helper.js'
+import { OwnRedisCluster, OwnSentinelGroup } from '../../redis-topologies.js'
 
 /**
  * Revocations acknowledged before a master failover are still enforced after it. With
