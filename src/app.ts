@@ -9,8 +9,11 @@ import sessions from './plugins/sessions.js'
 import stores from './plugins/stores.js'
 import tokens from './plugins/tokens.js'
 import api from './routes/api/index.js'
+import authVerify from './routes/auth-verify.js'
 import health from './routes/health.js'
+import oauth from './routes/oauth/index.js'
 import jwks from './routes/well-known/jwks.js'
+import metadata from './routes/well-known/metadata.js'
 
 export interface AppOptions {
   config: Config
@@ -55,5 +58,8 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
 
   await fastify.register(health)
   await fastify.register(jwks)
+  await fastify.register(metadata)
   await fastify.register(api)
+  await fastify.register(oauth)
+  await fastify.register(authVerify)
 }

@@ -37,6 +37,10 @@ export const EnvironmentSchema = Type.Object({
     { default: 'ES256' }
   ),
   JWT_PRIVATE_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Key rotation: the key that will sign next, published in the JWKS (and accepted) before it signs. */
+  JWT_NEXT_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Key rotation: comma-separated retired keys, published and accepted until their tokens have expired. */
+  JWT_RETIRED_KEY_FILES: Type.Optional(Type.String({ minLength: 1 })),
   ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1, default: 3600 }),
   SESSION_TTL: Type.Integer({ minimum: 1, default: 1209600 }),
   REFRESH_GRACE: Type.Integer({ minimum: 0, default: 10 }),

@@ -14,6 +14,7 @@ export const ERRORS = {
   TOKEN_REVOKED: { status: 401, message: 'the token has been revoked' },
   TOKEN_REUSED: { status: 401, message: 'the token was already refreshed; the session is revoked' },
   SESSION_EXPIRED: { status: 401, message: 'the session has expired; log in again' },
+  INSUFFICIENT_SCOPE: { status: 403, message: 'the token lacks a scope this route requires' },
   NOT_FOUND: { status: 404, message: 'not found' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
   EMAIL_TAKEN: { status: 409, message: 'the email is already registered' },
@@ -60,4 +61,20 @@ export interface ErrorBody {
 export function errorBody(code: ErrorCode, message: string = ERRORS[code].message): ErrorBody {
   const statusCode = ERRORS[code].status
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message }
+}
+
+/**
+ * An error of the /oauth/* endpoints, in RFC 6749 §5.2 form: `{ error, error_description }`.
+ * `error` is one of the RFC's codes (invalid_request, invalid_client, invalid_scope, ...).
+ */
+export class OAuthError extends Error {
+  override name = 'OAuthError'
+  constructor(
+    readonly statusCode: number,
+    readonly error: string,
+    description: string,
+    readonly headers: Record<string, string> = {}
+  ) {
+    super(description)
+  }
 }

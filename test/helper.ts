@@ -10,6 +10,7 @@ import pg from 'pg'
 import type { Test } from 'tap'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { generateClientSecret, hashClientSecret } from '../src/stores/clients/index.js'
 
 export type TestContext = Test
 
@@ -160,4 +161,30 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
     await sleep(100)
   }
   throw new Error(`timed out waiting for ${what}`)
+}
+
+/** A client (service account) in the app's own store; returns its secret. */
+export async function createClient(fastify: FastifyInstance, clientId: string, scopes: string[]): Promise<string> {
+  const secret = generateClientSecret()
+  await fastify.clients.create({ client_id: clientId, scopes, secret_hash: hashClientSecret(secret) })
+  return secret
+}
+
+export function basic(clientId: string, secret: string): { authorization: string } {
+  const encode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+')
+  return { authorization: `Basic ${Buffer.from(`${encode(clientId)}:${encode(secret)}`).toString('base64')}` }
+}
+
+/** A form-encoded POST, as OAuth clients send it. */
+export function form(url: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
+  return { method: 'POST' as const, url, headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, payload: new URLSearchParams(fields).toString() }
+}
+
+/** Asserts RFC 6749 §5.2's error form. */
+export function assertOAuthError(t: TestContext, response: LightMyRequestResponse, status: number, error: string): void {
+  t.equal(response.statusCode, status, `status ${status}`)
+  const body = response.json() as Record<string, unknown>
+  t.equal(body.error, error, `error ${error}`)
+  t.type(body.error_description, 'string')
+  t.equal(response.headers['cache-control'], 'no-store')
 }

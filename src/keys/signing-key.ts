@@ -44,6 +44,20 @@ export function generatePrivateKey(alg: JwtAlgorithm): string {
   }
 }
 
+/** The algorithm an asymmetric private key signs with here; HMAC secrets cannot be told apart. */
+export function algorithmOf(text: string, source: string): JwtAlgorithm {
+  let key: KeyObject
+  try {
+    key = createPrivateKey(text)
+  } catch {
+    throw new ConfigError(`${source}: not a PEM private key (an HS256 secret cannot be rotated this way)`)
+  }
+  if (key.asymmetricKeyType === 'ec') return 'ES256'
+  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA'
+  if (key.asymmetricKeyType === 'rsa') return 'RS256'
+  throw new ConfigError(`${source}: unsupported key type ${key.asymmetricKeyType}`)
+}
+
 /** Parses and checks a key for the algorithm; `source` names where it came from, for the error message. */
 export function parseSigningKey(alg: JwtAlgorithm, text: string, source: string): SigningKey {
   if (alg === 'HS256') {

@@ -4,7 +4,7 @@ import Type from 'typebox'
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('unavailable')])
 const Readiness = Type.Object({
   status: Check,
-  checks: Type.Object({ users: Check, revocations: Check })
+  checks: Type.Object({ users: Check, clients: Check, revocations: Check })
 })
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -17,10 +17,14 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { tags: ['operations'], summary: 'Every store answers', response: { 200: Readiness, 503: Readiness } },
     handler: async (_request, reply) => {
       const answer = (ping: Promise<void>) => ping.then(() => 'ok' as const, () => 'unavailable' as const)
-      const [users, revocations] = await Promise.all([answer(fastify.users.ping()), answer(fastify.revocations.ping())])
-      const ready = users === 'ok' && revocations === 'ok'
+      const [users, clients, revocations] = await Promise.all([
+        answer(fastify.users.ping()),
+        answer(fastify.clients.ping()),
+        answer(fastify.revocations.ping())
+      ])
+      const ready = users === 'ok' && clients === 'ok' && revocations === 'ok'
       if (!ready) reply.code(503).header('retry-after', '1')
-      return { status: ready ? ('ok' as const) : ('unavailable' as const), checks: { users, revocations } }
+      return { status: ready ? ('ok' as const) : ('unavailable' as const), checks: { users, clients, revocations } }
     }
   })
 }

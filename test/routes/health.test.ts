@@ -9,6 +9,6 @@ for (const mode of STORE_MODES) {
     t.same(live.json(), { status: 'ok' })
     const ready = await app.inject({ url: '/health/ready' })
     t.equal(ready.statusCode, 200)
-    t.same(ready.json(), { status: 'ok', checks: { users: 'ok', revocations: 'ok' } })
+    t.same(ready.json(), { status: 'ok', checks: { users: 'ok', clients: 'ok', revocations: 'ok' } })
   })
 }

@@ -28,8 +28,29 @@ export interface RevocationStore {
   endSessions(sub: string, which: SessionSelector): Promise<number>
   /** The user's live sessions, oldest first. */
   listSessions(sub: string): Promise<SessionRecord[]>
+
+  /**
+   * Client tokens have no session; instead the store keeps, per client, the second from which it has
+   * tracked the client's revocations (its epoch), created by the first grant. A token issued before the
+   * epoch (the store lost its data, or the client was deleted) is refused.
+   * Called on every grant: keeps the epoch alive until `until` (ms), the new token's expiry.
+   */
+  keepClientEpoch(clientId: string, until: number): Promise<void>
+  checkClientToken(token: ClientTokenRef): Promise<TokenStatus>
+  revokeClientToken(token: ClientTokenRef): Promise<void>
+  /** Every token of the client is refused from now on (the client was deleted). */
+  forgetClient(clientId: string): Promise<void>
+
   ping(): Promise<void>
   close(): Promise<void>
+}
+
+export interface ClientTokenRef {
+  client_id: string
+  jti: string
+  /** Seconds, as the claims have them. */
+  iat: number
+  exp: number
 }
 
 /** What the store needs to know of a token: its owner, session, id and expiry. */

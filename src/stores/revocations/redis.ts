@@ -12,12 +12,36 @@ import type { RevocationStore, RotateResult, TokenRef } from './index.js'
  *   {u:<sub>}:sessions    set of the user's session ids (an index, pruned lazily)
  *   {u:<sub>}:j:<jti>     "r" (revoked) or "x" (rotated); expires when the token does (PXAT exp)
  *   {u:<sub>}:g:<jti>     the sealed first child of a rotated token; expires when the grace ends
+ *
+ *   {c:<client_id>}:epoch   the second from which the client's revocations are tracked (see keepClientEpoch)
+ *   {c:<client_id>}:j:<jti> "r": a revoked client token; expires when the token does
  */
 const tag = (sub: string): string => `{u:${sub}}`
 const sessionKey = (sub: string, sid: string): string => `${tag(sub)}:s:${sid}`
 const sessionIndexKey = (sub: string): string => `${tag(sub)}:sessions`
 const tokenKey = (sub: string, jti: string): string => `${tag(sub)}:j:${jti}`
 const graceKey = (sub: string, jti: string): string => `${tag(sub)}:g:${jti}`
+const clientEpochKey = (clientId: string): string => `{c:${clientId}}:epoch`
+const clientTokenKey = (clientId: string, jti: string): string => `{c:${clientId}}:j:${jti}`
+
+// KEYS: epoch. ARGV: now (s), until (ms)
+const KEEP_CLIENT_EPOCH = `
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+return 1`
+
+// KEYS: token, epoch. ARGV: iat (s). Returns 0 when the token may pass.
+const CHECK_CLIENT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+local epoch = redis.call('GET', KEYS[2])
+if not epoch or tonumber(epoch) > tonumber(ARGV[1]) then return 2 end
+return 0`
+
+// KEYS: token. ARGV: exp (ms)
+const REVOKE_CLIENT = "return redis.call('SET', KEYS[1], 'r', 'PXAT', ARGV[1])"
+
+// KEYS: epoch
+const FORGET_CLIENT = "return redis.call('DEL', KEYS[1])"
 
 // KEYS: session, session index. ARGV: sid, expiresAt (ms), created_at (ms), auth_time (s), user_agent, ip
 const START_SESSION = `
@@ -91,11 +115,15 @@ const SCRIPTS = {
   jwtRotate: { numberOfKeys: 4, lua: ROTATE },
   jwtEndSession: { numberOfKeys: 3, lua: END_SESSION },
   jwtEndSessions: { numberOfKeys: 1, lua: END_SESSIONS },
-  jwtListSessions: { numberOfKeys: 1, lua: LIST_SESSIONS }
+  jwtListSessions: { numberOfKeys: 1, lua: LIST_SESSIONS },
+  jwtKeepClientEpoch: { numberOfKeys: 1, lua: KEEP_CLIENT_EPOCH },
+  jwtCheckClient: { numberOfKeys: 2, lua: CHECK_CLIENT },
+  jwtRevokeClient: { numberOfKeys: 1, lua: REVOKE_CLIENT },
+  jwtForgetClient: { numberOfKeys: 1, lua: FORGET_CLIENT }
 }
 type ScriptName = keyof typeof SCRIPTS
 /** The scripts that revoke, and so may have to wait for replicas. */
-type RevokingScript = 'jwtRotate' | 'jwtEndSession' | 'jwtEndSessions'
+type RevokingScript = 'jwtRotate' | 'jwtEndSession' | 'jwtEndSessions' | 'jwtRevokeClient' | 'jwtForgetClient'
 
 export interface RedisRevocationOptions {
   /** The clients' key prefix, for the keys the scripts build themselves. */
@@ -199,6 +227,23 @@ export function createRedisRevocationStore(redis: RedisClient, options: RedisRev
           ip
         }))
         .sort((a, b) => a.createdAt - b.createdAt)
+    },
+
+    async keepClientEpoch(clientId, until) {
+      await run('jwtKeepClientEpoch', clientEpochKey(clientId), Math.floor(Date.now() / 1000), until)
+    },
+
+    async checkClientToken({ client_id, jti, iat }) {
+      const verdict = await run<number>('jwtCheckClient', clientTokenKey(client_id, jti), clientEpochKey(client_id), iat)
+      return verdict === 0 ? 'active' : 'revoked'
+    },
+
+    async revokeClientToken({ client_id, jti, exp }) {
+      await revoke('jwtRevokeClient', clientTokenKey(client_id, jti), exp * 1000)
+    },
+
+    async forgetClient(clientId) {
+      await revoke('jwtForgetClient', clientEpochKey(clientId))
     },
 
     async ping() {

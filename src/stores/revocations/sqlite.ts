@@ -19,6 +19,11 @@ CREATE TABLE IF NOT EXISTS revoked_tokens (
   state      TEXT NOT NULL,   -- 'r' revoked, 'x' rotated
   expires_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS client_epochs (
+  client_id  TEXT PRIMARY KEY,
+  epoch      INTEGER NOT NULL,  -- seconds
+  expires_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rotation_grace (
   jti          TEXT PRIMARY KEY,
   sealed_child TEXT NOT NULL,
@@ -54,7 +59,7 @@ export function createSqliteRevocationStore(dataDir: string): RevocationStore {
   const touchSession = db.prepare('UPDATE sessions SET last_refreshed_at = ? WHERE sid = ?')
   const deleteSession = db.prepare('DELETE FROM sessions WHERE sid = ?')
   const purge = db.transaction((now: number) => {
-    for (const table of ['sessions', 'revoked_tokens', 'rotation_grace']) {
+    for (const table of ['sessions', 'revoked_tokens', 'rotation_grace', 'client_epochs']) {
       db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`).run(now)
     }
   })
@@ -83,6 +88,14 @@ export function createSqliteRevocationStore(dataDir: string): RevocationStore {
   const deleteAll = db.prepare('DELETE FROM sessions WHERE sub = ? AND expires_at > ?')
   const deleteExcept = db.prepare('DELETE FROM sessions WHERE sub = ? AND expires_at > ? AND sid <> ?')
   const deleteOnly = db.prepare('DELETE FROM sessions WHERE sub = ? AND expires_at > ? AND sid = ?')
+  const keepEpoch = db.prepare(
+    `INSERT INTO client_epochs (client_id, epoch, expires_at) VALUES (@clientId, @epoch, @until)
+     ON CONFLICT (client_id) DO UPDATE SET
+       epoch = CASE WHEN client_epochs.expires_at > @now THEN client_epochs.epoch ELSE excluded.epoch END,
+       expires_at = MAX(CASE WHEN client_epochs.expires_at > @now THEN client_epochs.expires_at ELSE 0 END, excluded.expires_at)`
+  )
+  const clientEpoch = db.prepare<[string, number], { epoch: number }>('SELECT epoch FROM client_epochs WHERE client_id = ? AND expires_at > ?')
+  const forgetEpoch = db.prepare('DELETE FROM client_epochs WHERE client_id = ?')
   const endSession = db.transaction((jti: string, sid: string, expMs: number) => {
     setTokenState.run(jti, 'r', expMs)
     deleteSession.run(sid)
@@ -131,6 +144,24 @@ export function createSqliteRevocationStore(dataDir: string): RevocationStore {
     },
     async listSessions(sub) {
       return guard(() => sessionsOf.all(sub, Date.now()))
+    },
+    async keepClientEpoch(clientId, until) {
+      const now = Date.now()
+      guard(() => keepEpoch.run({ clientId, epoch: Math.floor(now / 1000), until, now }))
+    },
+    async checkClientToken({ client_id, jti, iat }) {
+      const now = Date.now()
+      return guard(() => {
+        if (tokenState.get(jti, now) !== undefined) return 'revoked'
+        const epoch = clientEpoch.get(client_id, now)?.epoch
+        return epoch !== undefined && epoch <= iat ? 'active' : 'revoked'
+      })
+    },
+    async revokeClientToken({ jti, exp }) {
+      guard(() => setTokenState.run(jti, 'r', exp * 1000))
+    },
+    async forgetClient(clientId) {
+      guard(() => forgetEpoch.run(clientId))
     },
     async ping() {
       guard(() => db.prepare('SELECT 1').get())

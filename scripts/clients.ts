@@ -1,0 +1,71 @@
+/**
+ * Service accounts, managed with the service's own settings (environment and .env):
+ *   npm run clients -- create <client_id> [--scope "<space-separated scopes>"]
+ *   npm run clients -- list
+ *   npm run clients -- delete <client_id>
+ * `create` prints { client_id, client_secret, scope } as JSON: the only time the secret is shown.
+ * `delete` also refuses every token the client holds, at once.
+ */
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfig, loadDotEnv } from '../src/config.js'
+import { createClientStore, createRevocationStore } from '../src/stores/index.js'
+import {
+  CLIENT_ID_PATTERN,
+  ClientExistsError,
+  generateClientSecret,
+  hashClientSecret,
+  parseScopes,
+  SCOPE_TOKEN_PATTERN
+} from '../src/stores/clients/index.js'
+
+class UsageError extends Error {}
+
+async function main(): Promise<void> {
+  const { positionals, values } = parseArgs({ allowPositionals: true, options: { scope: { type: 'string', default: '' } } })
+  const [command, clientId] = positionals
+  loadDotEnv()
+  const config = loadConfig()
+  const clients = await createClientStore(config)
+  try {
+    switch (command) {
+      case 'create': {
+        if (clientId === undefined || !CLIENT_ID_PATTERN.test(clientId)) throw new UsageError('create needs a client_id of letters, digits and . _ ~ - (at most 100)')
+        const scopes = parseScopes(values.scope)
+        const bad = scopes.find((scope) => !SCOPE_TOKEN_PATTERN.test(scope))
+        if (bad !== undefined) throw new UsageError(`not a valid scope: ${JSON.stringify(bad)}`)
+        const secret = generateClientSecret()
+        await clients.create({ client_id: clientId, scopes, secret_hash: hashClientSecret(secret) })
+        console.log(JSON.stringify({ client_id: clientId, client_secret: secret, scope: scopes.join(' ') }))
+        return
+      }
+      case 'list': {
+        const all = await clients.list()
+        console.log(JSON.stringify(all.map(({ client_id, scopes, created_at }) => ({ client_id, scope: scopes.join(' '), created_at }))))
+        return
+      }
+      case 'delete': {
+        if (clientId === undefined) throw new UsageError('delete needs a client_id')
+        if (!(await clients.delete(clientId))) throw new UsageError(`no client ${clientId}`)
+        const revocations = await createRevocationStore(config, { warn: () => {} })
+        try {
+          await revocations.forgetClient(clientId)
+        } finally {
+          await revocations.close()
+        }
+        console.log(JSON.stringify({ client_id: clientId, deleted: true }))
+        return
+      }
+      default:
+        throw new UsageError('usage: npm run clients -- create <client_id> [--scope "a b"] | list | delete <client_id>')
+    }
+  } finally {
+    await clients.close()
+  }
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof UsageError || error instanceof ConfigError) console.error(error.message)
+  else if (error instanceof ClientExistsError) console.error('a client with that id exists already')
+  else console.error(error)
+  process.exit(error instanceof UsageError || error instanceof ClientExistsError ? 2 : 1)
+})

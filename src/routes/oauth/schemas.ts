@@ -1,0 +1,17 @@
+import Type from 'typebox'
+
+/** RFC 6749 §5.2. */
+export const OAuthErrorResponse = Type.Object({ error: Type.String(), error_description: Type.String() })
+
+/** Fields every client-authenticated endpoint may carry (client_secret_post). */
+export const ClientAuthFields = {
+  client_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  client_secret: Type.Optional(Type.String({ minLength: 1, maxLength: 200 }))
+}
+
+export const TokenParameter = {
+  token: Type.String({ minLength: 1, maxLength: 8192 }),
+  token_type_hint: Type.Optional(Type.String({ maxLength: 100 }))
+}
+
+export const oauthErrors = { 400: OAuthErrorResponse, 401: OAuthErrorResponse, 503: OAuthErrorResponse }

@@ -1,0 +1,70 @@
+import { StoreUnavailableError } from '../../errors.js'
+import { createPostgresPool, migrate } from '../postgres-pool.js'
+import { ClientExistsError, parseScopes, type ClientStore, type ClientWithSecret } from './index.js'
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS clients (
+  client_id   text PRIMARY KEY,
+  scope       text NOT NULL,
+  secret_hash text NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+)`
+
+const COLUMNS = `client_id, scope, secret_hash,
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`
+const UNIQUE_VIOLATION = '23505'
+
+interface Row {
+  client_id: string
+  scope: string
+  secret_hash: string
+  created_at: string
+}
+
+const fromRow = ({ scope, ...row }: Row): ClientWithSecret => ({ ...row, scopes: parseScopes(scope) })
+
+/** The PostgreSQL clients store (DATABASE_URL). Creates its table on start, idempotently. */
+export async function createPostgresClientStore(connectionString: string): Promise<ClientStore> {
+  const pool = createPostgresPool(connectionString)
+  try {
+    await migrate(pool, 'jwt-auth-service:clients', SCHEMA)
+  } catch (error) {
+    await pool.end()
+    throw error
+  }
+
+  async function query(sql: string, values: unknown[]): Promise<Row[]> {
+    try {
+      return (await pool.query<Row>(sql, values)).rows
+    } catch (error) {
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new ClientExistsError()
+      throw new StoreUnavailableError('client', error)
+    }
+  }
+
+  return {
+    async create({ client_id, scopes, secret_hash }) {
+      const [row] = await query(`INSERT INTO clients (client_id, scope, secret_hash) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`, [client_id, scopes.join(' '), secret_hash])
+      return { client_id, scopes, created_at: row!.created_at }
+    },
+    async find(clientId) {
+      const [row] = await query(`SELECT ${COLUMNS} FROM clients WHERE client_id = $1`, [clientId])
+      return row && fromRow(row)
+    },
+    async list() {
+      return (await query(`SELECT ${COLUMNS} FROM clients ORDER BY client_id`, [])).map((row) => {
+        const { secret_hash: _hash, ...client } = fromRow(row)
+        return client
+      })
+    },
+    async delete(clientId) {
+      return (await query('DELETE FROM clients WHERE client_id = $1 RETURNING client_id', [clientId])).length === 1
+    },
+    async ping() {
+      await query('SELECT 1', [])
+    },
+    async close() {
+      await pool.end()
+    }
+  }
+}

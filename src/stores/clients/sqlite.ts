@@ -1,0 +1,66 @@
+import { StoreUnavailableError } from '../../errors.js'
+import { openSqlite } from '../sqlite-database.js'
+import { ClientExistsError, parseScopes, type ClientStore, type ClientWithSecret } from './index.js'
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS clients (
+  client_id   TEXT PRIMARY KEY,
+  scope       TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  created_at  TEXT NOT NULL
+)`
+
+interface Row {
+  client_id: string
+  scope: string
+  secret_hash: string
+  created_at: string
+}
+
+const fromRow = ({ scope, ...row }: Row): ClientWithSecret => ({ ...row, scopes: parseScopes(scope) })
+
+/** The embedded clients store: a SQLite file under DATA_DIR, schema created on open. */
+export function createSqliteClientStore(dataDir: string): ClientStore {
+  const db = openSqlite(dataDir, 'clients.db')
+  db.exec(SCHEMA)
+  const insert = db.prepare('INSERT INTO clients (client_id, scope, secret_hash, created_at) VALUES (?, ?, ?, ?)')
+  const byId = db.prepare<[string], Row>('SELECT * FROM clients WHERE client_id = ?')
+  const all = db.prepare<[], Row>('SELECT * FROM clients ORDER BY client_id')
+  const remove = db.prepare('DELETE FROM clients WHERE client_id = ?')
+
+  function guard<T>(work: () => T): T {
+    try {
+      return work()
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new ClientExistsError()
+      throw new StoreUnavailableError('client', error)
+    }
+  }
+
+  return {
+    async create({ client_id, scopes, secret_hash }) {
+      const created_at = new Date().toISOString()
+      guard(() => insert.run(client_id, scopes.join(' '), secret_hash, created_at))
+      return { client_id, scopes, created_at }
+    },
+    async find(clientId) {
+      const row = guard(() => byId.get(clientId))
+      return row && fromRow(row)
+    },
+    async list() {
+      return guard(() => all.all()).map((row) => {
+        const { secret_hash: _hash, ...client } = fromRow(row)
+        return client
+      })
+    },
+    async delete(clientId) {
+      return guard(() => remove.run(clientId).changes === 1)
+    },
+    async ping() {
+      guard(() => db.prepare('SELECT 1').get())
+    },
+    async close() {
+      db.close()
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import { test } from 'tap'
+import { badAuthorizationHeaders, forgedTokens } from '../forge.js'
+import { assertError, basic, bearer, buildTestApp, createClient, form, registerAndLogin, STORE_MODES } from '../helper.js'
+
+for (const mode of STORE_MODES) {
+  test(`/auth/verify (${mode})`, async (t) => {
+    const app = await buildTestApp(t, mode)
+    const secret = await createClient(app, 'orders-api', ['orders:read', 'orders:write'])
+    const clientToken = async (scope = '') =>
+      (await app.inject(form('/oauth/token', { grant_type: 'client_credentials', scope }, basic('orders-api', secret)))).json().access_token as string
+    const verify = (token: string, query = '', method: 'GET' | 'HEAD' | 'POST' = 'GET') => app.inject({ method, url: `/auth/verify${query}`, headers: bearer(token) })
+
+    t.test('200 for a user token, with its identity in headers', async (t) => {
+      const { token } = await registerAndLogin(app)
+      const response = await verify(token)
+      t.equal(response.statusCode, 200)
+      t.match(response.headers, { 'x-auth-subject': /^[0-9a-f-]{36}$/, 'x-auth-session': /.+/, 'x-auth-scope': '', 'x-auth-client': '' })
+      for (const method of ['HEAD', 'POST'] as const) t.equal((await verify(token, '', method)).statusCode, 200, `${method} too`)
+    })
+
+    t.test('200 for a client token, with its client and scope', async (t) => {
+      const response = await verify(await clientToken('orders:read'))
+      t.equal(response.statusCode, 200)
+      t.match(response.headers, { 'x-auth-subject': 'orders-api', 'x-auth-client': 'orders-api', 'x-auth-scope': 'orders:read', 'x-auth-session': '' })
+    })
+
+    t.test('?scope= asks for scopes: 403 insufficient_scope when one is missing', async (t) => {
+      const token = await clientToken('orders:read')
+      t.equal((await verify(token, '?scope=orders:read')).statusCode, 200)
+      const refused = await verify(token, '?scope=orders:read%20orders:write')
+      assertError(t, refused, 403, 'INSUFFICIENT_SCOPE')
+      t.match(refused.headers['www-authenticate'], /error="insufficient_scope", scope="orders:read orders:write"/)
+      assertError(t, await verify((await registerAndLogin(app)).token, '?scope=orders:read'), 403, 'INSUFFICIENT_SCOPE')
+    })
+
+    t.test('401 for a rotated, a logged-out and a revoked token', async (t) => {
+      const rotated = (await registerAndLogin(app)).token
+      await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(rotated) })
+      assertError(t, await verify(rotated), 401, 'TOKEN_REVOKED')
+      const loggedOut = (await registerAndLogin(app)).token
+      await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(loggedOut) })
+      assertError(t, await verify(loggedOut), 401, 'TOKEN_REVOKED')
+      const revoked = await clientToken()
+      await app.inject(form('/oauth/revoke', { token: revoked }, basic('orders-api', secret)))
+      assertError(t, await verify(revoked), 401, 'TOKEN_REVOKED')
+    })
+
+    t.test('a deleted client: its tokens are refused at once', async (t) => {
+      const other = await createClient(app, 'short-lived', ['x'])
+      const token = (await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('short-lived', other)))).json().access_token as string
+      t.equal((await verify(token)).statusCode, 200)
+      await app.clients.delete('short-lived')
+      await app.revocations.forgetClient('short-lived')
+      assertError(t, await verify(token), 401, 'TOKEN_REVOKED')
+    })
+
+    for (const [description, headers, code] of badAuthorizationHeaders) {
+      t.test(`401 ${code} for ${description}`, async (t) => {
+        assertError(t, await app.inject({ url: '/auth/verify', headers }), 401, code)
+      })
+    }
+
+    t.test('forged and malformed tokens', async (t) => {
+      const { token } = await registerAndLogin(app)
+      for (const [description, forged, code] of await forgedTokens(app, token)) {
+        const response = await verify(forged)
+        t.equal(response.statusCode, 401, description)
+        // A user token re-signed as at+jwt lacks the client claims: invalid, as for every other forgery.
+        t.equal(response.json().code, code, description)
+      }
+      t.equal((await verify(token)).statusCode, 200)
+      assertError(t, await verify(token, `?scope=${'s'.repeat(2001)}`), 400, 'VALIDATION_FAILED')
+    })
+  })
+}

@@ -1,0 +1,78 @@
+import { generateKeyPairSync } from 'node:crypto'
+import { SignJWT, importPKCS8 } from 'jose'
+import { test } from 'tap'
+import { assertOAuthError, basic, bearer, buildTestApp, createClient, form, registerAndLogin, sleep, STORE_MODES } from '../../helper.js'
+
+for (const mode of STORE_MODES) {
+  test(`POST /oauth/introspect and /oauth/revoke (${mode})`, async (t) => {
+    const app = await buildTestApp(t, mode, { CLIENT_TOKEN_TTL: '2' })
+    const gateway = await createClient(app, 'gateway', [])
+    const billing = await createClient(app, 'billing', ['orders:read'])
+    const clientToken = async () =>
+      (await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('billing', billing)))).json().access_token as string
+    const introspect = (token: string, auth: Record<string, string> = basic('gateway', gateway)) => app.inject(form('/oauth/introspect', { token }, auth))
+    const revoke = (token: string, auth: Record<string, string>) => app.inject(form('/oauth/revoke', { token, token_type_hint: 'access_token' }, auth))
+
+    t.test('a client token is active, with RFC 7662 members, until revoked by its client', async (t) => {
+      const token = await clientToken()
+      const response = await introspect(token)
+      t.equal(response.statusCode, 200)
+      t.match(response.json(), { active: true, token_type: 'Bearer', client_id: 'billing', sub: 'billing', scope: 'orders:read', iss: 'http://auth.test', exp: Number, iat: Number, jti: String })
+      assertOAuthError(t, await revoke(token, basic('gateway', gateway)), 400, 'unauthorized_client')
+      t.equal((await introspect(token)).json().active, true, "another client's revocation did nothing")
+      const revoked = await revoke(token, basic('billing', billing))
+      t.equal(revoked.statusCode, 200)
+      t.same((await introspect(token)).json(), { active: false })
+      t.equal((await app.inject({ url: '/auth/verify', headers: bearer(token) })).statusCode, 401, 'refused at the gateway too')
+    })
+
+    t.test('a user token: active with its session; revoking it ends the session', async (t) => {
+      const { token } = await registerAndLogin(app)
+      t.match((await introspect(token)).json(), { active: true, sub: String, sid: String, auth_time: Number })
+      t.equal((await revoke(token, basic('gateway', gateway))).statusCode, 200)
+      t.same((await introspect(token)).json(), { active: false })
+      t.equal((await app.inject({ url: '/api/user', headers: bearer(token) })).statusCode, 401)
+    })
+
+    t.test('inactive: rotated, logged out, expired, foreign, malformed', async (t) => {
+      const rotated = (await registerAndLogin(app)).token
+      await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(rotated) })
+      const loggedOut = (await registerAndLogin(app)).token
+      await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(loggedOut) })
+      const foreignKey = await importPKCS8(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'ES256')
+      const foreign = await new SignJWT({ sub: 'x', client_id: 'x', scope: '', jti: 'j', aud: 'a' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'theirs' }).setIssuer('http://elsewhere').setIssuedAt().setExpirationTime('5m').sign(foreignKey)
+      const expiring = await clientToken()
+      await sleep(3100)
+      const cases: [string, string][] = [['rotated', rotated], ['logged out', loggedOut], ['expired', expiring], ['foreign', foreign], ['malformed', 'abc.def'], ['empty-ish', '.']]
+      for (const [description, token] of cases) {
+        const response = await introspect(token)
+        t.equal(response.statusCode, 200, description)
+        t.same(response.json(), { active: false }, description)
+      }
+    })
+
+    t.test('revoking an unknown or malformed token is 200', async (t) => {
+      t.equal((await revoke('not-a-token', basic('gateway', gateway))).statusCode, 200)
+      t.equal((await revoke('a.b.c', basic('gateway', gateway))).statusCode, 200)
+    })
+
+    const unauthenticated: [string, Record<string, string>][] = [
+      ['no client authentication', {}],
+      ['a wrong secret', basic('gateway', 'wrong')],
+      ['an unknown client', basic('ghost', gateway)]
+    ]
+    for (const [description, auth] of unauthenticated) {
+      t.test(`401 invalid_client for ${description}`, async (t) => {
+        const token = await clientToken()
+        assertOAuthError(t, await introspect(token, auth), 401, 'invalid_client')
+        assertOAuthError(t, await revoke(token, auth), 401, 'invalid_client')
+        t.equal((await introspect(token)).json().active, true, 'nothing was revoked')
+      })
+    }
+
+    t.test('400 invalid_request without a token', async (t) => {
+      assertOAuthError(t, await app.inject(form('/oauth/introspect', {}, basic('gateway', gateway))), 400, 'invalid_request')
+      assertOAuthError(t, await app.inject(form('/oauth/revoke', { token: '' }, basic('gateway', gateway))), 400, 'invalid_request')
+    })
+  })
+}
