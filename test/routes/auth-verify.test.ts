@@ -16,6 +16,9 @@ for (const mode of STORE_MODES) {
       t.equal(response.statusCode, 200)
       t.match(response.headers, { 'x-auth-subject': /^[0-9a-f-]{36}$/, 'x-auth-session': /.+/, 'x-auth-scope': '', 'x-auth-client': '' })
       for (const method of ['HEAD', 'POST'] as const) t.equal((await verify(token, '', method)).statusCode, 200, `${method} too`)
+      const appended = await app.inject({ url: '/auth/verify/orders/42?page=2', headers: bearer(token) })
+      t.equal(appended.statusCode, 200, 'with the original path appended, as Envoy sends it')
+      t.equal(appended.headers['x-auth-subject'], response.headers['x-auth-subject'])
     })
 
     t.test('200 for a client token, with its client and scope', async (t) => {
