@@ -1,9 +1,14 @@
+import helmet from '@fastify/helmet'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import { warmUpPasswords } from './passwords.js'
 import authenticate from './plugins/authenticate.js'
 import configPlugin from './plugins/config.js'
+import lifecycle from './plugins/lifecycle.js'
 import errorHandler from './plugins/error-handler.js'
+import metrics from './plugins/metrics.js'
+import openapi from './plugins/openapi.js'
+import securityEvents from './plugins/security-events.js'
 import rateLimit from './plugins/rate-limit.js'
 import sessions from './plugins/sessions.js'
 import stores from './plugins/stores.js'
@@ -11,6 +16,7 @@ import tokens from './plugins/tokens.js'
 import api from './routes/api/index.js'
 import authVerify from './routes/auth-verify.js'
 import health from './routes/health.js'
+import metricsRoute from './routes/metrics.js'
 import oauth from './routes/oauth/index.js'
 import jwks from './routes/well-known/jwks.js'
 import metadata from './routes/well-known/metadata.js'
@@ -48,7 +54,12 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   })
 
   await fastify.register(configPlugin, { config: options.config })
+  await fastify.register(lifecycle)
+  await fastify.register(helmet, { global: true })
+  await fastify.register(metrics)
+  await fastify.register(securityEvents)
   await fastify.register(errorHandler)
+  await fastify.register(openapi)
   await fastify.register(stores)
   await fastify.register(tokens)
   await fastify.register(authenticate)
@@ -57,6 +68,7 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   await warmUpPasswords()
 
   await fastify.register(health)
+  await fastify.register(metricsRoute)
   await fastify.register(jwks)
   await fastify.register(metadata)
   await fastify.register(api)

@@ -31,6 +31,7 @@ export const EnvironmentSchema = Type.Object({
   RATE_LIMIT_LOGIN_PER_IP: Type.Integer({ minimum: 1, default: 100 }),
   RATE_LIMIT_REGISTER_PER_IP: Type.Integer({ minimum: 1, default: 20 }),
   RATE_LIMIT_PASSWORD_PER_USER: Type.Integer({ minimum: 1, default: 10 }),
+  RATE_LIMIT_TOKEN_PER_CLIENT: Type.Integer({ minimum: 1, default: 1200 }),
   ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_ALGORITHM: Type.Union(
     [Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('RS256'), Type.Literal('HS256')],
@@ -46,6 +47,8 @@ export const EnvironmentSchema = Type.Object({
   REFRESH_GRACE: Type.Integer({ minimum: 0, default: 10 }),
   CLIENT_TOKEN_TTL: Type.Integer({ minimum: 1, default: 900 }),
   TRUST_PROXY: Type.String({ default: 'false' }),
+  /** On SIGTERM, /health/ready answers 503 this long before the server stops accepting, so that load balancers drain it. */
+  SHUTDOWN_DRAIN_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 5 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' }

@@ -46,7 +46,7 @@ export class ServiceError extends Error {
 /** A store that a request needs could not answer. Always 503: fail closed, never 401 nor 200. */
 export class StoreUnavailableError extends ServiceError {
   override name = 'StoreUnavailableError'
-  constructor(store: string, cause?: unknown) {
+  constructor(readonly store: string, cause?: unknown) {
     super('STORE_UNAVAILABLE', `the ${store} store is unavailable; retry later`, { 'retry-after': '1' }, { cause })
   }
 }

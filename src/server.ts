@@ -1,7 +1,9 @@
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
+import fp from 'fastify-plugin'
 import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig, loadDotEnv } from './config.js'
+import { loggerOptions } from './logger.js'
 
 /** The process: read the settings, build the app, listen, and close gracefully on a signal. */
 async function main(): Promise<void> {
@@ -9,19 +11,23 @@ async function main(): Promise<void> {
   const config = loadConfig()
   const fastify = Fastify({
     ...serverOptions(config),
-    logger: {
-      level: config.LOG_LEVEL,
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' }
-    },
+    ...loggerOptions(config),
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000
   })
-  await fastify.register(app, { config })
+  // fp(): the process reaches the app's lifecycle decorator.
+  await fastify.register(fp(app), { config })
 
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  // On SIGTERM: readiness turns 503 first, so that the load balancer stops sending; after the drain,
+  // stop accepting, finish what is in flight, close the stores, exit 0. A second signal or the
+  // bound ends it at once.
+  const drainMs = config.SHUTDOWN_DRAIN_SECONDS * 1000
+  closeWithGrace({ delay: drainMs + 10_000 }, async ({ signal, err }) => {
     if (err !== undefined) fastify.log.error({ err }, 'closing after an error')
-    else fastify.log.info({ signal }, 'closing')
+    else fastify.log.info({ signal, drainMs }, 'draining, then closing')
+    fastify.lifecycle.draining = true
+    if (err === undefined) await new Promise((resolve) => setTimeout(resolve, drainMs))
     await fastify.close()
   })
 

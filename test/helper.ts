@@ -42,7 +42,8 @@ export async function storeEnv(t: TestContext, mode: StoreMode, overrides: Env =
     RATE_LIMIT_LOGIN_PER_IP: generous,
     RATE_LIMIT_LOGIN_PER_ACCOUNT: generous,
     RATE_LIMIT_REGISTER_PER_IP: generous,
-    RATE_LIMIT_PASSWORD_PER_USER: generous
+    RATE_LIMIT_PASSWORD_PER_USER: generous,
+    RATE_LIMIT_TOKEN_PER_CLIENT: generous
   }
   if (mode === 'redis-postgres') {
     const schema = `test_${unique()}`

@@ -13,10 +13,10 @@ function run(env: Record<string, string>) {
   return spawn(process.execPath, [SERVER], { env: { PATH: process.env.PATH!, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
-test('serves on the embedded defaults, and exits 0 on SIGTERM', async (t) => {
+test('serves on the embedded defaults; on SIGTERM drains (ready 503), then exits 0', async (t) => {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'server-test-'))
-  const child = run({ PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' })
+  const child = run({ PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', SHUTDOWN_DRAIN_SECONDS: '1' })
   let up = false
   for (let attempt = 0; attempt < 100 && !up; attempt++) {
     await sleep(100)
@@ -30,8 +30,15 @@ test('serves on the embedded defaults, and exits 0 on SIGTERM', async (t) => {
   })
   t.equal(register.status, 201)
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  const signalled = Date.now()
   child.kill('SIGTERM')
+  await sleep(200)
+  const ready = await fetch(`http://127.0.0.1:${port}/health/ready`)
+  t.equal(ready.status, 503, 'readiness turns 503 first')
+  t.match(await ready.json(), { status: 'draining' })
+  t.equal((await fetch(`http://127.0.0.1:${port}/health/live`)).status, 200, 'and it still serves during the drain')
   t.equal(await exited, 0, 'a clean exit')
+  t.ok(Date.now() - signalled < 6000, 'within the bound')
 })
 
 const refusals: [string, Record<string, string>, RegExp][] = [

@@ -3,6 +3,7 @@ import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { ServiceError, StoreUnavailableError } from '../errors.js'
 import { createRedisClient } from '../stores/redis-connection.js'
+import { basicCredentials } from '../routes/oauth/client-auth.js'
 import { emailKey } from '../stores/users/index.js'
 
 export interface RateLimits {
@@ -11,6 +12,8 @@ export interface RateLimits {
   register: preHandlerAsyncHookHandler[]
   /** Per user, for PUT /api/user/password (which verifies the current password). */
   password: preHandlerAsyncHookHandler[]
+  /** Per client id (as presented, before it is authenticated), for POST /oauth/token. */
+  token: preHandlerAsyncHookHandler[]
 }
 
 declare module 'fastify' {
@@ -25,6 +28,13 @@ declare module 'fastify' {
  * A counter store that cannot answer is a 503, never a skipped limit: a password endpoint without its
  * limit would be a brute-force oracle.
  */
+/** The client id a token request claims; the caller's address when it claims none. */
+function presentedClientId(request: FastifyRequest): string {
+  const header = request.headers.authorization
+  const basic = header === undefined ? undefined : basicCredentials(header)
+  return basic?.id ?? (request.body as { client_id?: string } | undefined)?.client_id ?? `ip:${request.ip}`
+}
+
 export default fp(
   async function rateLimit(fastify) {
     const { config } = fastify
@@ -48,8 +58,10 @@ export default fp(
           redis,
           nameSpace: `rl:${name}:`,
           skipOnError: false,
-          errorResponseBuilder: (_request, limited) =>
-            new ServiceError('RATE_LIMITED', `too many attempts; retry in ${limited.after}`, { 'retry-after': String(Math.ceil(limited.ttl / 1000)) })
+          errorResponseBuilder: (request, limited) => {
+            fastify.securityEvent(request, 'rate_limited', { limit: name })
+            return new ServiceError('RATE_LIMITED', `too many attempts; retry in ${limited.after}`, { 'retry-after': String(Math.ceil(limited.ttl / 1000)) })
+          }
         })
         hook = context.rateLimit({ max, timeWindow, keyGenerator: key }) as unknown as preHandlerAsyncHookHandler
       })
@@ -70,8 +82,9 @@ export default fp(
         await limit('login-account', config.RATE_LIMIT_LOGIN_PER_ACCOUNT, (request) => emailKey((request.body as { email: string }).email))
       ],
       register: [await limit('register-ip', config.RATE_LIMIT_REGISTER_PER_IP, (request) => request.ip)],
-      password: [await limit('password-user', config.RATE_LIMIT_PASSWORD_PER_USER, (request) => request.auth!.claims.sub)]
+      password: [await limit('password-user', config.RATE_LIMIT_PASSWORD_PER_USER, (request) => request.auth!.claims.sub)],
+      token: [await limit('token-client', config.RATE_LIMIT_TOKEN_PER_CLIENT, presentedClientId)]
     })
   },
-  { name: 'rate-limit', dependencies: ['config'] }
+  { name: 'rate-limit', dependencies: ['config', 'security-events'] }
 )

@@ -13,9 +13,12 @@ export interface ClientInfo {
 
 export interface Sessions {
   /** Starts a session and returns its first token. */
-  login(user: User, client: ClientInfo): Promise<TokenResponse>
-  /** Rotates the presented token into its one child (see RevocationStore.rotate). */
-  refresh(token: string, claims: UserClaims): Promise<TokenResponse>
+  login(user: User, client: ClientInfo): Promise<{ response: TokenResponse; sid: string }>
+  /**
+   * Rotates the presented token into its one child (see RevocationStore.rotate); `repeated` when the
+   * parent was rotated before and this is the same child again, within the grace.
+   */
+  refresh(token: string, claims: UserClaims): Promise<{ response: TokenResponse; repeated: boolean }>
   /** Revokes the token and ends its session (`local`), every session of the user, or every other one. */
   logout(claims: UserClaims, scope: LogoutScope): Promise<void>
 }
@@ -65,7 +68,7 @@ export default fp(
         })
         const exp = expiryFor(authTime, authTime)
         const { token } = tokens.signUserToken({ sub: user.id, sid, auth_time: authTime, iat: authTime, exp })
-        return tokenResponse(token, exp, now)
+        return { response: tokenResponse(token, exp, now), sid }
       },
 
       async refresh(parentToken, parent) {
@@ -82,11 +85,11 @@ export default fp(
         })
         switch (result.outcome) {
           case 'rotated':
-            return tokenResponse(child.token, exp, now)
+            return { response: tokenResponse(child.token, exp, now), repeated: false }
           case 'repeated': {
             const first = openChild(parentToken, result.sealedChild)
             if (first === undefined) throw new ServiceError('TOKEN_REVOKED')
-            return tokenResponse(first, expiryOf(first), now)
+            return { response: tokenResponse(first, expiryOf(first), now), repeated: true }
           }
           case 'reused':
             throw new ServiceError('TOKEN_REUSED')

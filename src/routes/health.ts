@@ -3,7 +3,7 @@ import Type from 'typebox'
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('unavailable')])
 const Readiness = Type.Object({
-  status: Check,
+  status: Type.Union([Check, Type.Literal('draining')]),
   checks: Type.Object({ users: Check, clients: Check, revocations: Check })
 })
 
@@ -22,9 +22,14 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
         answer(fastify.clients.ping()),
         answer(fastify.revocations.ping())
       ])
+      const checks = { users, clients, revocations }
       const ready = users === 'ok' && clients === 'ok' && revocations === 'ok'
+      if (fastify.lifecycle.draining) {
+        reply.code(503)
+        return { status: 'draining' as const, checks }
+      }
       if (!ready) reply.code(503).header('retry-after', '1')
-      return { status: ready ? ('ok' as const) : ('unavailable' as const), checks: { users, clients, revocations } }
+      return { status: ready ? ('ok' as const) : ('unavailable' as const), checks }
     }
   })
 }

@@ -17,6 +17,11 @@ export function createPostgresPool(connectionString: string): pg.Pool {
   return pool
 }
 
+/** PostgreSQL text cannot hold NUL: a value with one matches no row, and must not reach a query (it would fail). */
+export function hasNul(value: string): boolean {
+  return value.includes('\u0000')
+}
+
 /** Runs DDL once even when several replicas start at the same moment. */
 export async function migrate(pool: pg.Pool, lockName: string, ddl: string): Promise<void> {
   const client = await pool.connect()

@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { assertError, bearer, buildApp, buildTestApp, registerAndLogin, STORE_MODES, storeEnv } from '../helper.js'
+import { assertError, assertOAuthError, basic, bearer, buildApp, buildTestApp, createClient, form, registerAndLogin, STORE_MODES, storeEnv } from '../helper.js'
 
 const loginAs = (email: string, password: string) => ({ method: 'POST' as const, url: '/api/login', payload: { email, password } })
 
@@ -41,6 +41,20 @@ for (const mode of STORE_MODES) {
     assertError(t, await change('wrong one'), 400, 'VALIDATION_FAILED')
     assertError(t, await change('wrong two'), 400, 'VALIDATION_FAILED')
     assertError(t, await change(account.password), 429, 'RATE_LIMITED')
+  })
+}
+
+for (const mode of STORE_MODES) {
+  test(`token endpoint per client (${mode})`, async (t) => {
+    const app = await buildTestApp(t, mode, { RATE_LIMIT_TOKEN_PER_CLIENT: '2' })
+    const [a, b] = [await createClient(app, 'a', []), await createClient(app, 'b', [])]
+    const grant = (id: string, secret: string) => app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic(id, secret)))
+    t.equal((await grant('a', a)).statusCode, 200)
+    t.equal((await grant('a', 'wrong')).statusCode, 401, 'failed attempts count too')
+    const limited = await grant('a', a)
+    assertOAuthError(t, limited, 429, 'slow_down')
+    t.match(limited.headers['retry-after'], /^\d+$/)
+    t.equal((await grant('b', b)).statusCode, 200, 'another client is not slowed')
   })
 }
 

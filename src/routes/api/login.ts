@@ -28,12 +28,15 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       // Unknown email and wrong password: the same argon2 cost, the same answer.
       const passwordMatches = await verifyPassword(user?.password_hash, password)
       if (user === undefined || !passwordMatches) {
+        fastify.securityEvent(request, 'login.failure', { user_id: user?.id })
         throw new ServiceError('INVALID_CREDENTIALS')
       }
-      return fastify.sessions.login(withoutPassword(user), {
+      const { response, sid } = await fastify.sessions.login(withoutPassword(user), {
         userAgent: (request.headers['user-agent'] ?? '').slice(0, 255),
         ip: request.ip
       })
+      fastify.securityEvent(request, 'login.success', { user_id: user.id, session_id: sid })
+      return response
     }
   })
 }

@@ -22,7 +22,9 @@ const logout: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     preHandler: fastify.authenticate,
     handler: async (request) => {
-      await fastify.sessions.logout(request.auth!.claims, request.query.scope)
+      const { claims } = request.auth!
+      await fastify.sessions.logout(claims, request.query.scope)
+      fastify.securityEvent(request, 'session.logout', { user_id: claims.sub, session_id: claims.sid, scope: request.query.scope })
       return { status: 'success' as const, message: 'logout' as const }
     }
   })

@@ -37,6 +37,7 @@ const password: FastifyPluginAsyncTypebox = async (fastify) => {
       // still stands, which is safe; the other order could leave an attacker's session alive.
       await fastify.revocations.endSessions(sub, { except: sid })
       if (!(await fastify.users.updatePassword(sub, newHash))) throw new ServiceError('TOKEN_INVALID', 'the token belongs to no user')
+      fastify.securityEvent(request, 'password.changed', { user_id: sub, session_id: sid })
       return { status: 'success' as const, message: 'password changed; every other session is revoked' }
     }
   })

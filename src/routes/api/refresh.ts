@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ServiceError } from '../../errors.js'
 import { bearerErrors, TokenResponse } from '../../schemas/common.js'
 
 const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -15,7 +16,15 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
     preHandler: fastify.verifyBearer,
     handler: async (request) => {
       const { token, claims } = request.auth!
-      return fastify.sessions.refresh(token, claims)
+      const ids = { user_id: claims.sub, session_id: claims.sid }
+      try {
+        const { response, repeated } = await fastify.sessions.refresh(token, claims)
+        fastify.securityEvent(request, repeated ? 'token.refresh_repeated' : 'token.refreshed', ids)
+        return response
+      } catch (error) {
+        if (error instanceof ServiceError && error.code === 'TOKEN_REUSED') fastify.securityEvent(request, 'token.reuse_detected', ids)
+        throw error
+      }
     }
   })
 }

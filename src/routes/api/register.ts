@@ -7,8 +7,9 @@ import { EmailTakenError } from '../../stores/users/index.js'
 
 const RegisterBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' }),
-    email: Type.String({ format: 'email', maxLength: 255 }),
+    // Something visible, and no NUL (which no database stores as text).
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: '^(?=[^]*\\S)[^\\u0000]*$' }),
+    email: Type.String({ format: 'email', maxLength: 255, pattern: '^[^\\u0000]*$' }),
     password: Type.String({ minLength: 8, maxLength: 255 }),
     password_confirmation: Type.String({ maxLength: 255 })
   },

@@ -48,8 +48,10 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
     preHandler: fastify.authenticate,
     handler: async (request, reply) => {
       // Scoped to the token's user: another user's session id is simply not found.
-      const ended = await fastify.revocations.endSessions(request.auth!.claims.sub, { only: request.params.id })
+      const { sub } = request.auth!.claims
+      const ended = await fastify.revocations.endSessions(sub, { only: request.params.id })
       if (ended === 0) throw new ServiceError('NOT_FOUND', 'no such session')
+      fastify.securityEvent(request, 'session.revoked', { user_id: sub, session_id: request.params.id })
       return reply.code(204).send(null)
     }
   })

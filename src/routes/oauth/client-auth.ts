@@ -15,7 +15,7 @@ function formDecode(value: string): string {
   return decodeURIComponent(value.replace(/\+/g, ' '))
 }
 
-function basicCredentials(header: string): { id: string; secret: string } | undefined {
+export function basicCredentials(header: string): { id: string; secret: string } | undefined {
   const match = /^basic +([A-Za-z0-9+/=]+) *$/i.exec(header)
   if (match === null) return undefined
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8')

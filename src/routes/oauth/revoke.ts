@@ -31,8 +31,10 @@ const revoke: FastifyPluginAsyncTypebox = async (fastify) => {
       if (verified.kind === 'client') {
         if (verified.claims.client_id !== client.client_id) throw new OAuthError(400, 'unauthorized_client', 'the token was issued to another client')
         await fastify.revocations.revokeClientToken(verified.claims)
+        fastify.securityEvent(request, 'token.revoked', { client_id: client.client_id })
       } else {
         await fastify.revocations.endSession(verified.claims)
+        fastify.securityEvent(request, 'token.revoked', { client_id: client.client_id, user_id: verified.claims.sub, session_id: verified.claims.sid })
       }
       return reply.code(200).send(null)
     }

@@ -10,7 +10,8 @@ export const ClientAuthFields = {
 }
 
 export const TokenParameter = {
-  token: Type.String({ minLength: 1, maxLength: 8192 }),
+  // Any string up to the body limit is a token to judge (inactive if not ours), not a malformed request.
+  token: Type.String({ minLength: 1, maxLength: 16384 }),
   token_type_hint: Type.Optional(Type.String({ maxLength: 100 }))
 }
 

@@ -34,6 +34,7 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
         ...oauthErrors
       }
     },
+    preHandler: fastify.limits.token,
     handler: async (request, reply) => {
       const client = await authenticateClient(request, fastify.clients)
       const { grant_type, scope, resource } = request.body
@@ -59,6 +60,7 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
         iat,
         exp
       })
+      fastify.securityEvent(request, 'client.token_issued', { client_id: client.client_id, scope: signed.claims.scope })
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
       return { access_token: signed.token, token_type: 'Bearer' as const, expires_in: exp - iat, scope: signed.claims.scope }
     }

@@ -1,5 +1,5 @@
 import { StoreUnavailableError } from '../../errors.js'
-import { createPostgresPool, migrate } from '../postgres-pool.js'
+import { createPostgresPool, hasNul, migrate } from '../postgres-pool.js'
 import { ClientExistsError, parseScopes, type ClientStore, type ClientWithSecret } from './index.js'
 
 const SCHEMA = `
@@ -48,6 +48,7 @@ export async function createPostgresClientStore(connectionString: string): Promi
       return { client_id, scopes, created_at: row!.created_at }
     },
     async find(clientId) {
+      if (hasNul(clientId)) return undefined
       const [row] = await query(`SELECT ${COLUMNS} FROM clients WHERE client_id = $1`, [clientId])
       return row && fromRow(row)
     },

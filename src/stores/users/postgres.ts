@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { StoreUnavailableError } from '../../errors.js'
-import { createPostgresPool, migrate } from '../postgres-pool.js'
+import { createPostgresPool, hasNul, migrate } from '../postgres-pool.js'
 import { EmailTakenError, emailKey, withoutPassword, type UserStore, type UserWithPassword } from './index.js'
 
 const SCHEMA = `
@@ -51,6 +51,7 @@ export async function createPostgresUserStore(connectionString: string): Promise
       return withoutPassword(rows[0]!)
     },
     async findByEmail(email) {
+      if (hasNul(email)) return undefined
       return (await query(`SELECT ${COLUMNS} FROM users WHERE email_key = $1`, [emailKey(email)]))[0]
     },
     async findById(id) {

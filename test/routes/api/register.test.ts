@@ -35,6 +35,8 @@ for (const mode of STORE_MODES) {
       ['name missing', { ...valid, name: undefined }, 'VALIDATION_FAILED', /name/],
       ['name empty', { ...valid, name: '' }, 'VALIDATION_FAILED', /name/],
       ['name of blanks', { ...valid, name: '   ' }, 'VALIDATION_FAILED', /name/],
+      ['name with a NUL', { ...valid, name: 'a\u0000b' }, 'VALIDATION_FAILED', /name/],
+      ['email with a NUL', { ...valid, email: 'a\u0000@example.com' }, 'VALIDATION_FAILED', /email/],
       ['name of 101 characters', { ...valid, name: 'x'.repeat(101) }, 'VALIDATION_FAILED', /name/],
       ['name not a string', { ...valid, name: 42 }, 'VALIDATION_FAILED', /name/],
       ['email missing', { ...valid, email: undefined }, 'VALIDATION_FAILED', /email/],

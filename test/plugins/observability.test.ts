@@ -1,0 +1,91 @@
+import { Writable } from 'node:stream'
+import Fastify from 'fastify'
+import fp from 'fastify-plugin'
+import { test } from 'tap'
+import app, { serverOptions } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { loggerOptions } from '../../src/logger.js'
+import { assertError, basic, bearer, createClient, form, storeEnv } from '../helper.js'
+import { OwnRedis } from '../services.js'
+
+/** The app with the process's own logger settings, writing into `lines`. */
+async function appWithLogs(t: Parameters<typeof storeEnv>[0], env: Record<string, string>) {
+  const lines: string[] = []
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean))
+      done()
+    }
+  })
+  const config = loadConfig({ ...env, LOG_LEVEL: 'info' })
+  const fastify = Fastify({ ...serverOptions(config), ...loggerOptions(config, stream) })
+  t.teardown(() => fastify.close())
+  await fastify.register(fp(app), { config })
+  await fastify.ready()
+  return { app: fastify, lines }
+}
+
+test('a full walk-through logs its security events and no secret', async (t) => {
+  const redis = await OwnRedis.start(t)
+  const { app, lines } = await appWithLogs(t, await storeEnv(t, 'redis-postgres', { REDIS_URL: redis.url, REFRESH_GRACE: '0', REDIS_COMMAND_TIMEOUT_MS: '300' }))
+  const password = 'a very secret passphrase'
+  const secrets: string[] = [password]
+  await app.inject({ method: 'POST', url: '/api/register', payload: { name: 'Log', email: 'log@example.com', password, password_confirmation: password } })
+  await app.inject({ method: 'POST', url: '/api/login', payload: { email: 'log@example.com', password: 'wrong password!' } })
+  const token = (await app.inject({ method: 'POST', url: '/api/login', payload: { email: 'log@example.com', password } })).json().access_token as string
+  const child = (await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(token) })).json().access_token as string
+  await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(token) }) // reuse: revokes the session
+  const again = (await app.inject({ method: 'POST', url: '/api/login', payload: { email: 'log@example.com', password } })).json().access_token as string
+  await app.inject({ method: 'PUT', url: '/api/user/password', headers: bearer(again), payload: { current_password: password, password: 'the next passphrase', password_confirmation: 'the next passphrase' } })
+  await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(again) })
+  const clientSecret = await createClient(app, 'auditor', ['audit:read'])
+  const clientToken = (await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('auditor', clientSecret)))).json().access_token as string
+  await app.inject(form('/oauth/introspect', { token: clientToken }, basic('auditor', clientSecret)))
+  await app.inject(form('/oauth/revoke', { token: clientToken }, basic('auditor', clientSecret)))
+  await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('auditor', 'wrong secret')))
+  await redis.stop()
+  assertError(t, await app.inject({ url: '/api/user', headers: bearer(child) }), 503, 'STORE_UNAVAILABLE')
+  secrets.push(token, child, again, clientToken, clientSecret, 'the next passphrase', 'wrong secret', 'wrong password!')
+
+  const text = lines.join('\n')
+  for (const secret of secrets) t.notOk(text.includes(secret), `no ${secret.slice(0, 12)}… in the logs`)
+  t.notMatch(text, /\$argon2/, 'no password hash')
+  t.notMatch(text, /Bearer |Basic /, 'no Authorization header')
+
+  const audits = lines.map((line) => JSON.parse(line) as { audit?: Record<string, string>; reqId?: string }).filter((entry) => entry.audit !== undefined)
+  const events = audits.map((entry) => entry.audit!.event)
+  for (const event of ['login.failure', 'login.success', 'token.refreshed', 'token.reuse_detected', 'password.changed', 'session.logout', 'client.token_issued', 'token.revoked', 'client.auth_failed']) {
+    t.ok(events.includes(event), `audit line for ${event}`)
+  }
+  const success = audits.find((entry) => entry.audit!.event === 'login.success')!
+  t.match(success, { reqId: /^[0-9a-f-]{36}$/, audit: { user_id: String, session_id: String, ip: '127.0.0.1' } })
+  t.match(audits.find((entry) => entry.audit!.event === 'client.token_issued'), { audit: { client_id: 'auditor', scope: 'audit:read' } })
+
+  const metrics = (await app.inject({ url: '/metrics' })).body
+  for (const line of [
+    /jwt_auth_logins_total\{outcome="success"\} 2/,
+    /jwt_auth_logins_total\{outcome="failure"\} 1/,
+    /jwt_auth_refreshes_total\{outcome="rotated"\} 1/,
+    /jwt_auth_refreshes_total\{outcome="reused"\} 1/,
+    /jwt_auth_reuse_detections_total 1/,
+    /jwt_auth_revocations_total\{kind="logout"\} 1/,
+    /jwt_auth_revocations_total\{kind="password_change"\} 1/,
+    /jwt_auth_revocations_total\{kind="token"\} 1/,
+    /jwt_auth_client_tokens_total 1/,
+    /jwt_auth_store_errors_total\{store="revocation"\} 1/,
+    /jwt_auth_http_request_duration_seconds_bucket\{le="[^"]+",method="POST",route="\/api\/login",status_code="200"\}/
+  ]) {
+    t.match(metrics, line, String(line))
+  }
+})
+
+test('safe defaults: security headers, no X-Powered-By, 404 in the error shape', async (t) => {
+  const { app } = await appWithLogs(t, await storeEnv(t, 'embedded'))
+  const response = await app.inject({ url: '/health/live' })
+  t.equal(response.headers['x-content-type-options'], 'nosniff')
+  t.match(response.headers['strict-transport-security'], /max-age=/)
+  t.equal(response.headers['x-frame-options'], 'SAMEORIGIN')
+  t.notOk('x-powered-by' in response.headers)
+  assertError(t, await app.inject({ url: '/no/such/route' }), 404, 'NOT_FOUND')
+  assertError(t, await app.inject({ method: 'DELETE', url: '/api/login' }), 404, 'NOT_FOUND')
+})
