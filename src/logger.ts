@@ -11,19 +11,20 @@ export function loggerOptions(config: Config, stream?: NodeJS.WritableStream): P
     logger: {
       level: config.LOG_LEVEL,
       ...(stream === undefined ? {} : { stream }),
+      // Explicit paths, no wildcards: pino compiles them into a cheap function (wildcards cost on every line).
       redact: {
         paths: [
           'req.headers.authorization',
           'req.headers.cookie',
           'req.headers["proxy-authorization"]',
-          '*.password',
-          '*.current_password',
-          '*.password_confirmation',
-          '*.client_secret',
-          '*.access_token',
-          '*.token',
-          '*.password_hash',
-          '*.secret_hash',
+          'password',
+          'current_password',
+          'password_confirmation',
+          'client_secret',
+          'access_token',
+          'token',
+          'password_hash',
+          'secret_hash',
           // PostgreSQL puts the offending values of a failed statement here.
           'err.detail',
           'err.cause.detail'

@@ -17,6 +17,8 @@ const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
     fastify.route({
       method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
       url,
+      // The gateway's hot path: no per-request log lines (errors and warnings still are).
+      logLevel: 'warn',
       schema: {
         tags: ['gateways'],
         summary: 'Forward-auth: is this bearer token valid right now?',

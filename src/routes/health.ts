@@ -8,12 +8,15 @@ const Readiness = Type.Object({
 })
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  // Probes every few seconds from every kubelet and load balancer: not worth a log line each.
   fastify.get('/health/live', {
+    logLevel: 'warn',
     schema: { tags: ['operations'], summary: 'The process runs (touches no store)', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
     handler: async () => ({ status: 'ok' as const })
   })
 
   fastify.get('/health/ready', {
+    logLevel: 'warn',
     schema: { tags: ['operations'], summary: 'Every store answers', response: { 200: Readiness, 503: Readiness } },
     handler: async (_request, reply) => {
       const answer = (ping: Promise<void>) => ping.then(() => 'ok' as const, () => 'unavailable' as const)
