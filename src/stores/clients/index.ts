@@ -55,6 +55,22 @@ export function secretMatches(secret: string, secretHash: string): boolean {
   return expected.length === actual.length && timingSafeEqual(expected, actual)
 }
 
+/** A row as both backends store it: scopes as one space-separated string. */
+export interface ClientRow {
+  client_id: string
+  scope: string
+  secret_hash: string
+  created_at: string
+}
+
+export function clientFromRow({ scope, ...row }: ClientRow): ClientWithSecret {
+  return { ...row, scopes: parseScopes(scope) }
+}
+
+export function withoutSecret({ client_id, scopes, created_at }: ClientWithSecret): Client {
+  return { client_id, scopes, created_at }
+}
+
 export function parseScopes(scope: string): string[] {
   return [...new Set(scope.split(' ').filter((token) => token !== ''))]
 }

@@ -1,6 +1,6 @@
 import { StoreUnavailableError } from '../../errors.js'
 import { createPostgresPool, hasNul, migrate } from '../postgres-pool.js'
-import { ClientExistsError, parseScopes, type ClientStore, type ClientWithSecret } from './index.js'
+import { ClientExistsError, clientFromRow, withoutSecret, type ClientRow, type ClientStore } from './index.js'
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS clients (
@@ -14,14 +14,6 @@ const COLUMNS = `client_id, scope, secret_hash,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`
 const UNIQUE_VIOLATION = '23505'
 
-interface Row {
-  client_id: string
-  scope: string
-  secret_hash: string
-  created_at: string
-}
-
-const fromRow = ({ scope, ...row }: Row): ClientWithSecret => ({ ...row, scopes: parseScopes(scope) })
 
 /** The PostgreSQL clients store (DATABASE_URL). Creates its table on start, idempotently. */
 export async function createPostgresClientStore(connectionString: string): Promise<ClientStore> {
@@ -33,9 +25,9 @@ export async function createPostgresClientStore(connectionString: string): Promi
     throw error
   }
 
-  async function query(sql: string, values: unknown[]): Promise<Row[]> {
+  async function query(sql: string, values: unknown[]): Promise<ClientRow[]> {
     try {
-      return (await pool.query<Row>(sql, values)).rows
+      return (await pool.query<ClientRow>(sql, values)).rows
     } catch (error) {
       if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new ClientExistsError()
       throw new StoreUnavailableError('client', error)
@@ -50,13 +42,10 @@ export async function createPostgresClientStore(connectionString: string): Promi
     async find(clientId) {
       if (hasNul(clientId)) return undefined
       const [row] = await query(`SELECT ${COLUMNS} FROM clients WHERE client_id = $1`, [clientId])
-      return row && fromRow(row)
+      return row && clientFromRow(row)
     },
     async list() {
-      return (await query(`SELECT ${COLUMNS} FROM clients ORDER BY client_id`, [])).map((row) => {
-        const { secret_hash: _hash, ...client } = fromRow(row)
-        return client
-      })
+      return (await query(`SELECT ${COLUMNS} FROM clients ORDER BY client_id`, [])).map((row) => withoutSecret(clientFromRow(row)))
     },
     async delete(clientId) {
       return (await query('DELETE FROM clients WHERE client_id = $1 RETURNING client_id', [clientId])).length === 1

@@ -1,6 +1,6 @@
 import { StoreUnavailableError } from '../../errors.js'
 import { openSqlite } from '../sqlite-database.js'
-import { ClientExistsError, parseScopes, type ClientStore, type ClientWithSecret } from './index.js'
+import { ClientExistsError, clientFromRow, withoutSecret, type ClientRow, type ClientStore } from './index.js'
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS clients (
@@ -10,22 +10,14 @@ CREATE TABLE IF NOT EXISTS clients (
   created_at  TEXT NOT NULL
 )`
 
-interface Row {
-  client_id: string
-  scope: string
-  secret_hash: string
-  created_at: string
-}
-
-const fromRow = ({ scope, ...row }: Row): ClientWithSecret => ({ ...row, scopes: parseScopes(scope) })
 
 /** The embedded clients store: a SQLite file under DATA_DIR, schema created on open. */
 export function createSqliteClientStore(dataDir: string): ClientStore {
   const db = openSqlite(dataDir, 'clients.db')
   db.exec(SCHEMA)
   const insert = db.prepare('INSERT INTO clients (client_id, scope, secret_hash, created_at) VALUES (?, ?, ?, ?)')
-  const byId = db.prepare<[string], Row>('SELECT * FROM clients WHERE client_id = ?')
-  const all = db.prepare<[], Row>('SELECT * FROM clients ORDER BY client_id')
+  const byId = db.prepare<[string], ClientRow>('SELECT * FROM clients WHERE client_id = ?')
+  const all = db.prepare<[], ClientRow>('SELECT * FROM clients ORDER BY client_id')
   const remove = db.prepare('DELETE FROM clients WHERE client_id = ?')
 
   function guard<T>(work: () => T): T {
@@ -45,13 +37,10 @@ export function createSqliteClientStore(dataDir: string): ClientStore {
     },
     async find(clientId) {
       const row = guard(() => byId.get(clientId))
-      return row && fromRow(row)
+      return row && clientFromRow(row)
     },
     async list() {
-      return guard(() => all.all()).map((row) => {
-        const { secret_hash: _hash, ...client } = fromRow(row)
-        return client
-      })
+      return guard(() => all.all()).map((row) => withoutSecret(clientFromRow(row)))
     },
     async delete(clientId) {
       return guard(() => remove.run(clientId).changes === 1)
