@@ -13,21 +13,20 @@ export function hashPassword(password: string): Promise<string> {
 }
 
 let dummyHash: Promise<string> | undefined
+const dummy = (): Promise<string> => (dummyHash ??= hashPassword(randomBytes(32).toString('base64url')))
 
 /**
  * Verifies a password against a user's hash or, for an unknown email, against a dummy hash of the
  * same parameters: both answers cost one argon2 verify, so timing does not tell which emails exist.
  */
 export async function verifyPassword(hash: string | undefined, password: string): Promise<boolean> {
-  dummyHash ??= hashPassword(randomBytes(32).toString('base64url'))
-  const matches = await argon2.verify(hash ?? (await dummyHash), password)
+  const matches = await argon2.verify(hash ?? (await dummy()), password)
   return hash !== undefined && matches
 }
 
 /** Computes the dummy hash ahead of the first login, so that login does not pay for it. */
 export async function warmUpPasswords(): Promise<void> {
-  dummyHash ??= hashPassword(randomBytes(32).toString('base64url'))
-  await dummyHash
+  await dummy()
 }
 
 /** register and password change: the confirmation must repeat the new password. */

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { errorBody, ServiceError, StoreUnavailableError, type ErrorCode } from '../errors.js'
+import { errorBody, ServiceError, type ErrorCode } from '../errors.js'
 
 /** Fastify's own errors that a client can cause, translated once, here. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -50,7 +50,6 @@ export default fp(
     fastify.setErrorHandler(async (error: FastifyError | ServiceError, request: FastifyRequest, reply: FastifyReply) => {
       const { code, message } = translate(error)
       const body = errorBody(code, message)
-      if (error instanceof StoreUnavailableError) fastify.metrics.storeErrors.inc({ store: error.store })
       if (body.statusCode >= 500) {
         const cause = error instanceof ServiceError ? error.cause : error
         request.log.error({ err: cause, code }, 'request failed')
@@ -64,5 +63,5 @@ export default fp(
       return reply.code(404).send(errorBody('NOT_FOUND', `${request.method} ${request.url.split('?')[0]!.slice(0, 200)} is not a route`))
     })
   },
-  { name: 'error-handler', dependencies: ['metrics'] }
+  { name: 'error-handler' }
 )

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { StoreUnavailableError } from '../errors.js'
 
 export interface Metrics {
   registry: Registry
@@ -35,6 +36,7 @@ export default fp(
     const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
       new Counter<L>({ name: `jwt_auth_${name}_total`, help, labelNames, registers: [registry] })
 
+    const storeErrors = counter('store_errors', 'Requests answered 503 because a store could not answer', ['store'])
     fastify.decorate<Metrics>('metrics', {
       registry,
       logins: counter('logins', 'Logins by outcome (success, failure, rate_limited)', ['outcome']),
@@ -42,7 +44,12 @@ export default fp(
       revocations: counter('revocations', 'Revocations by kind (logout, session, password_change, token, client)', ['kind']),
       reuseDetections: counter('reuse_detections', 'Refreshes of an already-rotated token after the grace (the session is revoked)'),
       clientTokens: counter('client_tokens', 'Client-credentials tokens issued'),
-      storeErrors: counter('store_errors', 'Requests answered 503 because a store could not answer', ['store'])
+      storeErrors
+    })
+
+    // Before any error handler (the seed API's and the OAuth one alike): every 503 of a store counts once.
+    fastify.addHook('onError', async (_request, _reply, error) => {
+      if (error instanceof StoreUnavailableError) storeErrors.inc({ store: error.store })
     })
 
     fastify.addHook('onResponse', async (request, reply) => {

@@ -2,7 +2,7 @@ import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { ServiceError, StoreUnavailableError } from '../errors.js'
-import { createRedisClient } from '../stores/redis-connection.js'
+import { connectRedis } from '../stores/redis-connection.js'
 import { basicCredentials } from '../routes/oauth/client-auth.js'
 import { emailKey } from '../stores/users/index.js'
 
@@ -38,10 +38,9 @@ function presentedClientId(request: FastifyRequest): string {
 export default fp(
   async function rateLimit(fastify) {
     const { config } = fastify
-    const redis = createRedisClient(config)
+    // A connection of its own: the revocation store owns (and closes) its clients.
+    const redis = await connectRedis(config, fastify.log, 'rate limits')
     if (redis !== undefined) {
-      redis.on('error', () => {}) // reported by the requests that need it (503) and by the revocation store's listener
-      await redis.connect().catch(() => {})
       fastify.addHook('onClose', async () => {
         await redis.quit().catch(() => redis.disconnect())
       })

@@ -4,7 +4,7 @@ import { ServiceError } from '../errors.js'
 import { openChild, sealChild } from '../keys/rotation-seal.js'
 import type { TokenResponse } from '../schemas/common.js'
 import type { User } from '../stores/users/index.js'
-import type { UserClaims } from './tokens.js'
+import { decodePart, type UserClaims } from './tokens.js'
 
 export interface ClientInfo {
   userAgent: string
@@ -38,10 +38,7 @@ function tokenResponse(token: string, exp: number, now: number): TokenResponse {
 }
 
 /** `exp` of a token we signed ourselves (a child handed out again during the grace). */
-function expiryOf(token: string): number {
-  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp: number }
-  return payload.exp
-}
+const expiryOf = (token: string): number => Number(decodePart(token, 1)?.exp)
 
 export default fp(
   async function sessions(fastify) {

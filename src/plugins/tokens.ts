@@ -86,7 +86,7 @@ function isClientClaims(payload: Record<string, unknown>): payload is ClientClai
 }
 
 /** The header or payload of a compact JWS, without verifying anything; undefined when it is not JSON. */
-function decodePart(token: string, index: 0 | 1): Record<string, unknown> | undefined {
+export function decodePart(token: string, index: 0 | 1): Record<string, unknown> | undefined {
   const part = token.split('.', 2)[index]
   if (part === undefined || part.length > 8192) return undefined
   try {

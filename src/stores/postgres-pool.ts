@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { StoreUnavailableError } from '../errors.js'
 
 /**
  * One pool per process, with bounded waits: a request must never hang on a dead database,
@@ -35,5 +36,44 @@ export async function migrate(pool: pg.Pool, lockName: string, ddl: string): Pro
     throw error
   } finally {
     client.release()
+  }
+}
+
+const UNIQUE_VIOLATION = '23505'
+
+/** A migrated pool and one way to query it, with the errors translated. */
+export interface PostgresStore {
+  /** Rows, or `duplicate()` for a unique violation, or StoreUnavailableError for anything else. */
+  query<Row>(sql: string, values?: unknown[]): Promise<Row[]>
+  close(): Promise<void>
+}
+
+/**
+ * Opens the pool for one store and creates its tables (under an advisory lock named after the store).
+ * A pool whose migration failed is closed again, so that a refused start leaves nothing open.
+ */
+export async function openPostgresStore(
+  connectionString: string,
+  store: string,
+  ddl: string,
+  duplicate: () => Error
+): Promise<PostgresStore> {
+  const pool = createPostgresPool(connectionString)
+  try {
+    await migrate(pool, `jwt-auth-service:${store}s`, ddl)
+  } catch (error) {
+    await pool.end()
+    throw error
+  }
+  return {
+    async query<Row>(sql: string, values: unknown[] = []): Promise<Row[]> {
+      try {
+        return (await pool.query(sql, values)).rows as Row[]
+      } catch (error) {
+        if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw duplicate()
+        throw new StoreUnavailableError(store, error)
+      }
+    },
+    close: () => pool.end()
   }
 }

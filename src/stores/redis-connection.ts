@@ -44,3 +44,25 @@ export function createRedisClient(config: Config): RedisClient | undefined {
   if (config.REDIS_URL !== undefined) return new Redis(config.REDIS_URL, options)
   return undefined
 }
+
+export interface Logger {
+  warn(details: object, message: string): void
+}
+
+/**
+ * createRedisClient, connected: connection errors are logged at most every 10 s (requests report
+ * them as 503, /health/ready too), and a Redis that is down at boot does not stop the service,
+ * which answers 503 until Redis is back (the client keeps retrying).
+ */
+export async function connectRedis(config: Config, log: Logger, purpose: string): Promise<RedisClient | undefined> {
+  const redis = createRedisClient(config)
+  if (redis === undefined) return undefined
+  let lastReported = 0
+  redis.on('error', (error: Error) => {
+    if (Date.now() - lastReported < 10_000) return
+    lastReported = Date.now()
+    log.warn({ err: { message: error.message }, purpose }, 'redis connection error')
+  })
+  await redis.connect().catch((error: Error) => log.warn({ err: { message: error.message }, purpose }, 'redis not reachable at boot'))
+  return redis
+}

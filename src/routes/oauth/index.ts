@@ -1,6 +1,6 @@
 import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyPluginAsync } from 'fastify'
-import { OAuthError, ServiceError, StoreUnavailableError } from '../../errors.js'
+import { OAuthError, ServiceError } from '../../errors.js'
 import introspect from './introspect.js'
 import revoke from './revoke.js'
 import token from './token.js'
@@ -26,7 +26,6 @@ const oauth: FastifyPluginAsync = async (fastify) => {
   await fastify.register(formbody, { bodyLimit: 16 * 1024 })
   fastify.setErrorHandler(async (error: FastifyError | ServiceError | OAuthError, request, reply) => {
     const oauthError = asOAuthError(error)
-    if (error instanceof StoreUnavailableError) fastify.metrics.storeErrors.inc({ store: error.store })
     if (oauthError.error === 'invalid_client') fastify.securityEvent(request, 'client.auth_failed')
     if (oauthError.statusCode >= 500 && oauthError.statusCode !== 503) request.log.error({ err: error }, 'oauth request failed')
     return reply

@@ -1,5 +1,4 @@
-import { StoreUnavailableError } from '../../errors.js'
-import { createPostgresPool, hasNul, migrate } from '../postgres-pool.js'
+import { hasNul, openPostgresStore } from '../postgres-pool.js'
 import { ClientExistsError, clientFromRow, withoutSecret, type ClientRow, type ClientStore } from './index.js'
 
 const SCHEMA = `
@@ -12,27 +11,12 @@ CREATE TABLE IF NOT EXISTS clients (
 
 const COLUMNS = `client_id, scope, secret_hash,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`
-const UNIQUE_VIOLATION = '23505'
 
 
 /** The PostgreSQL clients store (DATABASE_URL). Creates its table on start, idempotently. */
 export async function createPostgresClientStore(connectionString: string): Promise<ClientStore> {
-  const pool = createPostgresPool(connectionString)
-  try {
-    await migrate(pool, 'jwt-auth-service:clients', SCHEMA)
-  } catch (error) {
-    await pool.end()
-    throw error
-  }
-
-  async function query(sql: string, values: unknown[]): Promise<ClientRow[]> {
-    try {
-      return (await pool.query<ClientRow>(sql, values)).rows
-    } catch (error) {
-      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new ClientExistsError()
-      throw new StoreUnavailableError('client', error)
-    }
-  }
+  const db = await openPostgresStore(connectionString, 'client', SCHEMA, () => new ClientExistsError())
+  const query = (sql: string, values: unknown[]) => db.query<ClientRow>(sql, values)
 
   return {
     async create({ client_id, scopes, secret_hash }) {
@@ -54,7 +38,7 @@ export async function createPostgresClientStore(connectionString: string): Promi
       await query('SELECT 1', [])
     },
     async close() {
-      await pool.end()
+      await db.close()
     }
   }
 }

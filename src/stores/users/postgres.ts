@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { StoreUnavailableError } from '../../errors.js'
-import { createPostgresPool, hasNul, migrate } from '../postgres-pool.js'
+import { hasNul, openPostgresStore } from '../postgres-pool.js'
 import { EmailTakenError, emailKey, withoutPassword, type UserStore, type UserWithPassword } from './index.js'
 
 const SCHEMA = `
@@ -18,27 +17,12 @@ const COLUMNS = `id::text, name, email, password_hash,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,
   to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS updated_at`
 
-const UNIQUE_VIOLATION = '23505'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** The PostgreSQL users store (DATABASE_URL). Creates its table on start, idempotently. */
 export async function createPostgresUserStore(connectionString: string): Promise<UserStore> {
-  const pool = createPostgresPool(connectionString)
-  try {
-    await migrate(pool, 'jwt-auth-service:users', SCHEMA)
-  } catch (error) {
-    await pool.end()
-    throw error
-  }
-
-  async function query(sql: string, values: unknown[]): Promise<UserWithPassword[]> {
-    try {
-      return (await pool.query<UserWithPassword>(sql, values)).rows
-    } catch (error) {
-      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new EmailTakenError()
-      throw new StoreUnavailableError('user', error)
-    }
-  }
+  const db = await openPostgresStore(connectionString, 'user', SCHEMA, () => new EmailTakenError())
+  const query = (sql: string, values: unknown[]) => db.query<UserWithPassword>(sql, values)
 
   return {
     async create(user) {
@@ -73,7 +57,7 @@ export async function createPostgresUserStore(connectionString: string): Promise
       await query('SELECT 1', [])
     },
     async close() {
-      await pool.end()
+      await db.close()
     }
   }
 }
