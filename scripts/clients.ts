@@ -7,16 +7,10 @@
  * `delete` also refuses every token the client holds, at once.
  */
 import { parseArgs } from 'node:util'
+import { ClientExistsError } from '../src/auth/clients.js'
+import { openClientAdmin } from '../src/auth/index.js'
 import { ConfigError, loadConfig, loadDotEnv } from '../src/config.js'
-import { createClientStore, createRevocationStore } from '../src/stores/index.js'
-import {
-  CLIENT_ID_PATTERN,
-  ClientExistsError,
-  generateClientSecret,
-  hashClientSecret,
-  parseScopes,
-  SCOPE_TOKEN_PATTERN
-} from '../src/stores/clients/index.js'
+import { CLIENT_ID_PATTERN, parseScopes, SCOPE_TOKEN_PATTERN } from '../src/schemas/clients.js'
 
 class UsageError extends Error {}
 
@@ -25,7 +19,7 @@ async function main(): Promise<void> {
   const [command, clientId] = positionals
   loadDotEnv()
   const config = loadConfig()
-  const clients = await createClientStore(config)
+  const admin = await openClientAdmin(config, { warn: () => {} })
   try {
     switch (command) {
       case 'create': {
@@ -33,25 +27,18 @@ async function main(): Promise<void> {
         const scopes = parseScopes(values.scope)
         const bad = scopes.find((scope) => !SCOPE_TOKEN_PATTERN.test(scope))
         if (bad !== undefined) throw new UsageError(`not a valid scope: ${JSON.stringify(bad)}`)
-        const secret = generateClientSecret()
-        await clients.create({ client_id: clientId, scopes, secret_hash: hashClientSecret(secret) })
+        const { secret } = await admin.clients.create(clientId, scopes)
         console.log(JSON.stringify({ client_id: clientId, client_secret: secret, scope: scopes.join(' ') }))
         return
       }
       case 'list': {
-        const all = await clients.list()
+        const all = await admin.clients.list()
         console.log(JSON.stringify(all.map(({ client_id, scopes, created_at }) => ({ client_id, scope: scopes.join(' '), created_at }))))
         return
       }
       case 'delete': {
         if (clientId === undefined) throw new UsageError('delete needs a client_id')
-        if (!(await clients.delete(clientId))) throw new UsageError(`no client ${clientId}`)
-        const revocations = await createRevocationStore(config, { warn: () => {} })
-        try {
-          await revocations.forgetClient(clientId)
-        } finally {
-          await revocations.close()
-        }
+        if (!(await admin.clients.delete(clientId))) throw new UsageError(`no client ${clientId}`)
         console.log(JSON.stringify({ client_id: clientId, deleted: true }))
         return
       }
@@ -59,7 +46,7 @@ async function main(): Promise<void> {
         throw new UsageError('usage: npm run clients -- create <client_id> [--scope "a b"] | list | delete <client_id>')
     }
   } finally {
-    await clients.close()
+    await admin.close()
   }
 }
 

@@ -1,8 +1,8 @@
 import helmet from '@fastify/helmet'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { Clock } from './auth/clock.js'
 import type { Config } from './config.js'
-import { warmUpPasswords } from './passwords.js'
-import authenticate from './plugins/authenticate.js'
+import auth from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
 import lifecycle from './plugins/lifecycle.js'
 import errorHandler from './plugins/error-handler.js'
@@ -10,9 +10,6 @@ import metrics from './plugins/metrics.js'
 import openapi from './plugins/openapi.js'
 import securityEvents from './plugins/security-events.js'
 import rateLimit from './plugins/rate-limit.js'
-import sessions from './plugins/sessions.js'
-import stores from './plugins/stores.js'
-import tokens from './plugins/tokens.js'
 import api from './routes/api/index.js'
 import authVerify from './routes/auth-verify.js'
 import health from './routes/health.js'
@@ -23,6 +20,8 @@ import metadata from './routes/well-known/metadata.js'
 
 export interface AppOptions {
   config: Config
+  /** The clock of every time decision; tests pass a settable one. The system clock otherwise. */
+  clock?: Clock
 }
 
 /** SPEC.md: a body over 16 KiB gets 413. */
@@ -60,12 +59,8 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   await fastify.register(securityEvents)
   await fastify.register(errorHandler)
   await fastify.register(openapi)
-  await fastify.register(stores)
-  await fastify.register(tokens)
-  await fastify.register(authenticate)
-  await fastify.register(sessions)
+  await fastify.register(auth, { clock: options.clock })
   await fastify.register(rateLimit)
-  await warmUpPasswords()
 
   await fastify.register(health)
   await fastify.register(metricsRoute)

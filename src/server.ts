@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig, loadDotEnv } from './config.js'
 import { loggerOptions } from './logger.js'
+import { MigrationError } from './stores/migrations/index.js'
 
 /** The process: read the settings, build the app, listen, and close gracefully on a signal. */
 async function main(): Promise<void> {
@@ -35,8 +36,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  // A bad setting stops the process with a message that names it, and nothing else.
-  if (error instanceof ConfigError) console.error(`jwt-auth-service: ${error.message}`)
+  // A bad setting, or a database this release cannot use (an IncompatibleSchemaError names the
+  // table and the setting), stops the process with a message that says so, and nothing else.
+  if (error instanceof ConfigError || error instanceof MigrationError) console.error(`jwt-auth-service: ${error.message}`)
   else console.error(error)
   process.exit(1)
 })

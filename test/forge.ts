@@ -8,7 +8,7 @@ import { claimsOf } from './helper.js'
  * Each row: a description, the token, and the code SPEC.md requires for it.
  */
 export async function forgedTokens(app: FastifyInstance, genuine: string): Promise<[string, string, string][]> {
-  const key = app.tokens.signingKey
+  const key = app.auth.keys.signing
   const claims = claimsOf(genuine)
   const [header64, payload64, signature64] = genuine.split('.') as [string, string, string]
   const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')

@@ -10,7 +10,7 @@ import pg from 'pg'
 import type { Test } from 'tap'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { generateClientSecret, hashClientSecret } from '../src/stores/clients/index.js'
+import type { Clock } from '../src/auth/clock.js'
 
 export type TestContext = Test
 
@@ -49,7 +49,8 @@ export async function storeEnv(t: TestContext, mode: StoreMode, overrides: Env =
     const schema = `test_${unique()}`
     await withPostgres((client) => client.query(`CREATE SCHEMA ${schema}`))
     t.teardown(() => withPostgres((client) => client.query(`DROP SCHEMA ${schema} CASCADE`)))
-    env.DATABASE_URL = `${POSTGRES_URL}?options=-c%20search_path%3D${schema}`
+    env.DATABASE_URL = POSTGRES_URL
+    env.DATABASE_SCHEMA = schema
     env.REDIS_URL = REDIS_URL
     env.REDIS_KEY_PREFIX = `test:${unique()}:`
     t.teardown(() => deleteRedisKeys(REDIS_URL, env.REDIS_KEY_PREFIX!))
@@ -78,20 +79,20 @@ async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
   }
 }
 
-/** Builds the app (no port) from settings, ready for `inject`, closed after the test. */
-export async function buildApp(t: TestContext, env: Env): Promise<FastifyInstance> {
+/** Builds the app (no port) from settings, ready for `inject`, closed after the test; `clock` decides time. */
+export async function buildApp(t: TestContext, env: Env, clock?: Clock): Promise<FastifyInstance> {
   const config = loadConfig(env)
   const fastify = Fastify(serverOptions(config))
   t.teardown(() => fastify.close())
-  // fp() lifts the app's decorators (tokens, stores) out of its context, so that tests can reach them.
-  await fastify.register(fp(app), { config })
+  // fp() lifts the app's decorators (the auth core) out of its context, so that tests can reach them.
+  await fastify.register(fp(app), { config, clock })
   await fastify.ready()
   return fastify
 }
 
 /** storeEnv + buildApp, for the common case of one instance. */
-export async function buildTestApp(t: TestContext, mode: StoreMode, overrides: Env = {}): Promise<FastifyInstance> {
-  return buildApp(t, await storeEnv(t, mode, overrides))
+export async function buildTestApp(t: TestContext, mode: StoreMode, overrides: Env = {}, clock?: Clock): Promise<FastifyInstance> {
+  return buildApp(t, await storeEnv(t, mode, overrides), clock)
 }
 
 export interface Account {
@@ -166,9 +167,7 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
 
 /** A client (service account) in the app's own store; returns its secret. */
 export async function createClient(fastify: FastifyInstance, clientId: string, scopes: string[]): Promise<string> {
-  const secret = generateClientSecret()
-  await fastify.clients.create({ client_id: clientId, scopes, secret_hash: hashClientSecret(secret) })
-  return secret
+  return (await fastify.auth.clients.create(clientId, scopes)).secret
 }
 
 export function basic(clientId: string, secret: string): { authorization: string } {

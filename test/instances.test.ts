@@ -9,11 +9,11 @@ for (const mode of STORE_MODES) {
     const child = (await first.inject({ method: 'POST', url: '/api/refresh', headers: bearer(account.token) })).json().access_token as string
     const other = await login(first, account.email, account.password)
     t.equal((await first.inject({ method: 'POST', url: '/api/logout', headers: bearer(other.access_token) })).statusCode, 200)
-    const kid = first.tokens.signingKey.kid
+    const kid = first.auth.keys.signing.kid
     await first.close()
 
     const second = await buildApp(t, env)
-    t.equal(second.tokens.signingKey.kid, kid, 'the same signing key')
+    t.equal(second.auth.keys.signing.kid, kid, 'the same signing key')
     t.equal((await second.inject({ url: '/api/user', headers: bearer(child) })).statusCode, 200, 'a live token still works')
     assertError(t, await second.inject({ url: '/api/user', headers: bearer(account.token) }), 401, 'TOKEN_REVOKED')
     assertError(t, await second.inject({ url: '/api/user', headers: bearer(other.access_token) }), 401, 'TOKEN_REVOKED')

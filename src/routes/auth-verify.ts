@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { ServiceError } from '../errors.js'
-import { bearerToken } from '../plugins/authenticate.js'
+import { bearerToken } from '../plugins/auth.js'
+import { parseScopes } from '../schemas/clients.js'
 import { bearerErrors, ErrorResponse } from '../schemas/common.js'
-import { parseScopes } from '../stores/clients/index.js'
 
 /**
  * Forward auth for gateways (nginx auth_request, Traefik forwardAuth, Envoy ext_authz): 200 with the
@@ -27,7 +27,7 @@ const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
         response: { 200: Type.Object({ sub: Type.String() }), 400: ErrorResponse, 403: ErrorResponse, ...bearerErrors }
       },
       handler: async (request, reply) => {
-        const verified = await fastify.checkAccessToken(bearerToken(request))
+        const verified = await fastify.auth.verifier.verify(bearerToken(request))
         const granted = verified.kind === 'client' ? verified.claims.scope : ''
         const required = parseScopes(request.query.scope ?? '')
         if (required.length > 0) {

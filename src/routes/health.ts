@@ -19,14 +19,8 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
     logLevel: 'warn',
     schema: { tags: ['operations'], summary: 'Every store answers', response: { 200: Readiness, 503: Readiness } },
     handler: async (_request, reply) => {
-      const answer = (ping: Promise<void>) => ping.then(() => 'ok' as const, () => 'unavailable' as const)
-      const [users, clients, revocations] = await Promise.all([
-        answer(fastify.users.ping()),
-        answer(fastify.clients.ping()),
-        answer(fastify.revocations.ping())
-      ])
-      const checks = { users, clients, revocations }
-      const ready = users === 'ok' && clients === 'ok' && revocations === 'ok'
+      const checks = await fastify.auth.health()
+      const ready = Object.values(checks).every((check) => check === 'ok')
       if (fastify.lifecycle.draining) {
         reply.code(503)
         return { status: 'draining' as const, checks }

@@ -2,29 +2,63 @@ import type { Config } from '../config.js'
 import type { ClientStore } from './clients/index.js'
 import { createPostgresClientStore } from './clients/postgres.js'
 import { createSqliteClientStore } from './clients/sqlite.js'
-import { connectRedis, type Logger } from './redis-connection.js'
-import type { RevocationStore } from './revocations/index.js'
-import { createRedisRevocationStore } from './revocations/redis.js'
-import { createSqliteRevocationStore } from './revocations/sqlite.js'
+import { connectRedis, type Logger, type RedisClient } from './redis-connection.js'
+import { createRedisScripts } from './redis-scripts.js'
+import { openRevocationDatabase } from './revocation-database.js'
+import type { SessionStore } from './sessions/index.js'
+import { createRedisSessionStore, SESSION_SCRIPTS } from './sessions/redis.js'
+import { createSqliteSessionStore } from './sessions/sqlite.js'
+import type { ClientTokenStore } from './client-tokens/index.js'
+import { CLIENT_TOKEN_SCRIPTS, createRedisClientTokenStore } from './client-tokens/redis.js'
+import { createSqliteClientTokenStore } from './client-tokens/sqlite.js'
 import type { UserStore } from './users/index.js'
 import { createPostgresUserStore } from './users/postgres.js'
 import { createSqliteUserStore } from './users/sqlite.js'
 
 /** The backends the settings pick: PostgreSQL with DATABASE_URL, Redis with REDIS_*, SQLite otherwise. */
 export async function createUserStore(config: Config): Promise<UserStore> {
-  return config.DATABASE_URL === undefined ? createSqliteUserStore(config.DATA_DIR) : createPostgresUserStore(config.DATABASE_URL)
+  return config.DATABASE_URL === undefined ? createSqliteUserStore(config.DATA_DIR) : createPostgresUserStore(config.DATABASE_URL, config.DATABASE_SCHEMA)
 }
 
 export async function createClientStore(config: Config): Promise<ClientStore> {
-  return config.DATABASE_URL === undefined ? createSqliteClientStore(config.DATA_DIR) : createPostgresClientStore(config.DATABASE_URL)
+  return config.DATABASE_URL === undefined ? createSqliteClientStore(config.DATA_DIR) : createPostgresClientStore(config.DATABASE_URL, config.DATABASE_SCHEMA)
 }
 
-export async function createRevocationStore(config: Config, log: Logger): Promise<RevocationStore> {
+/** The session and client-token stores, on one backend: Redis when REDIS_* is set, the embedded SQLite file otherwise. */
+export interface RevocationStores {
+  sessions: SessionStore
+  clientTokens: ClientTokenStore
+  /** The Redis connection they share (undefined when embedded); its opener closes it. */
+  redis: RedisClient | undefined
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/** `now`: the service's clock, which the embedded store's purge goes by. */
+export async function openRevocationStores(config: Config, log: Logger, now: () => number): Promise<RevocationStores> {
   const redis = await connectRedis(config, log, 'revocations')
-  if (redis === undefined) return createSqliteRevocationStore(config.DATA_DIR)
-  return createRedisRevocationStore(redis, {
-    keyPrefix: config.REDIS_KEY_PREFIX,
+  if (redis === undefined) {
+    const database = openRevocationDatabase(config.DATA_DIR, now)
+    return {
+      sessions: createSqliteSessionStore(database),
+      clientTokens: createSqliteClientTokenStore(database),
+      redis,
+      ping: database.ping,
+      close: database.close
+    }
+  }
+  const scripts = createRedisScripts(redis, { ...SESSION_SCRIPTS, ...CLIENT_TOKEN_SCRIPTS }, {
     waitReplicas: config.REDIS_WAIT_REPLICAS,
     waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS
   })
+  return {
+    sessions: createRedisSessionStore(scripts, config.REDIS_KEY_PREFIX),
+    clientTokens: createRedisClientTokenStore(scripts),
+    redis,
+    ping: scripts.ping,
+    async close() {
+      await scripts.close()
+      await redis.quit().catch(() => redis.disconnect())
+    }
+  }
 }

@@ -1,5 +1,7 @@
 import pg from 'pg'
 import { StoreUnavailableError } from '../errors.js'
+import { migratePostgres, type MigrationResult } from './migrations/postgres.js'
+import { POSTGRES_STEPS, POSTGRES_TABLES } from './migrations/postgres-steps.js'
 
 /**
  * One pool per process, with bounded waits: a request must never hang on a dead database,
@@ -23,19 +25,19 @@ export function hasNul(value: string): boolean {
   return value.includes('\u0000')
 }
 
-/** Runs DDL once even when several replicas start at the same moment. */
-export async function migrate(pool: pg.Pool, lockName: string, ddl: string): Promise<void> {
-  const client = await pool.connect()
+/**
+ * Brings the database to this release's schema in DATABASE_SCHEMA (migrations/postgres.ts). A
+ * dedicated connection, closed afterwards: a migration may wait for another replica's lock or run a
+ * long ALTER, which the request timeouts of the pool would cut.
+ */
+export async function migrateDatabase(connectionString: string, schema: string): Promise<MigrationResult> {
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 2000, statement_timeout: 120_000, query_timeout: 125_000 })
+  client.on('error', () => {})
+  await client.connect()
   try {
-    await client.query('BEGIN')
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockName])
-    await client.query(ddl)
-    await client.query('COMMIT')
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw error
+    return await migratePostgres(client, { schema, steps: POSTGRES_STEPS, tables: POSTGRES_TABLES })
   } finally {
-    client.release()
+    await client.end().catch(() => {})
   }
 }
 
@@ -49,22 +51,17 @@ export interface PostgresStore {
 }
 
 /**
- * Opens the pool for one store and creates its tables (under an advisory lock named after the store).
- * A pool whose migration failed is closed again, so that a refused start leaves nothing open.
+ * Migrates the database (every store runs the same steps; whoever comes first applies them), then
+ * opens the pool for one store. A refused migration throws before any pool is open.
  */
 export async function openPostgresStore(
   connectionString: string,
+  schema: string,
   store: string,
-  ddl: string,
   duplicate: () => Error
 ): Promise<PostgresStore> {
+  await migrateDatabase(connectionString, schema)
   const pool = createPostgresPool(connectionString)
-  try {
-    await migrate(pool, `jwt-auth-service:${store}s`, ddl)
-  } catch (error) {
-    await pool.end()
-    throw error
-  }
   return {
     async query<Row>(sql: string, values: unknown[] = []): Promise<Row[]> {
       try {

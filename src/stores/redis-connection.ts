@@ -57,10 +57,11 @@ export interface Logger {
 export async function connectRedis(config: Config, log: Logger, purpose: string): Promise<RedisClient | undefined> {
   const redis = createRedisClient(config)
   if (redis === undefined) return undefined
-  let lastReported = 0
+  let lastReported = -Infinity
   redis.on('error', (error: Error) => {
-    if (Date.now() - lastReported < 10_000) return
-    lastReported = Date.now()
+    // A monotonic clock: this only paces log lines, it decides nothing.
+    if (performance.now() - lastReported < 10_000) return
+    lastReported = performance.now()
     log.warn({ err: { message: error.message }, purpose }, 'redis connection error')
   })
   await redis.connect().catch((error: Error) => log.warn({ err: { message: error.message }, purpose }, 'redis not reachable at boot'))

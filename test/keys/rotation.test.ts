@@ -15,19 +15,19 @@ test('key rotation without downtime: publish next, switch, keep retired until it
   const kids = async (app: Awaited<ReturnType<typeof buildApp>>) => (await app.inject({ url: '/.well-known/jwks.json' })).json().keys.map((k: { kid: string }) => k.kid)
 
   const before = await buildApp(t, { ...env, JWT_PRIVATE_KEY_FILE: oldKey })
-  const oldKid = before.tokens.signingKey.kid
+  const oldKid = before.auth.keys.signing.kid
   const account = await registerAndLogin(before)
   t.equal(decodeProtectedHeader(account.token).kid, oldKid)
 
   // Step 1: the next key is published (and accepted) before anyone signs with it.
   const publishing = await buildApp(t, { ...env, JWT_PRIVATE_KEY_FILE: oldKey, JWT_NEXT_KEY_FILE: newKey })
-  t.equal(publishing.tokens.signingKey.kid, oldKid, 'still signs with the old key')
+  t.equal(publishing.auth.keys.signing.kid, oldKid, 'still signs with the old key')
   const newKid = (await kids(publishing)).find((kid: string) => kid !== oldKid)
   t.ok(newKid, 'the JWKS has the next key')
 
   // Step 2: sign with the new key; the old one is retired but still verifies.
   const switched = await buildApp(t, { ...env, JWT_PRIVATE_KEY_FILE: newKey, JWT_RETIRED_KEY_FILES: oldKey })
-  t.equal(switched.tokens.signingKey.kid, newKid)
+  t.equal(switched.auth.keys.signing.kid, newKid)
   t.same((await kids(switched)).sort(), [oldKid, newKid].sort(), 'the JWKS keeps the retired key')
   t.equal((await switched.inject({ url: '/api/user', headers: bearer(account.token) })).statusCode, 200, 'a token of the retired key still works')
   const child = (await switched.inject({ method: 'POST', url: '/api/refresh', headers: bearer(account.token) })).json().access_token as string
@@ -41,7 +41,7 @@ test('key rotation without downtime: publish next, switch, keep retired until it
   // Step 3: once every token of the old key has expired, the retired key goes.
   const after = await buildApp(t, { ...env, JWT_PRIVATE_KEY_FILE: newKey })
   t.same(await kids(after), [newKid])
-  assertError(t, await after.inject({ url: '/api/user', headers: bearer(before.tokens.signUserToken({ sub: 'x', sid: 'y', auth_time: 1, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60 }).token) }), 401, 'TOKEN_INVALID')
+  assertError(t, await after.inject({ url: '/api/user', headers: bearer(before.auth.issuer.signUser({ sub: 'x', sid: 'y', auth_time: 1, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60 }).token) }), 401, 'TOKEN_INVALID')
 })
 
 test('next and retired keys must be private PEM keys', async (t) => {

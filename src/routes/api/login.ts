@@ -1,9 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { ServiceError } from '../../errors.js'
-import { verifyPassword } from '../../passwords.js'
 import { ErrorResponse, TokenResponse } from '../../schemas/common.js'
-import { withoutPassword } from '../../stores/users/index.js'
 
 const LoginBody = Type.Object(
   {
@@ -24,19 +22,13 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     preHandler: fastify.limits.login,
     handler: async (request) => {
       const { email, password } = request.body
-      const user = await fastify.users.findByEmail(email)
-      // Unknown email and wrong password: the same argon2 cost, the same answer.
-      const passwordMatches = await verifyPassword(user?.password_hash, password)
-      if (user === undefined || !passwordMatches) {
-        fastify.securityEvent(request, 'login.failure', { user_id: user?.id })
+      const result = await fastify.auth.sessions.login(email, password, { user_agent: request.headers['user-agent'] ?? '', ip: request.ip })
+      if (result.outcome === 'invalid') {
+        fastify.securityEvent(request, 'login.failure', { user_id: result.user_id })
         throw new ServiceError('INVALID_CREDENTIALS')
       }
-      const { response, sid } = await fastify.sessions.login(withoutPassword(user), {
-        userAgent: (request.headers['user-agent'] ?? '').slice(0, 255),
-        ip: request.ip
-      })
-      fastify.securityEvent(request, 'login.success', { user_id: user.id, session_id: sid })
-      return response
+      fastify.securityEvent(request, 'login.success', { user_id: result.user_id, session_id: result.sid })
+      return result.response
     }
   })
 }

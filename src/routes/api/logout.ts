@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
+import { authenticated } from '../../plugins/auth.js'
 import { bearerErrors, ErrorResponse } from '../../schemas/common.js'
 
 const LogoutQuery = Type.Object({
@@ -22,8 +23,8 @@ const logout: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     preHandler: fastify.authenticate,
     handler: async (request) => {
-      const { claims } = request.auth!
-      await fastify.sessions.logout(claims, request.query.scope)
+      const claims = authenticated(request)
+      await fastify.auth.sessions.end(claims, request.query.scope)
       fastify.securityEvent(request, 'session.logout', { user_id: claims.sub, session_id: claims.sid, scope: request.query.scope })
       return { status: 'success' as const, message: 'logout' as const }
     }

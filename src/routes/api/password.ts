@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { ServiceError } from '../../errors.js'
-import { assertConfirmed, hashPassword, verifyPassword } from '../../passwords.js'
+import { assertConfirmed } from '../../auth/passwords.js'
+import { authenticated } from '../../plugins/auth.js'
 import { bearerErrors, ErrorResponse } from '../../schemas/common.js'
 
 const PasswordBody = Type.Object(
@@ -27,17 +27,9 @@ const password: FastifyPluginAsyncTypebox = async (fastify) => {
     handler: async (request) => {
       const { current_password, password, password_confirmation } = request.body
       assertConfirmed(password, password_confirmation)
-      const { sub, sid } = request.auth!.claims
-      const hash = await fastify.users.passwordHashOf(sub)
-      if (!(await verifyPassword(hash, current_password))) {
-        throw new ServiceError('VALIDATION_FAILED', 'body/current_password is not the current password')
-      }
-      const newHash = await hashPassword(password)
-      // Sessions first: should the update fail, the other sessions are gone and the old password
-      // still stands, which is safe; the other order could leave an attacker's session alive.
-      await fastify.revocations.endSessions(sub, { except: sid })
-      if (!(await fastify.users.updatePassword(sub, newHash))) throw new ServiceError('TOKEN_INVALID', 'the token belongs to no user')
-      fastify.securityEvent(request, 'password.changed', { user_id: sub, session_id: sid })
+      const claims = authenticated(request)
+      await fastify.auth.sessions.changePassword(claims, current_password, password)
+      fastify.securityEvent(request, 'password.changed', { user_id: claims.sub, session_id: claims.sid })
       return { status: 'success' as const, message: 'password changed; every other session is revoked' }
     }
   })

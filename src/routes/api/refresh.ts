@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ServiceError } from '../../errors.js'
+import { bearerToken } from '../../plugins/auth.js'
 import { bearerErrors, TokenResponse } from '../../schemas/common.js'
 
 const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -12,18 +13,20 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
       security: [{ bearer: [] }],
       response: { 200: TokenResponse, ...bearerErrors }
     },
-    // Signature and claims only: the atomic rotation decides whether the token may still be refreshed.
-    preHandler: fastify.verifyBearer,
+    // No authenticate preHandler: the atomic rotation itself decides whether the token may still be refreshed.
     handler: async (request) => {
-      const { token, claims } = request.auth!
-      const ids = { user_id: claims.sub, session_id: claims.sid }
-      try {
-        const { response, repeated } = await fastify.sessions.refresh(token, claims)
-        fastify.securityEvent(request, repeated ? 'token.refresh_repeated' : 'token.refreshed', ids)
-        return response
-      } catch (error) {
-        if (error instanceof ServiceError && error.code === 'TOKEN_REUSED') fastify.securityEvent(request, 'token.reuse_detected', ids)
-        throw error
+      const result = await fastify.auth.sessions.rotate(bearerToken(request))
+      const ids = { user_id: result.claims.sub, session_id: result.claims.sid }
+      switch (result.outcome) {
+        case 'rotated':
+        case 'repeated':
+          fastify.securityEvent(request, result.outcome === 'repeated' ? 'token.refresh_repeated' : 'token.refreshed', ids)
+          return result.response
+        case 'reused':
+          fastify.securityEvent(request, 'token.reuse_detected', ids)
+          throw new ServiceError('TOKEN_REUSED')
+        case 'revoked':
+          throw new ServiceError('TOKEN_REVOKED')
       }
     }
   })

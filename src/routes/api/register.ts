@@ -1,9 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { ServiceError } from '../../errors.js'
-import { assertConfirmed, hashPassword } from '../../passwords.js'
+import { assertConfirmed } from '../../auth/passwords.js'
 import { ErrorResponse, User } from '../../schemas/common.js'
-import { EmailTakenError } from '../../stores/users/index.js'
 
 const RegisterBody = Type.Object(
   {
@@ -28,13 +26,8 @@ const register: FastifyPluginAsyncTypebox = async (fastify) => {
     handler: async (request, reply) => {
       const { name, email, password, password_confirmation } = request.body
       assertConfirmed(password, password_confirmation)
-      try {
-        const user = await fastify.users.create({ name: name.trim(), email: email.trim(), password_hash: await hashPassword(password) })
-        return reply.code(201).send({ status: 'success' as const, data: user })
-      } catch (error) {
-        if (error instanceof EmailTakenError) throw new ServiceError('EMAIL_TAKEN')
-        throw error
-      }
+      const user = await fastify.auth.accounts.register({ name, email, password })
+      return reply.code(201).send({ status: 'success' as const, data: user })
     }
   })
 }

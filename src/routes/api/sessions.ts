@@ -1,16 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { ServiceError } from '../../errors.js'
+import { toIso } from '../../auth/clock.js'
+import { authenticated } from '../../plugins/auth.js'
 import { bearerErrors, ErrorResponse } from '../../schemas/common.js'
-
-const Session = Type.Object({
-  id: Type.String(),
-  created_at: Type.String({ format: 'date-time' }),
-  last_refreshed_at: Type.String({ format: 'date-time' }),
-  user_agent: Type.String(),
-  ip: Type.String(),
-  current: Type.Boolean({ description: 'the session of the token that asks' })
-})
+import { Session } from '../../schemas/sessions.js'
 
 const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/api/sessions', {
@@ -22,14 +16,14 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     preHandler: fastify.authenticate,
     handler: async (request) => {
-      const { sub, sid } = request.auth!.claims
-      const live = await fastify.revocations.listSessions(sub)
+      const { sub, sid } = authenticated(request)
+      const live = await fastify.auth.sessions.list(sub)
       return {
         sessions: live.map((session) => ({
           id: session.sid,
-          created_at: new Date(session.createdAt).toISOString(),
-          last_refreshed_at: new Date(session.lastRefreshedAt).toISOString(),
-          user_agent: session.userAgent,
+          created_at: toIso(session.created_at),
+          last_refreshed_at: toIso(session.last_refreshed_at),
+          user_agent: session.user_agent,
           ip: session.ip,
           current: session.sid === sid
         }))
@@ -48,9 +42,8 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
     preHandler: fastify.authenticate,
     handler: async (request, reply) => {
       // Scoped to the token's user: another user's session id is simply not found.
-      const { sub } = request.auth!.claims
-      const ended = await fastify.revocations.endSessions(sub, { only: request.params.id })
-      if (ended === 0) throw new ServiceError('NOT_FOUND', 'no such session')
+      const { sub } = authenticated(request)
+      if (!(await fastify.auth.sessions.endOne(sub, request.params.id))) throw new ServiceError('NOT_FOUND', 'no such session')
       fastify.securityEvent(request, 'session.revoked', { user_id: sub, session_id: request.params.id })
       return reply.code(204).send(null)
     }

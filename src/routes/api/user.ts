@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ServiceError } from '../../errors.js'
+import { authenticated } from '../../plugins/auth.js'
 import { bearerErrors, User } from '../../schemas/common.js'
 
 const user: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -12,7 +13,7 @@ const user: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     preHandler: fastify.authenticate,
     handler: async (request) => {
-      const found = await fastify.users.findById(request.auth!.claims.sub)
+      const found = await fastify.auth.accounts.find(authenticated(request).sub)
       if (found === undefined) throw new ServiceError('TOKEN_INVALID', 'the token belongs to no user')
       return found
     }

@@ -30,10 +30,10 @@ const introspect: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: Introspection, ...oauthErrors }
     },
     handler: async (request, reply) => {
-      await authenticateClient(request, fastify.clients)
+      await authenticateClient(fastify, request.headers.authorization, request.body)
       reply.header('cache-control', 'no-store')
       try {
-        const verified = await fastify.checkAccessToken(request.body.token)
+        const verified = await fastify.auth.verifier.verify(request.body.token)
         const { claims } = verified
         const common = { active: true, token_type: 'Bearer', iss: claims.iss, sub: claims.sub, jti: claims.jti, iat: claims.iat, exp: claims.exp }
         if (verified.kind === 'client') {

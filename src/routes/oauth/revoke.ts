@@ -1,7 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { OAuthError, ServiceError } from '../../errors.js'
-import type { VerifiedToken } from '../../plugins/tokens.js'
 import { authenticateClient } from './client-auth.js'
 import { ClientAuthFields, oauthErrors, TokenParameter } from './schemas.js'
 
@@ -20,22 +18,10 @@ const revoke: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: Type.Null(), ...oauthErrors }
     },
     handler: async (request, reply) => {
-      const client = await authenticateClient(request, fastify.clients)
-      let verified: VerifiedToken
-      try {
-        verified = fastify.tokens.verifyToken(request.body.token)
-      } catch (error) {
-        if (error instanceof ServiceError && error.statusCode === 401) return reply.code(200).send(null)
-        throw error
-      }
-      if (verified.kind === 'client') {
-        if (verified.claims.client_id !== client.client_id) throw new OAuthError(400, 'unauthorized_client', 'the token was issued to another client')
-        await fastify.revocations.revokeClientToken(verified.claims)
-        fastify.securityEvent(request, 'token.revoked', { client_id: client.client_id })
-      } else {
-        await fastify.revocations.endSession(verified.claims)
-        fastify.securityEvent(request, 'token.revoked', { client_id: client.client_id, user_id: verified.claims.sub, session_id: verified.claims.sid })
-      }
+      const client = await authenticateClient(fastify, request.headers.authorization, request.body)
+      const revoked = await fastify.auth.clientTokens.revoke(request.body.token, client)
+      if (revoked.kind === 'client') fastify.securityEvent(request, 'token.revoked', { client_id: client.client_id })
+      if (revoked.kind === 'user') fastify.securityEvent(request, 'token.revoked', { client_id: client.client_id, user_id: revoked.sub, session_id: revoked.sid })
       return reply.code(200).send(null)
     }
   })

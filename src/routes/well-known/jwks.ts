@@ -12,7 +12,7 @@ const jwks: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { tags: ['keys'], summary: 'Public signing keys (RFC 7517)', response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } },
     handler: async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300')
-      return fastify.tokens.jwks
+      return fastify.auth.keys.jwks
     }
   })
 }

@@ -32,7 +32,7 @@ const metadata: FastifyPluginAsyncTypebox = async (fastify) => {
     token_endpoint_auth_methods_supported: authMethods,
     introspection_endpoint_auth_methods_supported: authMethods,
     revocation_endpoint_auth_methods_supported: authMethods,
-    id_token_signing_alg_values_supported: [fastify.tokens.signingKey.alg],
+    id_token_signing_alg_values_supported: [fastify.auth.keys.signing.alg],
     subject_types_supported: ['public']
   }
   for (const url of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {

@@ -1,38 +1,37 @@
+import { qualified } from '../migrations/postgres.js'
 import { hasNul, openPostgresStore } from '../postgres-pool.js'
 import { ClientExistsError, clientFromRow, withoutSecret, type ClientRow, type ClientStore } from './index.js'
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS clients (
-  client_id   text PRIMARY KEY,
-  scope       text NOT NULL,
-  secret_hash text NOT NULL,
-  created_at  timestamptz NOT NULL DEFAULT now()
-)`
 
 const COLUMNS = `client_id, scope, secret_hash,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`
 
-
-/** The PostgreSQL clients store (DATABASE_URL). Creates its table on start, idempotently. */
-export async function createPostgresClientStore(connectionString: string): Promise<ClientStore> {
-  const db = await openPostgresStore(connectionString, 'client', SCHEMA, () => new ClientExistsError())
+/**
+ * The PostgreSQL clients store (DATABASE_URL), its table in `schema` (DATABASE_SCHEMA).
+ * Migrates the database on start (migrations/postgres-steps.ts), idempotently.
+ */
+export async function createPostgresClientStore(connectionString: string, schema: string): Promise<ClientStore> {
+  const db = await openPostgresStore(connectionString, schema, 'client', () => new ClientExistsError())
+  const clients = qualified(schema, 'clients')
   const query = (sql: string, values: unknown[]) => db.query<ClientRow>(sql, values)
 
   return {
-    async create({ client_id, scopes, secret_hash }) {
-      const [row] = await query(`INSERT INTO clients (client_id, scope, secret_hash) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`, [client_id, scopes.join(' '), secret_hash])
+    async create({ client_id, scopes, secret_hash }, now) {
+      const [row] = await query(
+        `INSERT INTO ${clients} (client_id, scope, secret_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
+        [client_id, scopes.join(' '), secret_hash, now]
+      )
       return { client_id, scopes, created_at: row!.created_at }
     },
     async find(clientId) {
       if (hasNul(clientId)) return undefined
-      const [row] = await query(`SELECT ${COLUMNS} FROM clients WHERE client_id = $1`, [clientId])
+      const [row] = await query(`SELECT ${COLUMNS} FROM ${clients} WHERE client_id = $1`, [clientId])
       return row && clientFromRow(row)
     },
     async list() {
-      return (await query(`SELECT ${COLUMNS} FROM clients ORDER BY client_id`, [])).map((row) => withoutSecret(clientFromRow(row)))
+      return (await query(`SELECT ${COLUMNS} FROM ${clients} ORDER BY client_id`, [])).map((row) => withoutSecret(clientFromRow(row)))
     },
     async delete(clientId) {
-      return (await query('DELETE FROM clients WHERE client_id = $1 RETURNING client_id', [clientId])).length === 1
+      return (await query(`DELETE FROM ${clients} WHERE client_id = $1 RETURNING client_id`, [clientId])).length === 1
     },
     async ping() {
       await query('SELECT 1', [])

@@ -1,20 +1,11 @@
 import { StoreUnavailableError } from '../../errors.js'
+import { CLIENTS_SQLITE_STEPS } from '../migrations/sqlite-steps.js'
 import { openSqlite } from '../sqlite-database.js'
 import { ClientExistsError, clientFromRow, withoutSecret, type ClientRow, type ClientStore } from './index.js'
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS clients (
-  client_id   TEXT PRIMARY KEY,
-  scope       TEXT NOT NULL,
-  secret_hash TEXT NOT NULL,
-  created_at  TEXT NOT NULL
-)`
-
-
-/** The embedded clients store: a SQLite file under DATA_DIR, schema created on open. */
+/** The embedded clients store: a SQLite file under DATA_DIR, migrated on open (migrations/sqlite-steps.ts). */
 export function createSqliteClientStore(dataDir: string): ClientStore {
-  const db = openSqlite(dataDir, 'clients.db')
-  db.exec(SCHEMA)
+  const db = openSqlite(dataDir, 'clients.db', CLIENTS_SQLITE_STEPS)
   const insert = db.prepare('INSERT INTO clients (client_id, scope, secret_hash, created_at) VALUES (?, ?, ?, ?)')
   const byId = db.prepare<[string], ClientRow>('SELECT * FROM clients WHERE client_id = ?')
   const all = db.prepare<[], ClientRow>('SELECT * FROM clients ORDER BY client_id')
@@ -30,10 +21,9 @@ export function createSqliteClientStore(dataDir: string): ClientStore {
   }
 
   return {
-    async create({ client_id, scopes, secret_hash }) {
-      const created_at = new Date().toISOString()
-      guard(() => insert.run(client_id, scopes.join(' '), secret_hash, created_at))
-      return { client_id, scopes, created_at }
+    async create({ client_id, scopes, secret_hash }, now) {
+      guard(() => insert.run(client_id, scopes.join(' '), secret_hash, now))
+      return { client_id, scopes, created_at: now }
     },
     async find(clientId) {
       const row = guard(() => byId.get(clientId))

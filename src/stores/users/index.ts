@@ -1,11 +1,6 @@
-/** A user as the API shows it: never a password hash. */
-export interface User {
-  id: string
-  name: string
-  email: string
-  created_at: string
-  updated_at: string
-}
+import type { User } from '../../schemas/common.js'
+
+export type { User }
 
 /** A user with the hash, for login only. */
 export interface UserWithPassword extends User {
@@ -24,12 +19,13 @@ export interface NewUser {
  * Errors: `EmailTakenError` for a duplicate; `StoreUnavailableError` when the database cannot answer.
  */
 export interface UserStore {
-  create(user: NewUser): Promise<User>
+  /** `now`: ISO-8601, from the service's clock (created_at and updated_at). */
+  create(user: NewUser, now: string): Promise<User>
   findByEmail(email: string): Promise<UserWithPassword | undefined>
   findById(id: string): Promise<User | undefined>
   passwordHashOf(id: string): Promise<string | undefined>
-  /** Replaces the hash and bumps updated_at; false when there is no such user. */
-  updatePassword(id: string, passwordHash: string): Promise<boolean>
+  /** Replaces the hash and sets updated_at to `now` (ISO-8601); false when there is no such user. */
+  updatePassword(id: string, passwordHash: string, now: string): Promise<boolean>
   /** Answers when the database does; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>
   close(): Promise<void>

@@ -1,25 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import { StoreUnavailableError } from '../../errors.js'
+import { USERS_SQLITE_STEPS } from '../migrations/sqlite-steps.js'
 import { openSqlite } from '../sqlite-database.js'
 import { EmailTakenError, emailKey, withoutPassword, type UserStore, type UserWithPassword } from './index.js'
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS users (
-  id            TEXT PRIMARY KEY,
-  name          TEXT NOT NULL,
-  email         TEXT NOT NULL,
-  email_key     TEXT NOT NULL UNIQUE,
-  password_hash TEXT NOT NULL,
-  created_at    TEXT NOT NULL,
-  updated_at    TEXT NOT NULL
-)`
-
 const COLUMNS = 'id, name, email, password_hash, created_at, updated_at'
 
-/** The embedded users store: one SQLite file under DATA_DIR, schema created on open. */
+/** The embedded users store: one SQLite file under DATA_DIR, migrated on open (migrations/sqlite-steps.ts). */
 export function createSqliteUserStore(dataDir: string): UserStore {
-  const db = openSqlite(dataDir, 'users.db')
-  db.exec(SCHEMA)
+  const db = openSqlite(dataDir, 'users.db', USERS_SQLITE_STEPS)
   const insert = db.prepare(
     `INSERT INTO users (id, name, email, email_key, password_hash, created_at, updated_at)
      VALUES (@id, @name, @email, @email_key, @password_hash, @created_at, @updated_at)`
@@ -39,8 +28,7 @@ export function createSqliteUserStore(dataDir: string): UserStore {
   }
 
   return {
-    async create(user) {
-      const now = new Date().toISOString()
+    async create(user, now) {
       const row = { id: randomUUID(), ...user, email_key: emailKey(user.email), created_at: now, updated_at: now }
       return guard(() => {
         try {
@@ -62,8 +50,8 @@ export function createSqliteUserStore(dataDir: string): UserStore {
     async passwordHashOf(id) {
       return guard(() => byId.get(id))?.password_hash
     },
-    async updatePassword(id, passwordHash) {
-      return guard(() => setPassword.run(passwordHash, new Date().toISOString(), id).changes === 1)
+    async updatePassword(id, passwordHash, now) {
+      return guard(() => setPassword.run(passwordHash, now, id).changes === 1)
     },
     async ping() {
       guard(() => db.prepare('SELECT 1').get())

@@ -14,7 +14,7 @@ for (const mode of STORE_MODES) {
       t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'token_type'])
       t.equal(body.token_type, 'bearer')
       t.equal(body.expires_in, 3600)
-      t.match(decodeProtectedHeader(body.access_token), { alg: 'ES256', typ: 'JWT', kid: app.tokens.signingKey.kid })
+      t.match(decodeProtectedHeader(body.access_token), { alg: 'ES256', typ: 'JWT', kid: app.auth.keys.signing.kid })
       const claims = claimsOf(body.access_token)
       t.match(claims, { iss: 'http://auth.test', sub: String, iat: Number, exp: Number, jti: String, sid: String, auth_time: Number })
       t.equal((claims.exp as number) - (claims.iat as number), 3600)

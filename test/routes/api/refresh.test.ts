@@ -3,7 +3,8 @@ import Database from 'better-sqlite3'
 import { Redis } from 'ioredis'
 import { test } from 'tap'
 import { badAuthorizationHeaders, forgedTokens } from '../../forge.js'
-import { assertError, bearer, buildApp, buildTestApp, claimsOf, REDIS_URL, registerAndLogin, sleep, STORE_MODES, storeEnv } from '../../helper.js'
+import { settableClock } from '../../../src/auth/clock.js'
+import { assertError, bearer, buildApp, buildTestApp, claimsOf, REDIS_URL, registerAndLogin, STORE_MODES, storeEnv } from '../../helper.js'
 
 for (const mode of STORE_MODES) {
   test(`/api/refresh (${mode})`, async (t) => {
@@ -84,13 +85,15 @@ for (const mode of STORE_MODES) {
 
   test(`refresh grace and reuse (${mode})`, async (t) => {
     t.test('within REFRESH_GRACE the same child again; after it, reuse revokes the session', async (t) => {
-      const app = await buildTestApp(t, mode, { REFRESH_GRACE: '1' })
+      const clock = settableClock()
+      const app = await buildTestApp(t, mode, { REFRESH_GRACE: '1' }, clock)
       const { token } = await registerAndLogin(app)
       const first = await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(token) })
+      clock.advance(999)
       const again = await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(token) })
       t.equal(again.statusCode, 200)
-      t.equal(again.json().access_token, first.json().access_token, 'the same child')
-      await sleep(1200)
+      t.equal(again.json().access_token, first.json().access_token, 'the same child, 999 ms later')
+      clock.advance(1)
       assertError(t, await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(token) }), 401, 'TOKEN_REUSED')
       assertError(t, await app.inject({ url: '/api/user', headers: bearer(first.json().access_token) }), 401, 'TOKEN_REVOKED')
     })
@@ -106,23 +109,26 @@ for (const mode of STORE_MODES) {
 
   test(`expiry and session lifetime (${mode})`, async (t) => {
     t.test('an expired token is refused: 401 TOKEN_EXPIRED', async (t) => {
-      const app = await buildTestApp(t, mode, { ACCESS_TOKEN_TTL: '1' })
+      const clock = settableClock()
+      const app = await buildTestApp(t, mode, { ACCESS_TOKEN_TTL: '1' }, clock)
       const { token } = await registerAndLogin(app)
-      await sleep(2100)
+      clock.advance(2000)
       assertError(t, await app.inject({ url: '/api/user', headers: bearer(token) }), 401, 'TOKEN_EXPIRED')
       assertError(t, await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(token) }), 401, 'TOKEN_EXPIRED')
     })
 
     t.test('no token outlives its session, and a refresh after it is SESSION_EXPIRED', async (t) => {
-      const app = await buildTestApp(t, mode, { ACCESS_TOKEN_TTL: '60', SESSION_TTL: '2' })
+      const clock = settableClock()
+      const app = await buildTestApp(t, mode, { ACCESS_TOKEN_TTL: '60', SESSION_TTL: '2' }, clock)
       const { token, body } = await registerAndLogin(app)
       const claims = claimsOf(token)
       t.ok((claims.exp as number) <= (claims.auth_time as number) + 2, 'exp <= auth_time + SESSION_TTL')
       t.ok(body.expires_in <= 2)
       const child = (await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(token) })).json().access_token
       t.ok((claimsOf(child).exp as number) <= (claims.auth_time as number) + 2, 'the child too')
-      await sleep(2100)
+      clock.advance(2000)
       assertError(t, await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(child) }), 401, 'SESSION_EXPIRED')
+      assertError(t, await app.inject({ url: '/api/user', headers: bearer(child) }), 401, 'SESSION_EXPIRED')
     })
   })
 }

@@ -1,10 +1,12 @@
 import { test } from 'tap'
 import { badAuthorizationHeaders } from '../../forge.js'
+import { settableClock } from '../../../src/auth/clock.js'
 import { assertError, bearer, buildTestApp, claimsOf, login, registerAndLogin, STORE_MODES } from '../../helper.js'
 
 for (const mode of STORE_MODES) {
   test(`sessions (${mode})`, async (t) => {
-    const app = await buildTestApp(t, mode)
+    const clock = settableClock()
+    const app = await buildTestApp(t, mode, {}, clock)
     const sessionsOf = async (token: string) => (await app.inject({ url: '/api/sessions', headers: bearer(token) })).json().sessions as Record<string, unknown>[]
     const works = async (token: string) => (await app.inject({ url: '/api/user', headers: bearer(token) })).statusCode === 200
 
@@ -22,7 +24,7 @@ for (const mode of STORE_MODES) {
       t.equal(current.user_agent, 'phone/1.0')
       t.equal(current.ip, '127.0.0.1')
       const before = current.last_refreshed_at as string
-      await new Promise((resolve) => setTimeout(resolve, 5))
+      clock.advance(5)
       const refreshed = (await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(phoneToken) })).json().access_token
       const after = (await sessionsOf(refreshed)).find((s) => s.current)!
       t.ok(Date.parse(after.last_refreshed_at as string) > Date.parse(before), 'last_refreshed_at moves on refresh')
@@ -59,7 +61,8 @@ for (const mode of STORE_MODES) {
   })
 
   test(`logout scopes (${mode})`, async (t) => {
-    const app = await buildTestApp(t, mode)
+    const clock = settableClock()
+    const app = await buildTestApp(t, mode, {}, clock)
     const works = async (token: string) => (await app.inject({ url: '/api/user', headers: bearer(token) })).statusCode === 200
     const threeSessions = async () => {
       const account = await registerAndLogin(app)

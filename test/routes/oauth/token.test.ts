@@ -16,7 +16,7 @@ for (const mode of STORE_MODES) {
       const body = response.json()
       t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'scope', 'token_type'])
       t.match(body, { token_type: 'Bearer', expires_in: 900, scope: 'orders:read orders:write invoices:read' })
-      t.match(decodeProtectedHeader(body.access_token), { typ: 'at+jwt', alg: 'ES256', kid: app.tokens.signingKey.kid })
+      t.match(decodeProtectedHeader(body.access_token), { typ: 'at+jwt', alg: 'ES256', kid: app.auth.keys.signing.kid })
       const claims = claimsOf(body.access_token)
       t.match(claims, { iss: 'http://auth.test', sub: 'billing', client_id: 'billing', aud: 'http://auth.test', scope: body.scope, jti: String })
       t.equal((claims.exp as number) - (claims.iat as number), 900)

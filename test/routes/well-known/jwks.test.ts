@@ -15,7 +15,7 @@ for (const alg of ['ES256', 'EdDSA', 'RS256'] as const) {
     }
     const { token } = await registerAndLogin(app)
     const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: 'http://auth.test', algorithms: [alg] })
-    t.equal(protectedHeader.kid, app.tokens.signingKey.kid)
+    t.equal(protectedHeader.kid, app.auth.keys.signing.kid)
     t.match(payload, { sub: String, sid: String, jti: String })
   })
 }

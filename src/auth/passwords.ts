@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import argon2 from 'argon2'
-import { ServiceError } from './errors.js'
+import { ServiceError } from '../errors.js'
 
 /**
  * argon2id at OWASP's minimum (m = 19 MiB, t = 2, p = 1). node-argon2 runs on the libuv pool,

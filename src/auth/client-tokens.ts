@@ -1,0 +1,100 @@
+import type { Config } from '../config.js'
+import { OAuthError, ServiceError } from '../errors.js'
+import { parseScopes, type Client } from '../schemas/clients.js'
+import type { VerifiedToken } from '../schemas/tokens.js'
+import type { ClientTokenStore } from '../stores/client-tokens/index.js'
+import type { SessionStore } from '../stores/sessions/index.js'
+import { toSeconds, type Clock } from './clock.js'
+import type { TokenIssuer } from './token-issuer.js'
+import type { SignedTokenReader } from './verifier.js'
+
+export interface ClientTokenGrant {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  scope: string
+}
+
+/** What /oauth/revoke revoked, for the audit log. */
+export type Revoked = { kind: 'nothing' } | { kind: 'client'; client_id: string } | { kind: 'user'; sub: string; sid: string }
+
+export interface ClientTokens {
+  /** The client-credentials grant (RFC 6749 §4.4), tokens in the RFC 9068 profile. */
+  issue(client: Client, request: { scope?: string; resource?: string }): Promise<ClientTokenGrant>
+  /**
+   * RFC 7009 for `by`: an unknown, invalid or expired token is nothing to revoke. A client token may be
+   * revoked only by its own client (§2.1); a user token ends its session, as logout does.
+   */
+  revoke(token: string, by: Client): Promise<Revoked>
+  /** Every token of the client is refused from now on. */
+  forget(clientId: string): Promise<void>
+}
+
+export interface ClientTokenDependencies {
+  clientTokens: ClientTokenStore
+  sessions: SessionStore
+  issuer: TokenIssuer
+  reader: SignedTokenReader
+  clock: Clock
+  config: Pick<Config, 'CLIENT_TOKEN_TTL' | 'ISSUER'>
+}
+
+/** RFC 8707 §2: an absolute URI without a fragment. */
+function isResourceIndicator(value: string): boolean {
+  try {
+    return !value.includes('#') && new URL(value).protocol.length > 1
+  } catch {
+    return false
+  }
+}
+
+export function createClientTokens({ clientTokens, sessions, issuer, reader, clock, config }: ClientTokenDependencies): ClientTokens {
+  return {
+    async issue(client, { scope, resource }) {
+      // Asking for no scope grants all of the client's scopes.
+      const asked = scope === undefined ? [] : parseScopes(scope)
+      const granted = asked.length === 0 ? client.scopes : asked
+      const refused = granted.filter((name) => !client.scopes.includes(name))
+      if (refused.length > 0) throw new OAuthError(400, 'invalid_scope', `the client may not ask for ${refused.join(' ')}`)
+      if (resource !== undefined && !isResourceIndicator(resource)) {
+        throw new OAuthError(400, 'invalid_target', 'resource must be an absolute URI without a fragment')
+      }
+      // One reading of the clock for the epoch and the token: the epoch can never be later than `iat`.
+      const now = clock.now()
+      const iat = toSeconds(now)
+      const exp = iat + config.CLIENT_TOKEN_TTL
+      // Before the token exists: a token is only handed out once the store can tell it apart from older ones.
+      await clientTokens.keepEpoch(client.client_id, now, exp * 1000)
+      const signed = issuer.signClient({
+        sub: client.client_id,
+        client_id: client.client_id,
+        aud: resource ?? config.ISSUER,
+        scope: granted.join(' '),
+        iat,
+        exp
+      })
+      return { access_token: signed.token, token_type: 'Bearer', expires_in: exp - iat, scope: signed.claims.scope }
+    },
+
+    async revoke(token, by) {
+      let verified: VerifiedToken
+      try {
+        verified = reader.read(token)
+      } catch (error) {
+        if (error instanceof ServiceError && error.statusCode === 401) return { kind: 'nothing' }
+        throw error
+      }
+      const now = clock.now()
+      if (verified.kind === 'client') {
+        const { claims } = verified
+        if (claims.client_id !== by.client_id) throw new OAuthError(400, 'unauthorized_client', 'the token was issued to another client')
+        await clientTokens.revoke(claims, now)
+        return { kind: 'client', client_id: claims.client_id }
+      }
+      await sessions.end(verified.claims, now)
+      return { kind: 'user', sub: verified.claims.sub, sid: verified.claims.sid }
+    },
+
+    forget: (clientId) => clientTokens.forget(clientId)
+  }
+}

@@ -1,0 +1,94 @@
+import type { Config } from '../config.js'
+import { loadKeySet, type KeySet } from '../keys/key-set.js'
+import { createClientStore, createUserStore, openRevocationStores } from '../stores/index.js'
+import type { Logger, RedisClient } from '../stores/redis-connection.js'
+import { createAccounts, type Accounts } from './accounts.js'
+import { createClientTokens, type ClientTokens } from './client-tokens.js'
+import { createClients, type Clients } from './clients.js'
+import { systemClock, type Clock } from './clock.js'
+import { warmUpPasswords } from './passwords.js'
+import { createSessions, type Sessions } from './sessions.js'
+import { createTokenIssuer, type SignPayload, type TokenIssuer } from './token-issuer.js'
+import { createSignedTokenReader, createVerifier, type Verifier } from './verifier.js'
+
+export type StoreHealth = 'ok' | 'unavailable'
+
+/** The domain core: plain services over narrow stores, given their keys, settings and clock. */
+export interface Auth {
+  accounts: Accounts
+  sessions: Sessions
+  clients: Clients
+  clientTokens: ClientTokens
+  verifier: Verifier
+  issuer: TokenIssuer
+  keys: KeySet
+  clock: Clock
+  /** The stores' Redis connection (undefined when embedded), which the rate limits share. */
+  redis: RedisClient | undefined
+  /** Whether each store answers now (for /health/ready). */
+  health(): Promise<{ users: StoreHealth; clients: StoreHealth; revocations: StoreHealth }>
+  close(): Promise<void>
+}
+
+export interface AuthOptions {
+  log: Logger
+  clock?: Clock
+  keys?: KeySet
+  /** The user-token signer (@fastify/jwt's `jwt.sign` in the app); the same fast-jwt signer otherwise. */
+  signUserPayload?: SignPayload
+}
+
+/** Opens the stores the settings pick and builds the services over them. */
+export async function openAuth(config: Config, options: AuthOptions): Promise<Auth> {
+  const clock = options.clock ?? systemClock
+  const keys = options.keys ?? loadKeySet(config)
+  const users = await createUserStore(config)
+  const clientStore = await createClientStore(config).catch(async (error: unknown) => {
+    await users.close()
+    throw error
+  })
+  const revocations = await openRevocationStores(config, options.log, clock.now)
+  const { sessions, clientTokens } = revocations
+
+  const issuer = createTokenIssuer(keys, config.ISSUER, options.signUserPayload)
+  const reader = createSignedTokenReader(keys, { issuer: config.ISSUER, sessionTtl: config.SESSION_TTL, clock })
+  const clientTokenService = createClientTokens({ clientTokens, sessions, issuer, reader, clock, config })
+  await warmUpPasswords()
+
+  const answer = (ping: Promise<void>): Promise<StoreHealth> => ping.then(() => 'ok' as const, () => 'unavailable' as const)
+  return {
+    accounts: createAccounts(users, clock),
+    sessions: createSessions({ users, sessions, issuer, reader, clock, config }),
+    clients: createClients(clientStore, clientTokenService.forget, clock),
+    clientTokens: clientTokenService,
+    verifier: createVerifier(reader, { sessions, clientTokens }, clock),
+    issuer,
+    keys,
+    clock,
+    redis: revocations.redis,
+    async health() {
+      const [usersOk, clientsOk, revocationsOk] = await Promise.all([answer(users.ping()), answer(clientStore.ping()), answer(revocations.ping())])
+      return { users: usersOk, clients: clientsOk, revocations: revocationsOk }
+    },
+    async close() {
+      await Promise.allSettled([users.close(), clientStore.close(), revocations.close()])
+    }
+  }
+}
+
+/** What the clients CLI needs, without keys or the user store: the registry, with token revocation on delete. */
+export async function openClientAdmin(config: Config, log: Logger): Promise<{ clients: Clients; close(): Promise<void> }> {
+  const clientStore = await createClientStore(config)
+  let revocations: Awaited<ReturnType<typeof openRevocationStores>> | undefined
+  // Opened only when a client is deleted: listing and creating touch no revocation store.
+  const forget = async (clientId: string): Promise<void> => {
+    revocations ??= await openRevocationStores(config, log, systemClock.now)
+    await revocations.clientTokens.forget(clientId)
+  }
+  return {
+    clients: createClients(clientStore, forget, systemClock),
+    async close() {
+      await Promise.allSettled([clientStore.close(), revocations?.close()])
+    }
+  }
+}

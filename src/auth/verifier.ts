@@ -1,0 +1,147 @@
+import { createVerifier as createJwtVerifier, type Algorithm } from 'fast-jwt'
+import { ServiceError } from '../errors.js'
+import type { KeySet } from '../keys/key-set.js'
+import type { ClientClaims, UserClaims, VerifiedToken } from '../schemas/tokens.js'
+import type { ClientTokenStore } from '../stores/client-tokens/index.js'
+import type { SessionStore } from '../stores/sessions/index.js'
+import type { Clock } from './clock.js'
+
+export interface Verifier {
+  /**
+   * The only way a token is accepted: signature (the algorithm pinned to the key its `kid` names),
+   * `typ`, `iss`, the required claims, expiry and session expiry by the clock, then the revocation
+   * state (one store round trip). Throws a 401 ServiceError (TOKEN_INVALID, TOKEN_EXPIRED,
+   * SESSION_EXPIRED, TOKEN_REVOKED), or a 503 when the store cannot answer.
+   */
+  verify(token: string): Promise<VerifiedToken>
+  /** verify(), for routes that take user tokens only. */
+  verifyUser(token: string): Promise<UserClaims>
+}
+
+/**
+ * Everything the verifier checks but the revocation state. Not an acceptance: it serves the two
+ * operations whose own atomic store step decides on revocation (rotation, and revoking a token),
+ * and it is never handed to routes.
+ */
+export interface SignedTokenReader {
+  read(token: string): VerifiedToken
+}
+
+const USER_CLAIMS = ['iss', 'sub', 'iat', 'exp', 'jti', 'sid', 'auth_time']
+const CLIENT_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'exp', 'jti', 'client_id', 'scope']
+/** fast-jwt keeps this many verified tokens per key, so a token used again costs a lookup, not a signature check. */
+const VERIFY_CACHE_SIZE = 10_000
+
+type JwtVerifier = (token: string) => { payload: Record<string, unknown> }
+
+function isUserClaims(payload: Record<string, unknown>): payload is UserClaims {
+  return (
+    typeof payload.sub === 'string' &&
+    typeof payload.sid === 'string' &&
+    typeof payload.jti === 'string' &&
+    Number.isInteger(payload.auth_time) &&
+    Number.isInteger(payload.iat) &&
+    Number.isInteger(payload.exp)
+  )
+}
+
+function isClientClaims(payload: Record<string, unknown>): payload is ClientClaims {
+  return (
+    typeof payload.sub === 'string' &&
+    payload.client_id === payload.sub &&
+    typeof payload.jti === 'string' &&
+    typeof payload.scope === 'string' &&
+    Number.isInteger(payload.iat) &&
+    Number.isInteger(payload.exp)
+  )
+}
+
+/** The JOSE header of a compact JWS, without verifying anything; undefined when it is not a JSON object. */
+function headerOf(token: string): Record<string, unknown> | undefined {
+  const part = token.split('.', 1)[0]!
+  if (part.length > 8192) return undefined
+  try {
+    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * RFC 7519 §4.1.4: a token is refused from `exp` on, to the millisecond, which is also when its
+ * deny-list entry ends (SPEC.md: nothing outlives the token it revokes).
+ *
+ * One fast-jwt verifier per key and token type, chosen by `kid` and `typ`: an unknown kid fails before
+ * any crypto. fast-jwt checks signature, algorithm, `typ`, `iss` and the required claims; time is
+ * decided here, by the clock (fast-jwt's own clock is fixed per verifier, so its expiry check is off).
+ */
+export function createSignedTokenReader(keys: KeySet, options: { issuer: string; sessionTtl: number; clock: Clock }): SignedTokenReader {
+  const { issuer, sessionTtl, clock } = options
+  const verifiers = new Map<string, { user: JwtVerifier; client: JwtVerifier }>()
+  for (const [kid, key] of keys.byKid) {
+    const common = {
+      key: key.publicKey,
+      algorithms: [key.alg as Algorithm],
+      allowedIss: issuer,
+      complete: true,
+      cache: VERIFY_CACHE_SIZE,
+      ignoreExpiration: true
+    }
+    verifiers.set(kid, {
+      user: createJwtVerifier({ ...common, checkTyp: 'jwt', requiredClaims: USER_CLAIMS }) as JwtVerifier,
+      client: createJwtVerifier({ ...common, checkTyp: 'at+jwt', requiredClaims: CLIENT_CLAIMS }) as JwtVerifier
+    })
+  }
+
+  function signedPayload(token: string): { kind: 'user' | 'client'; payload: Record<string, unknown> } {
+    const header = headerOf(token)
+    const entry = typeof header?.kid === 'string' ? verifiers.get(header.kid) : undefined
+    if (entry === undefined) throw new ServiceError('TOKEN_INVALID', 'the token was not signed by one of our keys')
+    const typ = typeof header?.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : ''
+    const kind = typ === 'at+jwt' ? 'client' : 'user'
+    try {
+      return { kind, payload: entry[kind](token).payload }
+    } catch {
+      throw new ServiceError('TOKEN_INVALID')
+    }
+  }
+
+  return {
+    read(token) {
+      const { kind, payload } = signedPayload(token)
+      const now = clock.now()
+      if (kind === 'user' && isUserClaims(payload)) {
+        // No token outlives its session; a session shortened by a lower SESSION_TTL ends its tokens too.
+        const sessionOver = (payload.auth_time + sessionTtl) * 1000 <= now
+        if (sessionOver) throw new ServiceError('SESSION_EXPIRED')
+        if (payload.exp * 1000 <= now) throw new ServiceError('TOKEN_EXPIRED')
+        return { kind, claims: payload }
+      }
+      if (kind === 'client' && isClientClaims(payload)) {
+        if (payload.exp * 1000 <= now) throw new ServiceError('TOKEN_EXPIRED')
+        return { kind, claims: payload }
+      }
+      throw new ServiceError('TOKEN_INVALID')
+    }
+  }
+}
+
+export function createVerifier(reader: SignedTokenReader, stores: { sessions: SessionStore; clientTokens: ClientTokenStore }, clock: Clock): Verifier {
+  async function verify(token: string, userOnly = false): Promise<VerifiedToken> {
+    const verified = reader.read(token)
+    if (userOnly && verified.kind !== 'user') throw new ServiceError('TOKEN_INVALID', 'the token is not a user token')
+    const now = clock.now()
+    const status =
+      verified.kind === 'user' ? await stores.sessions.check(verified.claims, now) : await stores.clientTokens.check(verified.claims, now)
+    if (status !== 'active') throw new ServiceError('TOKEN_REVOKED')
+    return verified
+  }
+
+  return {
+    verify: (token) => verify(token),
+    async verifyUser(token) {
+      return (await verify(token, true)).claims as UserClaims
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { openAuth, type Auth } from '../auth/index.js'
+import type { Clock } from '../auth/clock.js'
+import type { SignPayload } from '../auth/token-issuer.js'
+import { ServiceError } from '../errors.js'
+import { loadKeySet } from '../keys/key-set.js'
+import type { UserClaims } from '../schemas/tokens.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The domain core (src/auth): routes call these services, never a store. */
+    auth: Auth
+    /** preHandler for user routes: bearer token -> the verifier (signature, claims, revocation) -> request.auth. */
+    authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>
+  }
+  interface FastifyRequest {
+    auth: { token: string; claims: UserClaims } | null
+  }
+}
+
+export interface AuthPluginOptions {
+  /** The clock of every time decision; the system clock unless a test sets one. */
+  clock?: Clock
+}
+
+/** RFC 6750 §2.1; the scheme is case-insensitive (RFC 9110 §11.1). */
+const BEARER = /^bearer +(\S+) *$/i
+
+/** The token of `Authorization: Bearer <token>`; 401 TOKEN_MISSING or TOKEN_INVALID otherwise. */
+export function bearerToken(request: FastifyRequest): string {
+  const header = request.headers.authorization
+  if (header === undefined || !/^bearer\b/i.test(header)) throw new ServiceError('TOKEN_MISSING')
+  const token = BEARER.exec(header)?.[1]
+  if (token === undefined) throw new ServiceError('TOKEN_INVALID', 'the Authorization header is not "Bearer <token>"')
+  return token
+}
+
+/** The claims `authenticate` put on the request; a route that reads them without that preHandler is a bug. */
+export function authenticated(request: FastifyRequest): UserClaims {
+  if (request.auth === null) throw new Error(`${request.routeOptions.url ?? 'this route'} reads the user before authenticate ran`)
+  return request.auth.claims
+}
+
+/**
+ * Builds the auth core over the stores the settings pick, decorates it once, and closes it with the app.
+ *
+ * @fastify/jwt signs user tokens. It is registered in a context of its own, so that its
+ * `fastify.jwt.verify` and `request.jwtVerify`, which know nothing of revocation and would accept a
+ * logged-out token, are reachable from no route: the verifier is the only way a token is accepted.
+ */
+export default fp<AuthPluginOptions>(
+  async function auth(fastify, options) {
+    const { config } = fastify
+    const keys = loadKeySet(config)
+    let signUserPayload: SignPayload | undefined
+    await fastify.register(async function jwtSigner(context) {
+      await context.register(fastifyJwt, {
+        secret: { private: keys.signing.privateKey, public: keys.signing.publicKey },
+        // fast-jwt writes `typ: JWT` by default; `iat` and `exp` are the caller's, from the clock.
+        sign: { algorithm: keys.signing.alg, kid: keys.signing.kid, iss: config.ISSUER }
+      })
+      signUserPayload = (payload) => context.jwt.sign(payload)
+    })
+
+    const core = await openAuth(config, { log: fastify.log, keys, clock: options.clock, signUserPayload: (payload) => signUserPayload!(payload) })
+    fastify.decorate('auth', core)
+    fastify.addHook('onClose', async () => core.close())
+    fastify.decorateRequest('auth', null)
+
+    fastify.decorate('authenticate', async function authenticate(request: FastifyRequest) {
+      const token = bearerToken(request)
+      request.auth = { token, claims: await core.verifier.verifyUser(token) }
+    })
+  },
+  { name: 'auth', dependencies: ['config'] }
+)

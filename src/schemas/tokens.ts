@@ -1,0 +1,32 @@
+import Type, { type Static } from 'typebox'
+
+/** The claims of a user token (SPEC.md "Tokens"). Times are seconds, as JWT counts them. */
+export const UserClaims = Type.Object({
+  iss: Type.String(),
+  sub: Type.String(),
+  iat: Type.Integer(),
+  exp: Type.Integer(),
+  jti: Type.String(),
+  /** Session id, kept across refreshes. */
+  sid: Type.String(),
+  /** When the session began, kept across refreshes. */
+  auth_time: Type.Integer()
+})
+export type UserClaims = Static<typeof UserClaims>
+
+/** The claims of a client-credentials token: RFC 9068 (`typ: at+jwt`); `sub` is the client's id. */
+export const ClientClaims = Type.Object({
+  iss: Type.String(),
+  sub: Type.String(),
+  client_id: Type.String(),
+  aud: Type.String(),
+  iat: Type.Integer(),
+  exp: Type.Integer(),
+  jti: Type.String(),
+  /** Space-separated. */
+  scope: Type.String()
+})
+export type ClientClaims = Static<typeof ClientClaims>
+
+/** A token the verifier accepted, told apart by its `typ`. */
+export type VerifiedToken = { kind: 'user'; claims: UserClaims } | { kind: 'client'; claims: ClientClaims }

@@ -1,0 +1,35 @@
+import type { RevocationDatabase } from '../revocation-database.js'
+import type { ClientTokenStore } from './index.js'
+
+/** The embedded client-token store, in the revocation database's tables. */
+export function createSqliteClientTokenStore({ db, guard }: RevocationDatabase): ClientTokenStore {
+  const keepEpoch = db.prepare(
+    `INSERT INTO client_epochs (client_id, epoch, expires_at) VALUES (@clientId, @epoch, @until)
+     ON CONFLICT (client_id) DO UPDATE SET
+       epoch = CASE WHEN client_epochs.expires_at > @now THEN client_epochs.epoch ELSE excluded.epoch END,
+       expires_at = MAX(CASE WHEN client_epochs.expires_at > @now THEN client_epochs.expires_at ELSE 0 END, excluded.expires_at)`
+  )
+  const epochOf = db.prepare<[string, number], { epoch: number }>('SELECT epoch FROM client_epochs WHERE client_id = ? AND expires_at > ?')
+  const revoked = db.prepare<[string, number], { state: string }>('SELECT state FROM revoked_tokens WHERE jti = ? AND expires_at > ?')
+  const revoke = db.prepare("INSERT OR REPLACE INTO revoked_tokens (jti, state, expires_at) VALUES (?, 'r', ?)")
+  const forget = db.prepare('DELETE FROM client_epochs WHERE client_id = ?')
+
+  return {
+    async keepEpoch(clientId, now, until) {
+      guard(() => keepEpoch.run({ clientId, epoch: Math.floor(now / 1000), until, now }))
+    },
+    async check({ client_id, jti, iat }, now) {
+      return guard(() => {
+        if (revoked.get(jti, now) !== undefined) return 'revoked'
+        const epoch = epochOf.get(client_id, now)?.epoch
+        return epoch !== undefined && epoch <= iat ? 'active' : 'revoked'
+      })
+    },
+    async revoke({ jti, exp }) {
+      guard(() => revoke.run(jti, exp * 1000))
+    },
+    async forget(clientId) {
+      guard(() => forget.run(clientId))
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import type pg from 'pg'
+import { columnsOf, missingColumns, qualified, quoteIdent, type PostgresStep } from './postgres.js'
+
+/**
+ * The PostgreSQL schema of the whole database (users and clients), step by step. Never edit a
+ * released step: add one with the next number, and update POSTGRES_TABLES when it changes a column
+ * the code needs.
+ */
+
+/** The tables the stores query, with the columns they need: checked at every boot. */
+export const POSTGRES_TABLES = {
+  users: ['id', 'name', 'email', 'email_key', 'password_hash', 'created_at', 'updated_at'],
+  clients: ['client_id', 'scope', 'secret_hash', 'created_at']
+} as const satisfies Record<string, readonly string[]>
+
+/**
+ * Release 0.1 created its tables unqualified, so they live wherever the connection's search_path
+ * pointed (usually `public`). When such a table is found, outside the target schema, with the
+ * columns of 0.1, it is moved into the target schema: ALTER TABLE … SET SCHEMA keeps every row,
+ * index and constraint. A table of that name that is not ours (columns missing) is left alone, as is
+ * one in the schema of another deployment of this service (a schema with our schema_migrations).
+ */
+async function adopt(db: pg.ClientBase, schema: string, table: string, columns: readonly string[]): Promise<void> {
+  if ((await columnsOf(db, qualified(schema, table))) !== undefined) return
+  const { rows } = await db.query<{ schema: string; columns: string[] }>(
+    `SELECT n.nspname::text AS schema,
+            ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p'`,
+    [quoteIdent(table)]
+  )
+  const found = rows[0]
+  if (found === undefined || found.schema === schema) return
+  if (missingColumns(found.columns, columns).length > 0) return
+  const history = await columnsOf(db, qualified(found.schema, 'schema_migrations'))
+  if (history !== undefined && missingColumns(history, ['version', 'name', 'applied_at']).length === 0) return
+  await db.query(`ALTER TABLE ${qualified(found.schema, table)} SET SCHEMA ${quoteIdent(schema)}`)
+}
+
+export const POSTGRES_STEPS: readonly PostgresStep[] = [
+  {
+    version: 1,
+    name: 'users and clients tables (adopting those of release 0.1)',
+    async up(db, schema) {
+      await adopt(db, schema, 'users', POSTGRES_TABLES.users)
+      await adopt(db, schema, 'clients', POSTGRES_TABLES.clients)
+      // The DDL of release 0.1, qualified; IF NOT EXISTS keeps an adopted table.
+      await db.query(`
+        CREATE TABLE IF NOT EXISTS ${qualified(schema, 'users')} (
+          id            uuid PRIMARY KEY,
+          name          text NOT NULL,
+          email         text NOT NULL,
+          email_key     text NOT NULL UNIQUE,
+          password_hash text NOT NULL,
+          created_at    timestamptz NOT NULL,
+          updated_at    timestamptz NOT NULL
+        )`)
+      await db.query(`
+        CREATE TABLE IF NOT EXISTS ${qualified(schema, 'clients')} (
+          client_id   text PRIMARY KEY,
+          scope       text NOT NULL,
+          secret_hash text NOT NULL,
+          created_at  timestamptz NOT NULL DEFAULT now()
+        )`)
+    }
+  }
+]

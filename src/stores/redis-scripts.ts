@@ -1,0 +1,106 @@
+import { StoreUnavailableError } from '../errors.js'
+import type { RedisClient } from './redis-connection.js'
+
+/**
+ * How long after the last decision that can depend on a key the stores keep it anyway (session
+ * records, the grace child, client epochs): decisions go by the service's clock, expiry by Redis' own,
+ * and the two may differ by a little.
+ */
+export const GARBAGE_DELAY_MS = 60_000
+
+/**
+ * Lua: Redis' own time in ms, and `expired(exp_ms)`. A deny-list entry lives exactly as long as its
+ * token (SPEC.md), by Redis' clock; so a token that Redis' clock says has expired is refused too, even
+ * if the service's clock is a little behind: the missing entry then fails closed instead of re-admitting it.
+ */
+export const LUA_EXPIRED = `
+local function expired(expMs)
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) >= tonumber(expMs)
+end
+`
+
+export interface ScriptDefinition {
+  numberOfKeys: number
+  lua: string
+}
+
+export interface RedisScriptOptions {
+  /** REDIS_WAIT_REPLICAS: 0, or how many replicas must hold a revocation before it is acknowledged. */
+  waitReplicas: number
+  waitTimeoutMs: number
+}
+
+type Argument = string | number
+
+/** Runs the stores' Lua scripts; every failure is a StoreUnavailableError (503), never a 401. */
+export interface RedisScripts {
+  /** A read, or a write that revokes nothing. */
+  run<T>(script: string, ...args: Argument[]): Promise<T>
+  /** A write that revokes: with REDIS_WAIT_REPLICAS it is acknowledged only once enough replicas hold it. */
+  revoke<T>(script: string, ...args: Argument[]): Promise<T>
+  ping(): Promise<void>
+  /** Quits the connection this runner opened for WAIT (the main connection is its opener's). */
+  close(): Promise<void>
+}
+
+/**
+ * With waitReplicas > 0, revoking writes go through a second connection of their own, each followed
+ * by WAIT in the same pipeline (so on the same node, on a Cluster too): WAIT blocks the connection it
+ * runs on, and must not hold up the per-request checks. A write that too few replicas acknowledge
+ * is answered 503: it may have happened (a retry within the grace gets the same child), but it is
+ * not promised to survive a failover.
+ */
+export function createRedisScripts(redis: RedisClient, scripts: Record<string, ScriptDefinition>, options: RedisScriptOptions): RedisScripts {
+  const durable = options.waitReplicas > 0 ? redis.duplicate() : redis
+  for (const client of new Set([redis, durable])) {
+    for (const [name, definition] of Object.entries(scripts)) client.defineCommand(name, definition)
+  }
+  if (durable !== redis) {
+    // Its errors are the main client's to report; an 'error' event without a listener would crash the process.
+    durable.on('error', (error: Error) => redis.emit('error', error))
+    durable.connect().catch(() => {})
+  }
+  const store = 'revocation'
+
+  async function run<T>(script: string, ...args: Argument[]): Promise<T> {
+    const command = (redis as unknown as Record<string, (...a: Argument[]) => Promise<T>>)[script]!
+    try {
+      return await command.apply(redis, args)
+    } catch (error) {
+      throw new StoreUnavailableError(store, error)
+    }
+  }
+
+  async function revoke<T>(script: string, ...args: Argument[]): Promise<T> {
+    if (options.waitReplicas === 0) return run<T>(script, ...args)
+    let results: [Error | null, unknown][] | null
+    try {
+      results = await durable.pipeline([[script, ...args], ['wait', options.waitReplicas, options.waitTimeoutMs]]).exec()
+    } catch (error) {
+      throw new StoreUnavailableError(store, error)
+    }
+    const [[scriptError, value] = [null, undefined], [waitError, acknowledged] = [null, 0]] = results ?? []
+    if (scriptError !== null) throw new StoreUnavailableError(store, scriptError)
+    if (waitError !== null || Number(acknowledged) < options.waitReplicas) {
+      const shortfall = new Error(`${String(acknowledged)} of ${options.waitReplicas} replicas acknowledged`)
+      throw new StoreUnavailableError(store, waitError ?? shortfall)
+    }
+    return value as T
+  }
+
+  return {
+    run,
+    revoke,
+    async ping() {
+      try {
+        await Promise.all([...new Set([redis, durable])].map((client) => client.ping()))
+      } catch (error) {
+        throw new StoreUnavailableError(store, error)
+      }
+    },
+    async close() {
+      if (durable !== redis) await durable.quit().catch(() => durable.disconnect())
+    }
+  }
+}

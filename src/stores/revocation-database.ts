@@ -1,0 +1,87 @@
+import type Database from 'better-sqlite3'
+import { StoreUnavailableError } from '../errors.js'
+import type { SqliteStep } from './migrations/sqlite.js'
+import { openSqlite } from './sqlite-database.js'
+
+/**
+ * The embedded session and client-token stores share one SQLite file, `revocations.db` under DATA_DIR.
+ * Step 1 is the schema of release 0.1 (IF NOT EXISTS, so that its files, at user_version 0, are adopted).
+ */
+const STEPS: SqliteStep[] = [{ version: 1, name: 'sessions, revoked tokens, client epochs, rotation grace', up: `
+CREATE TABLE IF NOT EXISTS sessions (
+  sid               TEXT PRIMARY KEY,
+  sub               TEXT NOT NULL,
+  created_at        INTEGER NOT NULL,
+  last_refreshed_at INTEGER NOT NULL,
+  auth_time         INTEGER NOT NULL,
+  user_agent        TEXT NOT NULL,
+  ip                TEXT NOT NULL,
+  expires_at        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_sub ON sessions (sub);
+CREATE TABLE IF NOT EXISTS revoked_tokens (
+  jti        TEXT PRIMARY KEY,
+  state      TEXT NOT NULL,   -- 'r' revoked, 'x' rotated
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS client_epochs (
+  client_id  TEXT PRIMARY KEY,
+  epoch      INTEGER NOT NULL,  -- seconds
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rotation_grace (
+  jti          TEXT PRIMARY KEY,
+  sealed_child TEXT NOT NULL,
+  expires_at   INTEGER NOT NULL
+);` }]
+
+const PURGE_EVERY_MS = 60_000
+const TABLES = ['sessions', 'revoked_tokens', 'rotation_grace', 'client_epochs']
+
+export interface RevocationDatabase {
+  db: Database.Database
+  /** Runs `work`; a failure of the file or disk is StoreUnavailableError (503). */
+  guard<T>(work: () => T): T
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * Opens the file. Rows past their `expires_at` are ignored by every query (which is handed `now`) and
+ * purged once a minute, by the same clock (`now`, the service's). Each write is one IMMEDIATE transaction, so it is atomic
+ * even across processes that share the file.
+ */
+export function openRevocationDatabase(dataDir: string, now: () => number): RevocationDatabase {
+  const db = openSqlite(dataDir, 'revocations.db', STEPS)
+  const purge = db.transaction((now: number) => {
+    for (const table of TABLES) db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`).run(now)
+  })
+  const purgeTimer = setInterval(() => {
+    try {
+      purge(now())
+    } catch {
+      // A busy or broken file: expired rows are ignored by every query anyway; try again next round.
+    }
+  }, PURGE_EVERY_MS)
+  purgeTimer.unref()
+
+  function guard<T>(work: () => T): T {
+    try {
+      return work()
+    } catch (error) {
+      throw new StoreUnavailableError('revocation', error)
+    }
+  }
+
+  return {
+    db,
+    guard,
+    async ping() {
+      guard(() => db.prepare('SELECT 1').get())
+    },
+    async close() {
+      clearInterval(purgeTimer)
+      db.close()
+    }
+  }
+}
