@@ -5,11 +5,12 @@ import type { Config } from './config.js'
 import auth from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
 import lifecycle from './plugins/lifecycle.js'
-import errorHandler from './plugins/error-handler.js'
+import errorHandler, { clientErrorHandler, frameworkErrors } from './plugins/error-handler.js'
+import hardening from './plugins/hardening.js'
 import metrics from './plugins/metrics.js'
 import openapi from './plugins/openapi.js'
 import securityEvents from './plugins/security-events.js'
-import rateLimit from './plugins/rate-limit.js'
+import rateLimit from './plugins/rate-limit/index.js'
 import api from './routes/api/index.js'
 import authVerify from './routes/auth-verify.js'
 import health from './routes/health.js'
@@ -29,14 +30,21 @@ export const BODY_LIMIT = 16 * 1024
 
 /** The Fastify server options that belong to the app rather than to the process (the logger is the process's). */
 export function serverOptions(config: Config): FastifyServerOptions {
+  const { TRUST_PROXY } = config
   return {
     bodyLimit: BODY_LIMIT,
-    // A hop count is valid at run time (Fastify's docs, proxy-addr), though Fastify's types omit it.
-    trustProxy: config.TRUST_PROXY as FastifyServerOptions['trustProxy'],
+    // A hop count N trusts the N nearest hops: the client is the address the outermost trusted proxy saw,
+    // counted from the right of X-Forwarded-For, whatever a client wrote on its left. Fastify 5 alone
+    // trusts nobody for a number (a client that can reach the service directly could claim to be a proxy),
+    // so it is given as the function proxy-addr would have built: for a service reachable only through its proxies.
+    trustProxy: typeof TRUST_PROXY === 'number' ? (_address: string, hop: number) => hop < TRUST_PROXY : TRUST_PROXY,
     // Request ids come from our generator, never from a client header.
     requestIdHeader: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    ajv: { customOptions: { removeAdditional: true, coerceTypes: false, allErrors: false } }
+    ajv: { customOptions: { removeAdditional: true, coerceTypes: false, allErrors: false } },
+    // Errors that Node's HTTP layer and Fastify's router answer before the error handler: the contract's body too.
+    clientErrorHandler,
+    frameworkErrors
   }
 }
 
@@ -55,6 +63,7 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   await fastify.register(configPlugin, { config: options.config })
   await fastify.register(lifecycle)
   await fastify.register(helmet, { global: true })
+  await fastify.register(hardening)
   await fastify.register(metrics)
   await fastify.register(securityEvents)
   await fastify.register(errorHandler)

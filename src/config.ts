@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import { isResourceIndicator } from './schemas/clients.js'
 
 /**
  * The environment, as SPEC.md's settings table names it. Every value arrives as a string;
@@ -32,12 +33,20 @@ export const EnvironmentSchema = Type.Object({
   REDIS_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500 }),
   /** Attempts per RATE_LIMIT_WINDOW seconds; with Redis the counts hold across instances. */
   RATE_LIMIT_WINDOW: Type.Integer({ minimum: 1, default: 60 }),
+  /** Failed logins per account *and* address, then 429: a guesser cannot lock the owner out from elsewhere. */
   RATE_LIMIT_LOGIN_PER_ACCOUNT: Type.Integer({ minimum: 1, default: 10 }),
+  /** Failed logins per account from all addresses together: the ceiling on distributed guessing (OWASP). */
+  RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT: Type.Integer({ minimum: 1, default: 1000 }),
   RATE_LIMIT_LOGIN_PER_IP: Type.Integer({ minimum: 1, default: 100 }),
   RATE_LIMIT_REGISTER_PER_IP: Type.Integer({ minimum: 1, default: 20 }),
   RATE_LIMIT_PASSWORD_PER_USER: Type.Integer({ minimum: 1, default: 10 }),
+  /** Grants per authenticated client (counted after authentication). */
   RATE_LIMIT_TOKEN_PER_CLIENT: Type.Integer({ minimum: 1, default: 1200 }),
+  /** Failed client authentications per client id *and* address (token, introspect, revoke), then 429. */
+  RATE_LIMIT_CLIENT_AUTH_FAILURES: Type.Integer({ minimum: 1, default: 20 }),
   ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  /** `aud` of user tokens and of client tokens that name no resource; what /auth/verify expects by default. */
+  DEFAULT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
   JWT_ALGORITHM: Type.Union(
     [Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('RS256'), Type.Literal('HS256')],
     { default: 'ES256' }
@@ -50,6 +59,11 @@ export const EnvironmentSchema = Type.Object({
   ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1, default: 3600 }),
   SESSION_TTL: Type.Integer({ minimum: 1, default: 1209600 }),
   REFRESH_GRACE: Type.Integer({ minimum: 0, default: 10 }),
+  /**
+   * Live sessions per user: a login at the cap first ends the user's least recently refreshed session.
+   * Also what bounds the work of listing and ending a user's sessions.
+   */
+  MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
   CLIENT_TOKEN_TTL: Type.Integer({ minimum: 1, default: 900 }),
   TRUST_PROXY: Type.String({ default: 'false' }),
   /** On SIGTERM, /health/ready answers 503 this long before the server stops accepting, so that load balancers drain it. */
@@ -64,8 +78,9 @@ type Environment = Static<typeof EnvironmentSchema>
 
 export type JwtAlgorithm = Environment['JWT_ALGORITHM']
 
-export type Config = Omit<Environment, 'ISSUER' | 'TRUST_PROXY'> & {
+export type Config = Omit<Environment, 'ISSUER' | 'DEFAULT_AUDIENCE' | 'TRUST_PROXY'> & {
   ISSUER: string
+  DEFAULT_AUDIENCE: string
   /** Fastify's `trustProxy`: a boolean, a hop count, or a list of addresses and CIDR ranges. */
   TRUST_PROXY: boolean | number | string
 }
@@ -115,9 +130,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (environment.REDIS_SENTINELS !== undefined && environment.REDIS_SENTINEL_NAME === undefined) {
     throw new ConfigError('invalid setting REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set')
   }
+  const issuer = environment.ISSUER ?? `http://localhost:${environment.PORT}`
+  const audience = environment.DEFAULT_AUDIENCE ?? issuer
+  if (!isResourceIndicator(audience)) {
+    const setting = environment.DEFAULT_AUDIENCE === undefined ? `ISSUER=${JSON.stringify(issuer)} (DEFAULT_AUDIENCE defaults to it)` : `DEFAULT_AUDIENCE=${JSON.stringify(audience)}`
+    throw new ConfigError(`invalid setting ${setting}: must be an absolute URI without a fragment (RFC 8707)`)
+  }
   return {
     ...environment,
-    ISSUER: environment.ISSUER ?? `http://localhost:${environment.PORT}`,
+    ISSUER: issuer,
+    DEFAULT_AUDIENCE: audience,
     TRUST_PROXY: parseTrustProxy(environment.TRUST_PROXY)
   }
 }

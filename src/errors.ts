@@ -17,10 +17,12 @@ export const ERRORS = {
   INSUFFICIENT_SCOPE: { status: 403, message: 'the token lacks a scope this route requires' },
   NOT_FOUND: { status: 404, message: 'not found' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
+  REQUEST_TIMEOUT: { status: 408, message: 'the request was not received in time' },
   EMAIL_TAKEN: { status: 409, message: 'the email is already registered' },
   BODY_TOO_LARGE: { status: 413, message: 'the body is larger than 16 KiB' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'the body must be application/json' },
   RATE_LIMITED: { status: 429, message: 'too many requests' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'the header section is too large' },
   INTERNAL: { status: 500, message: 'internal error' },
   STORE_UNAVAILABLE: { status: 503, message: 'a store is unavailable; retry later' }
 } as const satisfies Record<string, { status: number; message: string }>

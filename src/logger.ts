@@ -1,6 +1,32 @@
 import { randomUUID } from 'node:crypto'
-import type { FastifyServerOptions } from 'fastify'
+import type { FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
+
+/**
+ * Query parameters that carry a credential when a client puts one in the URL (RFC 6750 §2.3's
+ * `?access_token=`, a client secret on /oauth/token): their values never reach the log.
+ */
+const SECRET_PARAMETERS = new Set(['access_token', 'token', 'client_secret', 'refresh_token', 'password'])
+
+function decodedName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' ')).toLowerCase()
+  } catch {
+    return name.toLowerCase()
+  }
+}
+
+/** The URL as logged: the value of each secret parameter is `[REDACTED]`; its name stays, so that the misuse shows. */
+export function redactUrl(url: string): string {
+  const start = url.indexOf('?')
+  if (start === -1) return url
+  const pairs = url.slice(start + 1).split('&').map((pair) => {
+    const equals = pair.indexOf('=')
+    if (equals === -1 || !SECRET_PARAMETERS.has(decodedName(pair.slice(0, equals)))) return pair
+    return `${pair.slice(0, equals)}=[REDACTED]`
+  })
+  return `${url.slice(0, start + 1)}${pairs.join('&')}`
+}
 
 /**
  * pino, as the process runs it: JSON, a request id per request, and nothing secret. Request bodies
@@ -11,6 +37,16 @@ export function loggerOptions(config: Config, stream?: NodeJS.WritableStream): P
     logger: {
       level: config.LOG_LEVEL,
       ...(stream === undefined ? {} : { stream }),
+      // Fastify's request serializer, with the URL's secrets redacted.
+      serializers: {
+        req: (request: FastifyRequest) => ({
+          method: request.method,
+          url: redactUrl(request.url),
+          host: request.host,
+          remoteAddress: request.ip,
+          remotePort: request.socket?.remotePort
+        })
+      },
       // Explicit paths, no wildcards: pino compiles them into a cheap function (wildcards cost on every line).
       redact: {
         paths: [

@@ -1,10 +1,29 @@
+import { realpathSync } from 'node:fs'
+import type { Server } from 'node:http'
 import closeWithGrace from 'close-with-grace'
-import Fastify from 'fastify'
+import Fastify, { type FastifyHttpOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig, loadDotEnv } from './config.js'
 import { loggerOptions } from './logger.js'
 import { MigrationError } from './stores/migrations/index.js'
+
+/**
+ * The process's HTTP timeouts, given the longest time a client may take to send one whole request.
+ * Node checks `requestTimeout` (and `headersTimeout`) only every `connectionsCheckingInterval`, 30 s by
+ * default, so a slow body used to be held for a minute and more; checked every second (or more often
+ * for a short bound), a request not complete in time gets 408 REQUEST_TIMEOUT within that second. The
+ * socket's idle timeout is longer, so that a stalled request gets that 408 rather than a silent close.
+ * Keep-alive outlasts the usual load balancer idle timeout (60 s), so the balancer closes first.
+ */
+export function httpTimeouts(requestTimeout = 30_000): FastifyHttpOptions<Server> {
+  return {
+    requestTimeout,
+    connectionTimeout: 2 * requestTimeout,
+    keepAliveTimeout: 72_000,
+    http: { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeout / 4)) }
+  }
+}
 
 /** The process: read the settings, build the app, listen, and close gracefully on a signal. */
 async function main(): Promise<void> {
@@ -13,9 +32,7 @@ async function main(): Promise<void> {
   const fastify = Fastify({
     ...serverOptions(config),
     ...loggerOptions(config),
-    connectionTimeout: 30_000,
-    requestTimeout: 30_000,
-    keepAliveTimeout: 72_000
+    ...httpTimeouts()
   })
   // fp(): the process reaches the app's lifecycle decorator.
   await fastify.register(fp(app), { config })
@@ -35,10 +52,21 @@ async function main(): Promise<void> {
   await fastify.listen({ port: config.PORT, host: config.HOST })
 }
 
-main().catch((error: unknown) => {
-  // A bad setting, or a database this release cannot use (an IncompatibleSchemaError names the
-  // table and the setting), stops the process with a message that says so, and nothing else.
-  if (error instanceof ConfigError || error instanceof MigrationError) console.error(`jwt-auth-service: ${error.message}`)
-  else console.error(error)
-  process.exit(1)
-})
+/** Whether this module is the process's entry point (node dist/src/server.js), not imported by a test. */
+function isEntryPoint(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === import.meta.filename
+  } catch {
+    return false
+  }
+}
+
+if (isEntryPoint()) {
+  main().catch((error: unknown) => {
+    // A bad setting, or a database this release cannot use (an IncompatibleSchemaError names the
+    // table and the setting), stops the process with a message that says so, and nothing else.
+    if (error instanceof ConfigError || error instanceof MigrationError) console.error(`jwt-auth-service: ${error.message}`)
+    else console.error(error)
+    process.exit(1)
+  })
+}

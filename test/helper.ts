@@ -11,6 +11,7 @@ import type { Test } from 'tap'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import type { Clock } from '../src/auth/clock.js'
+import type { ClientRegistration } from '../src/schemas/clients.js'
 
 export type TestContext = Test
 
@@ -166,8 +167,8 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
 }
 
 /** A client (service account) in the app's own store; returns its secret. */
-export async function createClient(fastify: FastifyInstance, clientId: string, scopes: string[]): Promise<string> {
-  return (await fastify.auth.clients.create(clientId, scopes)).secret
+export async function createClient(fastify: FastifyInstance, clientId: string, scopes: string[], more: Partial<ClientRegistration> = {}): Promise<string> {
+  return (await fastify.auth.clients.create(clientId, { scopes, audiences: [], privileges: [], ...more })).secret
 }
 
 export function basic(clientId: string, secret: string): { authorization: string } {

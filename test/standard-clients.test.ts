@@ -51,7 +51,7 @@ test('jose verifies user and client tokens against the JWKS over HTTP', async (t
   const user = await jwtVerify(token, jwks, { issuer: issuer.origin, typ: 'JWT', algorithms: ['ES256'] })
   t.match(user.payload, { sid: String, auth_time: Number })
 
-  const secret = await createClient(app, 'ledger', ['ledger:read'])
+  const secret = await createClient(app, 'ledger', ['ledger:read'], { audiences: ['https://ledger.internal'] })
   const response = await fetch(new URL('/oauth/token', issuer), {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },

@@ -1,12 +1,12 @@
 import type { Config } from '../config.js'
 import { OAuthError, ServiceError } from '../errors.js'
-import { parseScopes, type Client } from '../schemas/clients.js'
+import { isResourceIndicator, parseScopes, type Client } from '../schemas/clients.js'
 import type { VerifiedToken } from '../schemas/tokens.js'
 import type { ClientTokenStore } from '../stores/client-tokens/index.js'
 import type { SessionStore } from '../stores/sessions/index.js'
 import { toSeconds, type Clock } from './clock.js'
 import type { TokenIssuer } from './token-issuer.js'
-import type { SignedTokenReader } from './verifier.js'
+import type { SignedTokenReader, Verifier } from './verifier.js'
 
 export interface ClientTokenGrant {
   access_token: string
@@ -19,11 +19,20 @@ export interface ClientTokenGrant {
 export type Revoked = { kind: 'nothing' } | { kind: 'client'; client_id: string } | { kind: 'user'; sub: string; sid: string }
 
 export interface ClientTokens {
-  /** The client-credentials grant (RFC 6749 §4.4), tokens in the RFC 9068 profile. */
+  /**
+   * The client-credentials grant (RFC 6749 §4.4), tokens in the RFC 9068 profile. `resource` (RFC 8707)
+   * must be one of the client's audiences (or DEFAULT_AUDIENCE, the `aud` when it names none).
+   */
   issue(client: Client, request: { scope?: string; resource?: string }): Promise<ClientTokenGrant>
   /**
-   * RFC 7009 for `by`: an unknown, invalid or expired token is nothing to revoke. A client token may be
-   * revoked only by its own client (§2.1); a user token ends its session, as logout does.
+   * RFC 7662 for `by`: the token, when it is active and `by` may see it (its own tokens; any with the
+   * `introspect` privilege); undefined otherwise, which the route answers as `{ active: false }`.
+   */
+  introspect(token: string, by: Client): Promise<VerifiedToken | undefined>
+  /**
+   * RFC 7009 for `by`: an unknown, invalid or expired token is nothing to revoke. A client may revoke
+   * its own tokens; others (a user token ends its session, as logout does) only with the `revoke`
+   * privilege, and 400 unauthorized_client otherwise (§2.1: the server decides).
    */
   revoke(token: string, by: Client): Promise<Revoked>
   /** Every token of the client is refused from now on. */
@@ -35,20 +44,15 @@ export interface ClientTokenDependencies {
   sessions: SessionStore
   issuer: TokenIssuer
   reader: SignedTokenReader
+  verifier: Verifier
   clock: Clock
-  config: Pick<Config, 'CLIENT_TOKEN_TTL' | 'ISSUER'>
+  config: Pick<Config, 'CLIENT_TOKEN_TTL' | 'DEFAULT_AUDIENCE'>
 }
 
-/** RFC 8707 §2: an absolute URI without a fragment. */
-function isResourceIndicator(value: string): boolean {
-  try {
-    return !value.includes('#') && new URL(value).protocol.length > 1
-  } catch {
-    return false
-  }
-}
+/** A client's own token: a client-credentials token issued to it. */
+const isOwn = (verified: VerifiedToken, client: Client): boolean => verified.kind === 'client' && verified.claims.client_id === client.client_id
 
-export function createClientTokens({ clientTokens, sessions, issuer, reader, clock, config }: ClientTokenDependencies): ClientTokens {
+export function createClientTokens({ clientTokens, sessions, issuer, reader, verifier, clock, config }: ClientTokenDependencies): ClientTokens {
   return {
     async issue(client, { scope, resource }) {
       // Asking for no scope grants all of the client's scopes.
@@ -59,6 +63,9 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, clo
       if (resource !== undefined && !isResourceIndicator(resource)) {
         throw new OAuthError(400, 'invalid_target', 'resource must be an absolute URI without a fragment')
       }
+      if (resource !== undefined && resource !== config.DEFAULT_AUDIENCE && !client.audiences.includes(resource)) {
+        throw new OAuthError(400, 'invalid_target', 'the client may not ask for tokens for this resource')
+      }
       // One reading of the clock for the epoch and the token: the epoch can never be later than `iat`.
       const now = clock.now()
       const iat = toSeconds(now)
@@ -68,12 +75,25 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, clo
       const signed = issuer.signClient({
         sub: client.client_id,
         client_id: client.client_id,
-        aud: resource ?? config.ISSUER,
+        aud: resource ?? config.DEFAULT_AUDIENCE,
         scope: granted.join(' '),
         iat,
         exp
       })
       return { access_token: signed.token, token_type: 'Bearer', expires_in: exp - iat, scope: signed.claims.scope }
+    },
+
+    async introspect(token, by) {
+      let verified: VerifiedToken
+      try {
+        verified = await verifier.verify(token, { anyAudience: true })
+      } catch (error) {
+        // A token we cannot vouch for is inactive; a store we cannot reach is still a 503.
+        if (error instanceof ServiceError && error.statusCode === 401) return undefined
+        throw error
+      }
+      // A token the client may not see is answered as inactive: the answer tells it nothing (RFC 7662 §2.2).
+      return isOwn(verified, by) || by.privileges.includes('introspect') ? verified : undefined
     },
 
     async revoke(token, by) {
@@ -84,12 +104,13 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, clo
         if (error instanceof ServiceError && error.statusCode === 401) return { kind: 'nothing' }
         throw error
       }
+      if (!isOwn(verified, by) && !by.privileges.includes('revoke')) {
+        throw new OAuthError(400, 'unauthorized_client', 'the client may revoke only its own tokens')
+      }
       const now = clock.now()
       if (verified.kind === 'client') {
-        const { claims } = verified
-        if (claims.client_id !== by.client_id) throw new OAuthError(400, 'unauthorized_client', 'the token was issued to another client')
-        await clientTokens.revoke(claims, now)
-        return { kind: 'client', client_id: claims.client_id }
+        await clientTokens.revoke(verified.claims, now)
+        return { kind: 'client', client_id: verified.claims.client_id }
       }
       await sessions.end(verified.claims, now)
       return { kind: 'user', sub: verified.claims.sub, sid: verified.claims.sid }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { Client } from '../schemas/clients.js'
+import type { Client, ClientRegistration } from '../schemas/clients.js'
 import type { ClientStore } from '../stores/clients/index.js'
 import type { ClientCredentials } from './client-credentials.js'
 import { invalidClient } from './client-credentials.js'
@@ -12,7 +12,7 @@ export interface Clients {
   /** The client the credentials prove, or 401 invalid_client (the same answer and cost for an unknown id). */
   authenticate(credentials: ClientCredentials): Promise<Client>
   /** A new client and its secret (shown only now); ClientExistsError for a duplicate id. */
-  create(clientId: string, scopes: string[]): Promise<{ client: Client; secret: string }>
+  create(clientId: string, registration: ClientRegistration): Promise<{ client: Client; secret: string }>
   list(): Promise<Client[]>
   /** Deletes the client and refuses every token it holds, at once; false when there was none. */
   delete(clientId: string): Promise<boolean>
@@ -41,11 +41,12 @@ export function createClients(store: ClientStore, forgetTokens: (clientId: strin
       const client = await store.find(credentials.id)
       const matches = secretMatches(credentials.secret, client?.secret_hash ?? DUMMY_SECRET_HASH)
       if (client === undefined || !matches) throw invalidClient('unknown client or wrong secret', credentials.basic)
-      return { client_id: client.client_id, scopes: client.scopes, created_at: client.created_at }
+      const { secret_hash: _secret, ...authenticated } = client
+      return authenticated
     },
-    async create(clientId, scopes) {
+    async create(clientId, registration) {
       const secret = generateSecret()
-      const client = await store.create({ client_id: clientId, scopes, secret_hash: hashSecret(secret) }, toIso(clock.now()))
+      const client = await store.create({ client_id: clientId, ...registration, secret_hash: hashSecret(secret) }, toIso(clock.now()))
       return { client, secret }
     },
     list: () => store.list(),

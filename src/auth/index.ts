@@ -50,9 +50,10 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
   const revocations = await openRevocationStores(config, options.log, clock.now)
   const { sessions, clientTokens } = revocations
 
-  const issuer = createTokenIssuer(keys, config.ISSUER, options.signUserPayload)
+  const issuer = createTokenIssuer(keys, { issuer: config.ISSUER, audience: config.DEFAULT_AUDIENCE }, options.signUserPayload)
   const reader = createSignedTokenReader(keys, { issuer: config.ISSUER, sessionTtl: config.SESSION_TTL, clock })
-  const clientTokenService = createClientTokens({ clientTokens, sessions, issuer, reader, clock, config })
+  const verifier = createVerifier({ reader, sessions, clientTokens, clock, defaultAudience: config.DEFAULT_AUDIENCE })
+  const clientTokenService = createClientTokens({ clientTokens, sessions, issuer, reader, verifier, clock, config })
   await warmUpPasswords()
 
   const answer = (ping: Promise<void>): Promise<StoreHealth> => ping.then(() => 'ok' as const, () => 'unavailable' as const)
@@ -61,7 +62,7 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
     sessions: createSessions({ users, sessions, issuer, reader, clock, config }),
     clients: createClients(clientStore, clientTokenService.forget, clock),
     clientTokens: clientTokenService,
-    verifier: createVerifier(reader, { sessions, clientTokens }, clock),
+    verifier,
     issuer,
     keys,
     clock,

@@ -7,8 +7,8 @@ import type { ClientClaims, UserClaims } from '../schemas/tokens.js'
 export type SignPayload = (payload: Record<string, unknown>) => string
 
 export interface TokenIssuer {
-  /** A user token (`typ: JWT`); `iss` and a fresh `jti` are added here. */
-  signUser(claims: Omit<UserClaims, 'iss' | 'jti'>): { token: string; claims: UserClaims }
+  /** A user token (`typ: JWT`); `iss`, `aud` (DEFAULT_AUDIENCE) and a fresh `jti` are added here. */
+  signUser(claims: Omit<UserClaims, 'iss' | 'jti' | 'aud'>): { token: string; claims: UserClaims }
   /** A client-credentials token (`typ: at+jwt`, RFC 9068); `iss` and a fresh `jti` are added here. */
   signClient(claims: Omit<ClientClaims, 'iss' | 'jti'>): { token: string; claims: ClientClaims }
 }
@@ -21,7 +21,8 @@ const newJti = (): string => randomBytes(16).toString('base64url')
  * without it (the CLIs, unit tests) the same fast-jwt signer that @fastify/jwt wraps is used.
  * Every time claim (`iat`, `exp`) comes from the caller's clock: the signers add none of their own.
  */
-export function createTokenIssuer(keys: KeySet, issuer: string, signUserPayload?: SignPayload): TokenIssuer {
+export function createTokenIssuer(keys: KeySet, names: { issuer: string; audience: string }, signUserPayload?: SignPayload): TokenIssuer {
+  const { issuer, audience } = names
   const { signing } = keys
   const common = { key: signing.privateKey, algorithm: signing.alg, kid: signing.kid, iss: issuer }
   const signUser = signUserPayload ?? (createSigner({ ...common, header: { alg: signing.alg, typ: 'JWT' } }) as SignPayload)
@@ -29,7 +30,7 @@ export function createTokenIssuer(keys: KeySet, issuer: string, signUserPayload?
 
   return {
     signUser(claims) {
-      const payload = { ...claims, jti: newJti() }
+      const payload = { ...claims, aud: audience, jti: newJti() }
       return { token: signUser(payload), claims: { ...payload, iss: issuer } }
     },
     signClient(claims) {

@@ -9,13 +9,36 @@ import type { Clock } from './clock.js'
 export interface Verifier {
   /**
    * The only way a token is accepted: signature (the algorithm pinned to the key its `kid` names),
-   * `typ`, `iss`, the required claims, expiry and session expiry by the clock, then the revocation
-   * state (one store round trip). Throws a 401 ServiceError (TOKEN_INVALID, TOKEN_EXPIRED,
+   * `typ`, `iss`, the required claims, expiry and session expiry by the clock, the audience, then the
+   * revocation state (one store round trip). Throws a 401 ServiceError (TOKEN_INVALID, TOKEN_EXPIRED,
    * SESSION_EXPIRED, TOKEN_REVOKED), or a 503 when the store cannot answer.
    */
-  verify(token: string): Promise<VerifiedToken>
-  /** verify(), for routes that take user tokens only. */
+  verify(token: string, expect?: Expectation): Promise<VerifiedToken>
+  /** verify(), for routes that take user tokens only (of DEFAULT_AUDIENCE). */
   verifyUser(token: string): Promise<UserClaims>
+}
+
+/**
+ * The audience the token must be for (RFC 8725 §3.9; RFC 9068 §4): DEFAULT_AUDIENCE unless the caller
+ * names one (a gateway, for its upstream). Only introspection, which reports `aud` to a client that
+ * may see the token, takes any.
+ */
+export type Expectation = { audience: string } | { anyAudience: true }
+
+/** A genuine token, sent to another service: 401 TOKEN_INVALID, its own class so that the reason can be logged. */
+export class AudienceMismatchError extends ServiceError {
+  override name = 'AudienceMismatchError'
+  constructor(readonly expected: string, readonly audiences: string[]) {
+    super('TOKEN_INVALID', `the token is not meant for ${expected}`)
+  }
+}
+
+/** The audiences a token is for: its `aud` (a string or, from elsewhere, a list); DEFAULT_AUDIENCE for a user token of release 0.1, which has none. */
+export function audiencesOf(verified: VerifiedToken, defaultAudience: string): string[] {
+  const aud: unknown = verified.claims.aud
+  if (aud === undefined && verified.kind === 'user') return [defaultAudience]
+  if (typeof aud === 'string') return [aud]
+  return Array.isArray(aud) ? aud.filter((value): value is string => typeof value === 'string') : []
 }
 
 /**
@@ -127,21 +150,34 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
   }
 }
 
-export function createVerifier(reader: SignedTokenReader, stores: { sessions: SessionStore; clientTokens: ClientTokenStore }, clock: Clock): Verifier {
-  async function verify(token: string, userOnly = false): Promise<VerifiedToken> {
+export interface VerifierDependencies {
+  reader: SignedTokenReader
+  sessions: SessionStore
+  clientTokens: ClientTokenStore
+  clock: Clock
+  defaultAudience: string
+}
+
+export function createVerifier({ reader, sessions, clientTokens, clock, defaultAudience }: VerifierDependencies): Verifier {
+  async function verify(token: string, expect: Expectation = { audience: defaultAudience }, userOnly = false): Promise<VerifiedToken> {
     const verified = reader.read(token)
     if (userOnly && verified.kind !== 'user') throw new ServiceError('TOKEN_INVALID', 'the token is not a user token')
+    if ('audience' in expect) {
+      const audiences = audiencesOf(verified, defaultAudience)
+      // Sent to another service: refused here, however genuine (RFC 8725 §3.9).
+      if (!audiences.includes(expect.audience)) throw new AudienceMismatchError(expect.audience, audiences)
+    }
     const now = clock.now()
     const status =
-      verified.kind === 'user' ? await stores.sessions.check(verified.claims, now) : await stores.clientTokens.check(verified.claims, now)
+      verified.kind === 'user' ? await sessions.check(verified.claims, now) : await clientTokens.check(verified.claims, now)
     if (status !== 'active') throw new ServiceError('TOKEN_REVOKED')
     return verified
   }
 
   return {
-    verify: (token) => verify(token),
+    verify: (token, expect) => verify(token, expect),
     async verifyUser(token) {
-      return (await verify(token, true)).claims as UserClaims
+      return (await verify(token, undefined, true)).claims as UserClaims
     }
   }
 }

@@ -28,9 +28,24 @@ export interface AuthPluginOptions {
 /** RFC 6750 §2.1; the scheme is case-insensitive (RFC 9110 §11.1). */
 const BEARER = /^bearer +(\S+) *$/i
 
+/**
+ * The request's one Authorization header. It is not a list, so it may not repeat (RFC 9110 §5.3); Node
+ * keeps only the first of two, while a proxy or a cache in front may have acted on the other: 400,
+ * rather than guess.
+ */
+export function authorizationHeader(request: FastifyRequest): string | undefined {
+  const raw = request.raw.rawHeaders
+  let count = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') count++
+  }
+  if (count > 1) throw new ServiceError('VALIDATION_FAILED', 'the Authorization header appears twice; send it once')
+  return request.headers.authorization
+}
+
 /** The token of `Authorization: Bearer <token>`; 401 TOKEN_MISSING or TOKEN_INVALID otherwise. */
 export function bearerToken(request: FastifyRequest): string {
-  const header = request.headers.authorization
+  const header = authorizationHeader(request)
   if (header === undefined || !/^bearer\b/i.test(header)) throw new ServiceError('TOKEN_MISSING')
   const token = BEARER.exec(header)?.[1]
   if (token === undefined) throw new ServiceError('TOKEN_INVALID', 'the Authorization header is not "Bearer <token>"')

@@ -1,4 +1,6 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { errorBody, ServiceError, type ErrorCode } from '../errors.js'
 
@@ -39,6 +41,46 @@ function translate(error: FastifyError | ServiceError): { code: ErrorCode; messa
   const byStatus = BY_STATUS[status]
   if (byStatus !== undefined && status < 500) return { code: byStatus }
   return { code: 'INTERNAL' }
+}
+
+/** Node's errors for a request it could not read (`clientError`); any other is a malformed request. */
+const CLIENT_ERROR_CODES: Record<string, ErrorCode> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE'
+}
+
+/**
+ * The server's `clientErrorHandler`: the answer when Node's HTTP parser refuses a request or a request
+ * is not complete within `requestTimeout`. Fastify's default body has no `code`; this one has the
+ * contract's. There is no Fastify request yet, so this writes to the socket itself, as Node does.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has nobody left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const code = CLIENT_ERROR_CODES[error.code ?? ''] ?? 'VALIDATION_FAILED'
+  const body = errorBody(code, code === 'VALIDATION_FAILED' ? 'the request is not valid HTTP' : undefined)
+  // The code only: a parser error carries the raw bytes it choked on, Authorization header included.
+  this.log.debug({ code: error.code }, 'client error')
+  // Never into a response that has begun (Node's own rule, lib/_http_server.js).
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage
+  if (socket.writable && inFlight?.headersSent !== true) {
+    const json = JSON.stringify(body)
+    socket.write(
+      `HTTP/1.1 ${body.statusCode} ${STATUS_CODES[body.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`
+    )
+  }
+  socket.destroy(error)
+}
+
+/**
+ * The server's `frameworkErrors`: a URL the router cannot decode (bad percent-encoding) or a path
+ * parameter over `maxParamLength`. Fastify answers these outside the error handler, with its own codes.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const known = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+  if (!known) request.log.error({ err: error }, 'request failed')
+  void reply.code(known ? 400 : 500).send(known ? errorBody('VALIDATION_FAILED', 'the URL is not valid') : errorBody('INTERNAL'))
 }
 
 /**

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { ServiceError } from '../errors.js'
+import { AudienceMismatchError } from '../auth/verifier.js'
 import { bearerToken } from '../plugins/auth.js'
-import { parseScopes } from '../schemas/clients.js'
+import { isResourceIndicator, parseScopes } from '../schemas/clients.js'
 import { bearerErrors, ErrorResponse } from '../schemas/common.js'
 
 /**
@@ -11,7 +12,28 @@ import { bearerErrors, ErrorResponse } from '../schemas/common.js'
  * for (`?scope=a b`) is missing, 503 when the token cannot be checked. Every method is accepted,
  * since gateways forward the original one, and any path below /auth/verify/, since Envoy appends the
  * original path to the one it is given.
+ *
+ * The token must be meant for the upstream (RFC 8725 §3.9): the gateway names the audience it expects
+ * per upstream (`?audience=` or `X-Auth-Audience`), DEFAULT_AUDIENCE otherwise.
  */
+/** RFC 6750 §3: scope-tokens (printable ASCII but space, `"` and `\`) separated by spaces. */
+const SCOPE_LIST = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+( +[\\x21\\x23-\\x5B\\x5D-\\x7E]+)*$'
+
+/** The audience the gateway asks for: from the query or the header (the same one if both), else DEFAULT_AUDIENCE. */
+function expectedAudience(fromQuery: string | undefined, header: string | string[] | undefined, fallback: string): string {
+  if (Array.isArray(header)) throw new ServiceError('VALIDATION_FAILED', 'headers/x-auth-audience appears more than once')
+  if (fromQuery !== undefined && header !== undefined && fromQuery !== header) {
+    throw new ServiceError('VALIDATION_FAILED', 'querystring/audience and headers/x-auth-audience differ')
+  }
+  const audience = fromQuery ?? header
+  if (audience === undefined) return fallback
+  if (!isResourceIndicator(audience)) {
+    const where = fromQuery !== undefined ? 'querystring/audience' : 'headers/x-auth-audience'
+    throw new ServiceError('VALIDATION_FAILED', `${where} must be an absolute URI without a fragment`)
+  }
+  return audience
+}
+
 const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
   for (const url of ['/auth/verify', '/auth/verify/*']) {
     fastify.route({
@@ -23,11 +45,21 @@ const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
         tags: ['gateways'],
         summary: 'Forward-auth: is this bearer token valid right now?',
         security: [{ bearer: [] }],
-        querystring: Type.Object({ scope: Type.Optional(Type.String({ maxLength: 2000, description: 'space-separated scopes the token must carry' })) }),
+        querystring: Type.Object({
+          scope: Type.Optional(Type.String({ maxLength: 2000, pattern: SCOPE_LIST, description: 'space-separated scopes the token must carry' })),
+          audience: Type.Optional(Type.String({ maxLength: 2000, description: 'the audience the upstream expects (default: DEFAULT_AUDIENCE); also X-Auth-Audience' }))
+        }),
         response: { 200: Type.Object({ sub: Type.String() }), 400: ErrorResponse, 403: ErrorResponse, ...bearerErrors }
       },
       handler: async (request, reply) => {
-        const verified = await fastify.auth.verifier.verify(bearerToken(request))
+        const audience = expectedAudience(request.query.audience, request.headers['x-auth-audience'], fastify.config.DEFAULT_AUDIENCE)
+        const token = bearerToken(request)
+        const verified = await fastify.auth.verifier.verify(token, { audience }).catch((error: unknown) => {
+          if (error instanceof AudienceMismatchError) {
+            request.log.warn({ reason: 'audience', expected: error.expected, audiences: error.audiences }, 'token refused: meant for another audience')
+          }
+          throw error
+        })
         const granted = verified.kind === 'client' ? verified.claims.scope : ''
         const required = parseScopes(request.query.scope ?? '')
         if (required.length > 0) {

@@ -11,6 +11,21 @@ export const Session = Type.Object({
 })
 export type Session = Static<typeof Session>
 
+/** The most sessions GET /api/sessions shows on one page, and how many it shows when `limit` is not given. */
+export const SESSION_PAGE_MAX = 100
+
+/** GET /api/sessions?limit=&cursor= (query values are strings: the app does not coerce types). */
+export const SessionsQuery = Type.Object({
+  limit: Type.Optional(Type.String({ pattern: '^(?:[1-9][0-9]?|100)$', description: `sessions per page, 1 to ${SESSION_PAGE_MAX} [${SESSION_PAGE_MAX}]` })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$', description: 'the next_cursor of the previous page' }))
+})
+
+/** One page of the user's live sessions, oldest first (by created_at, then id). */
+export const SessionList = Type.Object({
+  sessions: Type.Array(Session),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'the cursor of the next page; null on the last page' })
+})
+
 /** A live session as the session stores keep it; times in milliseconds. */
 export const SessionRecord = Type.Object({
   sid: Type.String(),

@@ -10,7 +10,9 @@ export const UserClaims = Type.Object({
   /** Session id, kept across refreshes. */
   sid: Type.String(),
   /** When the session began, kept across refreshes. */
-  auth_time: Type.Integer()
+  auth_time: Type.Integer(),
+  /** DEFAULT_AUDIENCE (RFC 7519 §4.1.3); tokens of release 0.1 have none and count as DEFAULT_AUDIENCE. */
+  aud: Type.Optional(Type.String())
 })
 export type UserClaims = Static<typeof UserClaims>
 

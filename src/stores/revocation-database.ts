@@ -6,6 +6,9 @@ import { openSqlite } from './sqlite-database.js'
 /**
  * The embedded session and client-token stores share one SQLite file, `revocations.db` under DATA_DIR.
  * Step 1 is the schema of release 0.1 (IF NOT EXISTS, so that its files, at user_version 0, are adopted).
+ * Step 2: the users' not-before (sessions/sqlite.ts: start refuses credentials checked at or before it),
+ * and indexes for the listing order (sub, created_at, sid) and for ending the least recently refreshed
+ * session at MAX_SESSIONS_PER_USER (sub, last_refreshed_at, sid); the first replaces sessions_by_sub.
  */
 const STEPS: SqliteStep[] = [{ version: 1, name: 'sessions, revoked tokens, client epochs, rotation grace', up: `
 CREATE TABLE IF NOT EXISTS sessions (
@@ -33,10 +36,18 @@ CREATE TABLE IF NOT EXISTS rotation_grace (
   jti          TEXT PRIMARY KEY,
   sealed_child TEXT NOT NULL,
   expires_at   INTEGER NOT NULL
-);` }]
+);` }, { version: 2, name: 'user not-before, session indexes for paging and the per-user cap', up: `
+CREATE TABLE user_not_before (
+  sub        TEXT PRIMARY KEY,
+  not_before INTEGER NOT NULL,  -- ms
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_created ON sessions (sub, created_at, sid);
+CREATE INDEX sessions_by_refreshed ON sessions (sub, last_refreshed_at, sid);
+DROP INDEX IF EXISTS sessions_by_sub;` }]
 
 const PURGE_EVERY_MS = 60_000
-const TABLES = ['sessions', 'revoked_tokens', 'rotation_grace', 'client_epochs']
+const TABLES = ['sessions', 'revoked_tokens', 'rotation_grace', 'client_epochs', 'user_not_before']
 
 export interface RevocationDatabase {
   db: Database.Database

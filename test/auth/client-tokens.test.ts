@@ -8,15 +8,15 @@ import type { Auth } from '../../src/auth/index.js'
 import { toIso, toSeconds } from '../../src/auth/clock.js'
 import { ClientExistsError } from '../../src/auth/clients.js'
 import { OAuthError } from '../../src/errors.js'
-import type { Client } from '../../src/schemas/clients.js'
+import type { Client, ClientRegistration } from '../../src/schemas/clients.js'
 import { claimsOf, STORE_MODES } from '../helper.js'
 import { login, openTestAuth, register } from './support.js'
 
 const ISSUER = 'http://auth.test'
 
 /** A new client with its secret. */
-async function newClient(auth: Auth, clientId: string, scopes = ['orders:read', 'orders:write']): Promise<{ client: Client; secret: string }> {
-  return auth.clients.create(clientId, scopes)
+async function newClient(auth: Auth, clientId: string, scopes = ['orders:read', 'orders:write'], more: Partial<ClientRegistration> = {}): Promise<{ client: Client; secret: string }> {
+  return auth.clients.create(clientId, { scopes, audiences: [], privileges: [], ...more })
 }
 
 const headerOf = (token: string): Record<string, unknown> => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')) as Record<string, unknown>
@@ -25,7 +25,7 @@ for (const mode of STORE_MODES) {
   test(`the client registry (${mode})`, async (t) => {
     const { auth, clock } = await openTestAuth(t, mode)
     const { client, secret } = await newClient(auth, 'billing')
-    t.same(client, { client_id: 'billing', scopes: ['orders:read', 'orders:write'], created_at: toIso(clock.now()) }, 'created_at from the clock')
+    t.same(client, { client_id: 'billing', scopes: ['orders:read', 'orders:write'], audiences: [], privileges: [], created_at: toIso(clock.now()) }, 'created_at from the clock')
     t.match(secret, /^[A-Za-z0-9_-]{43}$/, '256-bit secret')
     await t.rejects(newClient(auth, 'billing'), ClientExistsError, 'a duplicate id is refused')
     await newClient(auth, 'archive', ['orders:read'])
@@ -50,7 +50,7 @@ for (const mode of STORE_MODES) {
 
   test(`issue (${mode})`, async (t) => {
     const { auth, clock, config } = await openTestAuth(t, mode)
-    const { client } = await newClient(auth, 'billing')
+    const { client } = await newClient(auth, 'billing', undefined, { audiences: ['https://api.example/orders'] })
     clock.advance(123)
 
     const grant = await auth.clientTokens.issue(client, {})
@@ -67,12 +67,14 @@ for (const mode of STORE_MODES) {
 
     const aimed = await auth.clientTokens.issue(client, { resource: 'https://api.example/orders' })
     t.equal(claimsOf(aimed.access_token).aud, 'https://api.example/orders', 'aud = resource')
-    t.ok(await auth.verifier.verify(aimed.access_token))
+    await t.rejects(auth.verifier.verify(aimed.access_token), { code: 'TOKEN_INVALID' }, 'not meant for DEFAULT_AUDIENCE')
+    t.ok(await auth.verifier.verify(aimed.access_token, { audience: 'https://api.example/orders' }), 'but for its resource')
 
     const refused: [string, { scope?: string; resource?: string }, string][] = [
       ['a scope the client lacks', { scope: 'orders:read admin' }, 'invalid_scope'],
       ['a relative resource', { resource: 'orders/v1' }, 'invalid_target'],
       ['a resource with a fragment', { resource: 'https://api.example/orders#x' }, 'invalid_target'],
+      ['a resource outside its audiences', { resource: 'https://unrelated.invalid' }, 'invalid_target'],
       ['a resource that is no URI', { resource: '' }, 'invalid_target']
     ]
     for (const [description, request, error] of refused) {
@@ -83,7 +85,8 @@ for (const mode of STORE_MODES) {
   test(`revoke (${mode})`, async (t) => {
     const { auth } = await openTestAuth(t, mode)
     const { client: billing } = await newClient(auth, 'billing')
-    const { client: other } = await newClient(auth, 'other')
+    const { client: other } = await newClient(auth, 'other', undefined, { privileges: ['revoke'] })
+    const { client: plain } = await newClient(auth, 'plain')
 
     t.test('by its own client: refused from then on', async (t) => {
       const { access_token } = await auth.clientTokens.issue(billing, {})
@@ -94,21 +97,31 @@ for (const mode of STORE_MODES) {
       t.same(await auth.clientTokens.revoke(access_token, billing), { kind: 'client', client_id: 'billing' }, 'again: idempotent')
     })
 
-    t.test('by another client: unauthorized_client, and the token stays valid', async (t) => {
+    t.test('by another client without the privilege: unauthorized_client, and the token stays valid', async (t) => {
       const { access_token } = await auth.clientTokens.issue(billing, {})
-      const error = await auth.clientTokens.revoke(access_token, other).catch((e: unknown) => e)
+      const error = await auth.clientTokens.revoke(access_token, plain).catch((e: unknown) => e)
       t.ok(error instanceof OAuthError, 'an OAuthError')
       t.match(error, { statusCode: 400, error: 'unauthorized_client' })
       t.ok(await auth.verifier.verify(access_token))
     })
 
-    t.test('a user token: its session ends', async (t) => {
+    t.test('without the revoke privilege: only its own tokens', async (t) => {
+      const { email } = await register(auth)
+      const session = await login(auth, email)
+      const { access_token } = await auth.clientTokens.issue(billing, {})
+      for (const token of [session.token, access_token]) {
+        await t.rejects(auth.clientTokens.revoke(token, plain), { name: 'OAuthError', error: 'unauthorized_client' })
+        t.ok(await auth.verifier.verify(token), 'still valid')
+      }
+    })
+
+    t.test('a user token, by a client with the revoke privilege: its session ends', async (t) => {
       const { user, email } = await register(auth)
       const session = await login(auth, email)
       const kept = await login(auth, email)
       t.same(await auth.clientTokens.revoke(session.token, other), { kind: 'user', sub: user.id, sid: session.sid })
       await t.rejects(auth.verifier.verify(session.token), { code: 'TOKEN_REVOKED' })
-      t.same((await auth.sessions.list(user.id)).map((s) => s.sid), [kept.sid], 'only that session')
+      t.same((await auth.sessions.list(user.id)).sessions.map((s) => s.sid), [kept.sid], 'only that session')
     })
 
     t.test('garbage is nothing to revoke', async (t) => {
@@ -131,7 +144,7 @@ for (const mode of STORE_MODES) {
 
   test(`expiry at CLIENT_TOKEN_TTL by the clock (${mode})`, async (t) => {
     const { auth, clock } = await openTestAuth(t, mode, { CLIENT_TOKEN_TTL: '300' })
-    const { client } = await newClient(auth, 'billing')
+    const { client } = await newClient(auth, 'billing', undefined, { audiences: ['https://api.example/orders'] })
     const { access_token, expires_in } = await auth.clientTokens.issue(client, {})
     t.equal(expires_in, 300)
     const exp = claimsOf(access_token).exp as number
@@ -146,7 +159,7 @@ for (const mode of STORE_MODES) {
   // Found by this test: the embedded deny-list entry ended at exp while the verifier still accepted the token there.
   test(`a revoked client token is never accepted again, even at its exp (${mode})`, async (t) => {
     const { auth, clock } = await openTestAuth(t, mode)
-    const { client } = await newClient(auth, 'billing')
+    const { client } = await newClient(auth, 'billing', undefined, { audiences: ['https://api.example/orders'] })
     const revoked = await auth.clientTokens.issue(client, {})
     clock.advance(1_000)
     await auth.clientTokens.issue(client, {}) // keeps the client's epoch alive past the first token's exp
@@ -161,7 +174,7 @@ for (const mode of STORE_MODES) {
   for (const [label, offset] of [['now', 0], ['10 s behind the wall clock', -10_000]] as const) {
     test(`epoch race: a token issued at x.999 s verifies, clock ${label} (${mode})`, async (t) => {
       const { auth, clock } = await openTestAuth(t, mode)
-      const { client } = await newClient(auth, 'billing')
+      const { client } = await newClient(auth, 'billing', undefined, { audiences: ['https://api.example/orders'] })
       clock.set(Math.floor(Date.now() / 1000) * 1000 + offset + 999)
       const first = await auth.clientTokens.issue(client, {})
       t.equal(claimsOf(first.access_token).iat, toSeconds(clock.now()), 'iat is the second of that reading')

@@ -1,12 +1,14 @@
 /**
  * auth.sessions and auth.accounts, without HTTP, against both store modes: login, rotation (grace,
- * reuse), token and session expiry, logout scopes, endOne/list, password change, user timestamps.
- * Every time decision is driven by the settable clock; nothing sleeps.
+ * reuse), token and session expiry, logout scopes, endOne/list, the listing's pages, the per-user cap
+ * (MAX_SESSIONS_PER_USER), password change, user timestamps.
+ * Every time decision is driven by the settable clock; nothing sleeps. (The races of a password change
+ * with logins in flight are in session-races.test.ts.)
  */
 import { test } from 'tap'
 import { settableClock, toIso, toSeconds } from '../../src/auth/clock.js'
 import { claimsOf, STORE_MODES } from '../helper.js'
-import { FROM, login, openTestAuth, PASSWORD, register, type LoggedIn } from './support.js'
+import { codeOf, FROM, login, openTestAuth, PASSWORD, register, type LoggedIn } from './support.js'
 
 const NEW_PASSWORD = 'another horse battery'
 
@@ -123,7 +125,7 @@ for (const mode of STORE_MODES) {
           if ((survivors as readonly number[]).includes(i)) t.ok(await auth.verifier.verify(token), `session ${i} lives`)
           else await t.rejects(auth.verifier.verify(token), { code: 'TOKEN_REVOKED' }, `session ${i} ended`)
         }
-        t.same((await auth.sessions.list(user.id)).map((s) => s.sid), survivors.map((i) => logins[i]!.sid), 'list')
+        t.same((await auth.sessions.list(user.id)).sessions.map((s) => s.sid), survivors.map((i) => logins[i]!.sid), 'list')
       })
     }
   })
@@ -141,7 +143,7 @@ for (const mode of STORE_MODES) {
       const rotated = await auth.sessions.rotate(second.token)
       const rotatedAt = clock.now()
       const expiresAt = (ms: number) => (toSeconds(ms) + config.SESSION_TTL) * 1000
-      t.same(await auth.sessions.list(user.id), [
+      t.same((await auth.sessions.list(user.id)).sessions, [
         { sid: first.sid, sub: user.id, auth_time: toSeconds(firstAt), expires_at: expiresAt(firstAt), created_at: firstAt, last_refreshed_at: firstAt, ...FROM },
         { sid: second.sid, sub: user.id, auth_time: toSeconds(secondAt), expires_at: expiresAt(secondAt), created_at: secondAt, last_refreshed_at: rotatedAt, ...FROM }
       ])
@@ -151,7 +153,7 @@ for (const mode of STORE_MODES) {
       t.equal(await auth.sessions.endOne(user.id, 'no-such-session'), false, 'unknown sid')
       t.equal(await auth.sessions.endOne('another-user', first.sid), false, "another user's session")
       if (rotated.outcome === 'rotated') await t.rejects(auth.verifier.verify(rotated.response.access_token), { code: 'TOKEN_REVOKED' })
-      t.same((await auth.sessions.list(user.id)).map((s) => s.sid), [first.sid])
+      t.same((await auth.sessions.list(user.id)).sessions.map((s) => s.sid), [first.sid])
       t.ok(await auth.verifier.verify(first.token), 'the other session lives')
     })
 
@@ -162,10 +164,10 @@ for (const mode of STORE_MODES) {
       clock.advance(60_000)
       const recent = await login(auth, email)
       clock.set(((claimsOf(old.token).auth_time as number) + 100) * 1000 + 500)
-      t.same((await auth.sessions.list(user.id)).map((s) => s.sid), [recent.sid], 'only the live one')
+      t.same((await auth.sessions.list(user.id)).sessions.map((s) => s.sid), [recent.sid], 'only the live one')
       t.equal(await auth.sessions.endOne(user.id, old.sid), false)
       t.equal(await auth.sessions.endOne(user.id, recent.sid), true)
-      t.same(await auth.sessions.list(user.id), [])
+      t.same((await auth.sessions.list(user.id)).sessions, [])
     })
   })
 
@@ -186,10 +188,126 @@ for (const mode of STORE_MODES) {
     await auth.sessions.changePassword(claims, PASSWORD, NEW_PASSWORD)
     t.ok(await auth.verifier.verify(current.token), 'the current session is kept')
     await t.rejects(auth.verifier.verify(other.token), { code: 'TOKEN_REVOKED' }, 'the other session is ended')
-    t.same((await auth.sessions.list(user.id)).map((s) => s.sid), [current.sid])
+    t.same((await auth.sessions.list(user.id)).sessions.map((s) => s.sid), [current.sid])
     t.same(await auth.accounts.find(user.id), { ...user, updated_at: toIso(clock.now()) }, 'updated_at moves, created_at stays')
     t.equal(toIso(clock.now()), '2031-05-06T07:28:09.579Z')
     t.equal((await auth.sessions.login(email, PASSWORD, FROM)).outcome, 'invalid', 'the old password is refused')
-    t.equal((await auth.sessions.login(email, NEW_PASSWORD, FROM)).outcome, 'success', 'the new one works')
+    t.equal((await auth.sessions.login(email, NEW_PASSWORD, FROM)).outcome, 'invalid', 'in the very millisecond of the change, no login starts')
+    clock.advance(1)
+    t.equal((await auth.sessions.login(email, NEW_PASSWORD, FROM)).outcome, 'success', 'the new password works from the next one')
+  })
+
+  test(`the listing's pages (${mode})`, async (t) => {
+    const { auth, clock } = await openTestAuth(t, mode)
+    const { user, email } = await register(auth)
+    // Seven sessions, some begun in the same millisecond: the order is (created_at, sid).
+    const logins: { sid: string; at: number; token: string }[] = []
+    for (const step of [0, 0, 5, 0, 0, 7, 0]) {
+      clock.advance(step)
+      const { sid, token } = await login(auth, email)
+      logins.push({ sid, at: clock.now(), token })
+    }
+    const expected = [...logins].sort((a, b) => a.at - b.at || (a.sid < b.sid ? -1 : 1)).map((s) => s.sid)
+    const stranger = await register(auth)
+    await login(auth, stranger.email)
+
+    const walk = async (limit: number) => {
+      const pages: string[][] = []
+      let cursor: string | undefined
+      do {
+        const page = await auth.sessions.list(user.id, { limit, cursor })
+        pages.push(page.sessions.map((s) => s.sid))
+        cursor = page.next_cursor ?? undefined
+      } while (cursor !== undefined && pages.length < 20)
+      return pages
+    }
+    for (const limit of [1, 2, 3, 7, 100]) {
+      const pages = await walk(limit)
+      t.same(pages.flat(), expected, `limit ${limit}: every session exactly once, in (created_at, sid) order`)
+      t.same(pages.map((p) => p.length), Array.from({ length: Math.ceil(7 / limit) }, (_, i) => Math.min(limit, 7 - i * limit)), `limit ${limit}: full pages, and no empty last one`)
+    }
+    t.same(await auth.sessions.list(user.id), { sessions: (await auth.sessions.list(user.id, { limit: 100 })).sessions, next_cursor: null }, 'limit 100 by default')
+
+    // A session that ends between two pages, the one the cursor names included, changes nothing else.
+    const first = await auth.sessions.list(user.id, { limit: 3 })
+    t.equal(await auth.sessions.endOne(user.id, first.sessions[2]!.sid), true)
+    t.equal(await auth.sessions.endOne(user.id, expected[4]!), true)
+    const rest = await auth.sessions.list(user.id, { limit: 10, cursor: first.next_cursor! })
+    t.same(rest.sessions.map((s) => s.sid), [expected[3], expected[5], expected[6]], 'the next page goes on after the cursor')
+    t.equal(rest.next_cursor, null)
+
+    const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+    const bad: [string, { limit?: number; cursor?: string }][] = [
+      ['limit 0', { limit: 0 }],
+      ['limit 101', { limit: 101 }],
+      ['limit 1.5', { limit: 1.5 }],
+      ['cursor of garbage', { cursor: 'garbage' }],
+      ['cursor, not base64url JSON', { cursor: '!!!' }],
+      ['cursor of an object', { cursor: cursorOf({ created_at: 1, sid: 'abc' }) }],
+      ['cursor with a sid that is no sid', { cursor: cursorOf([1, '../x']) }],
+      ['cursor with a time that is no integer', { cursor: cursorOf([1.5, 'abc']) }],
+      ['cursor in another encoding of the same value', { cursor: `${cursorOf([1, 'abc'])}=` }]
+    ]
+    for (const [what, page] of bad) t.equal(await codeOf(auth.sessions.list(user.id, page)), 'VALIDATION_FAILED', what)
+  })
+
+  test(`MAX_SESSIONS_PER_USER (${mode})`, async (t) => {
+    t.test('a login at the cap ends the least recently refreshed session', async (t) => {
+      const { auth, clock } = await openTestAuth(t, mode, { MAX_SESSIONS_PER_USER: '3' })
+      const { user, email } = await register(auth)
+      const [a, b, c] = [await login(auth, email), (clock.advance(1_000), await login(auth, email)), (clock.advance(1_000), await login(auth, email))]
+      clock.advance(1_000)
+      const refreshed = await auth.sessions.rotate(a.token)
+      if (refreshed.outcome !== 'rotated') return t.fail(`outcome ${refreshed.outcome}`)
+      clock.advance(1_000)
+
+      const d = await login(auth, email)
+      t.same(d.evicted, [b.sid], 'b, refreshed least recently, is ended')
+      await t.rejects(auth.verifier.verify(b.token), { code: 'TOKEN_REVOKED' }, "b's token is refused at once")
+      t.equal((await auth.sessions.rotate(b.token)).outcome, 'revoked', 'and b cannot be refreshed')
+      t.ok(await auth.verifier.verify(refreshed.response.access_token), 'a, the oldest but refreshed, lives')
+      t.ok(await auth.verifier.verify(c.token), 'c lives')
+      t.ok(await auth.verifier.verify(d.token), 'd lives')
+      t.same((await auth.sessions.list(user.id)).sessions.map((s) => s.sid), [a.sid, c.sid, d.sid])
+
+      clock.advance(1_000)
+      const e = await login(auth, email)
+      t.same(e.evicted, [c.sid], 'then c')
+      t.same((await auth.sessions.list(user.id)).sessions.map((s) => s.sid), [a.sid, d.sid, e.sid], 'never more than 3')
+
+      const other = await register(auth)
+      t.same((await login(auth, other.email)).evicted, [], "another user's sessions are their own")
+      t.same((await auth.sessions.list(user.id)).sessions.map((s) => s.sid), [a.sid, d.sid, e.sid])
+    })
+
+    t.test('ended and expired sessions do not take a place', async (t) => {
+      const { auth, clock } = await openTestAuth(t, mode, { MAX_SESSIONS_PER_USER: '3', SESSION_TTL: '100' })
+      const { user, email } = await register(auth)
+      const old = await login(auth, email)
+      clock.advance(60_000)
+      const b = await login(auth, email)
+      clock.advance(1)
+      const c = await login(auth, email)
+      await auth.sessions.end(await auth.verifier.verifyUser(c.token), 'local')
+      clock.advance(1)
+      const d = await login(auth, email)
+      t.same(d.evicted, [], 'a logged-out session frees its place')
+      clock.set(((claimsOf(old.token).auth_time as number) + 100) * 1000 + 1)
+      const e = await login(auth, email)
+      t.same(e.evicted, [], 'so does one past SESSION_TTL')
+      t.same((await auth.sessions.list(user.id)).sessions.map((s) => s.sid), [b.sid, d.sid, e.sid])
+      clock.advance(1)
+      t.same((await login(auth, email)).evicted, [b.sid], 'at the cap again, the least recently refreshed goes')
+    })
+
+    t.test('MAX_SESSIONS_PER_USER=1: each login ends the one before', async (t) => {
+      const { auth } = await openTestAuth(t, mode, { MAX_SESSIONS_PER_USER: '1' })
+      const { user, email } = await register(auth)
+      const first = await login(auth, email)
+      const second = await login(auth, email)
+      t.same(second.evicted, [first.sid])
+      await t.rejects(auth.verifier.verify(first.token), { code: 'TOKEN_REVOKED' })
+      t.same((await auth.sessions.list(user.id)).sessions.map((s) => s.sid), [second.sid])
+    })
   })
 }

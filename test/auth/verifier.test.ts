@@ -20,7 +20,7 @@ const KEY_FILE = 'signing-key.es256.pem'
 /** A user token and a client token of `auth`, from a real login and a real grant. */
 async function genuineTokens({ auth }: TestAuth): Promise<{ user: string; client: string }> {
   const { token } = await login(auth, (await register(auth)).email)
-  const { client } = await auth.clients.create('billing', ['orders:read'])
+  const { client } = await auth.clients.create('billing', { scopes: ['orders:read'], audiences: [], privileges: [] })
   return { user: token, client: (await auth.clientTokens.issue(client, {})).access_token }
 }
 

@@ -56,6 +56,48 @@ for (const mode of STORE_MODES) {
       assertError(t, await verify(token), 401, 'TOKEN_REVOKED')
     })
 
+    t.test('the audience the upstream expects (RFC 8725 §3.9): a token sent to another service is refused', async (t) => {
+      const orders = 'https://orders.internal'
+      const billing = 'https://billing.internal'
+      const other = await createClient(app, 'shipping', [], { audiences: [orders, billing] })
+      const tokenFor = async (resource: string) =>
+        (await app.inject(form('/oauth/token', { grant_type: 'client_credentials', resource }, basic('shipping', other)))).json().access_token as string
+      const forOrders = await tokenFor(orders)
+      t.equal((await verify(forOrders, `?audience=${encodeURIComponent(orders)}`)).statusCode, 200, 'at the orders upstream (query)')
+      t.equal((await app.inject({ url: '/auth/verify', headers: { ...bearer(forOrders), 'x-auth-audience': orders } })).statusCode, 200, 'at the orders upstream (header)')
+      const atBilling = await verify(forOrders, `?audience=${encodeURIComponent(billing)}`)
+      assertError(t, atBilling, 401, 'TOKEN_INVALID')
+      t.match(atBilling.headers['www-authenticate'], /error="invalid_token"/)
+      assertError(t, await app.inject({ url: '/auth/verify', headers: { ...bearer(forOrders), 'x-auth-audience': billing } }), 401, 'TOKEN_INVALID')
+      assertError(t, await verify(forOrders), 401, 'TOKEN_INVALID')
+      const user = (await registerAndLogin(app)).token
+      t.equal((await verify(user)).statusCode, 200, 'a user token is for DEFAULT_AUDIENCE')
+      t.equal((await verify(user, '?audience=http%3A%2F%2Fauth.test')).statusCode, 200)
+      assertError(t, await verify(user, `?audience=${encodeURIComponent(orders)}`), 401, 'TOKEN_INVALID')
+    })
+
+    const badQueries: [string, string | Record<string, string>][] = [
+      ['a relative audience', '?audience=%2Forders'],
+      ['an audience with a fragment', '?audience=https%3A%2F%2Fx.example%2F%23f'],
+      ['two audiences', '?audience=https%3A%2F%2Fa.example&audience=https%3A%2F%2Fb.example'],
+      ['a header audience that is no URI', { 'x-auth-audience': 'orders' }],
+      ['query and header audiences that differ', { 'x-auth-audience': 'https://a.example', query: '?audience=https%3A%2F%2Fb.example' }],
+      ['a scope with CR LF', '?scope=a%0D%0Ab'],
+      ['a scope with NUL', '?scope=a%00b'],
+      ['a scope with U+2028', '?scope=a%E2%80%A8b'],
+      ['a scope with a double quote', '?scope=a%22b'],
+      ['a scope with a backslash', '?scope=a%5Cb'],
+      ['an empty scope token list of spaces', '?scope=%20']
+    ]
+    for (const [description, input] of badQueries) {
+      t.test(`400 VALIDATION_FAILED for ${description}`, async (t) => {
+        const { token } = await registerAndLogin(app)
+        const { query = '', ...headers } = typeof input === 'string' ? { query: input } : input
+        const response = await app.inject({ url: `/auth/verify${query}`, headers: { ...bearer(token), ...headers } })
+        assertError(t, response, 400, 'VALIDATION_FAILED')
+      })
+    }
+
     for (const [description, headers, code] of badAuthorizationHeaders) {
       t.test(`401 ${code} for ${description}`, async (t) => {
         assertError(t, await app.inject({ url: '/auth/verify', headers }), 401, code)

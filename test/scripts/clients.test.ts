@@ -17,8 +17,8 @@ for (const mode of STORE_MODES) {
     const created = clients(env, 'create', 'inventory', '--scope', 'stock:read stock:write')
     t.equal(created.status, 0, created.stderr)
     const printed = JSON.parse(created.stdout)
-    t.same(Object.keys(printed).sort(), ['client_id', 'client_secret', 'scope'])
-    t.match(printed, { client_id: 'inventory', scope: 'stock:read stock:write' })
+    t.same(Object.keys(printed).sort(), ['audiences', 'client_id', 'client_secret', 'privileges', 'scope'])
+    t.match(printed, { client_id: 'inventory', scope: 'stock:read stock:write', audiences: [], privileges: [] })
     t.ok(Buffer.from(printed.client_secret, 'base64url').length >= 32, 'a secret of 256 bits')
 
     const app = await buildApp(t, env)
@@ -28,7 +28,7 @@ for (const mode of STORE_MODES) {
 
     const listed = clients(env, 'list')
     t.equal(listed.status, 0)
-    t.match(JSON.parse(listed.stdout), [{ client_id: 'inventory', scope: 'stock:read stock:write', created_at: String }])
+    t.match(JSON.parse(listed.stdout), [{ client_id: 'inventory', scope: 'stock:read stock:write', audiences: [], privileges: [], created_at: String }])
     t.notMatch(listed.stdout, printed.client_secret, 'list never shows the secret')
     t.notMatch(listed.stdout, /secret/)
 
@@ -42,6 +42,21 @@ for (const mode of STORE_MODES) {
     assertOAuthError(t, await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('inventory', printed.client_secret))), 401, 'invalid_client')
     t.same(JSON.parse(clients(env, 'list').stdout), [])
   })
+
+  test(`npm run clients: audiences and privileges (${mode})`, async (t) => {
+    const env = await storeEnv(t, mode)
+    const orders = 'https://orders.internal'
+    const created = clients(env, 'create', 'billing', '--audience', orders, '--audience', 'https://invoices.internal/v1', '--allow', 'introspect', '--allow', 'revoke')
+    t.equal(created.status, 0, created.stderr)
+    const printed = JSON.parse(created.stdout)
+    t.same(printed.audiences, [orders, 'https://invoices.internal/v1'])
+    t.same(printed.privileges, ['introspect', 'revoke'])
+    t.match(JSON.parse(clients(env, 'list').stdout), [{ client_id: 'billing', audiences: [orders, 'https://invoices.internal/v1'], privileges: ['introspect', 'revoke'] }])
+    const app = await buildApp(t, env)
+    const grant = (resource: string) => app.inject(form('/oauth/token', { grant_type: 'client_credentials', resource }, basic('billing', printed.client_secret)))
+    t.equal((await grant(orders)).statusCode, 200, 'a token for one of its audiences')
+    assertOAuthError(t, await grant('https://unrelated.invalid'), 400, 'invalid_target')
+  })
 }
 
 test('npm run clients refuses bad input with a message and exit code 2', async (t) => {
@@ -53,6 +68,9 @@ test('npm run clients refuses bad input with a message and exit code 2', async (
     ['an id with a space', ['create', 'two words'], /client_id/],
     ['an id with a colon', ['create', 'a:b'], /client_id/],
     ['a scope with a quote', ['create', 'ok', '--scope', 'a"b'], /scope/],
+    ['a relative audience', ['create', 'ok', '--audience', '/orders'], /audience/],
+    ['an audience with a fragment', ['create', 'ok', '--audience', 'https://x.example/#f'], /audience/],
+    ['an unknown privilege', ['create', 'ok', '--allow', 'everything'], /--allow/],
     ['delete of an unknown client', ['delete', 'ghost'], /no client/]
   ]
   for (const [description, args, message] of cases) {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { ServiceError } from '../../errors.js'
+import { normalizeToNfc } from '../../plugins/hardening.js'
 import { ErrorResponse, TokenResponse } from '../../schemas/common.js'
 
 const LoginBody = Type.Object(
@@ -19,6 +20,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       body: LoginBody,
       response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     },
+    preValidation: normalizeToNfc('password'),
     preHandler: fastify.limits.login,
     handler: async (request) => {
       const { email, password } = request.body
@@ -28,6 +30,8 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
         throw new ServiceError('INVALID_CREDENTIALS')
       }
       fastify.securityEvent(request, 'login.success', { user_id: result.user_id, session_id: result.sid })
+      // MAX_SESSIONS_PER_USER: the least recently refreshed sessions made room for this one.
+      for (const sid of result.evicted) fastify.securityEvent(request, 'session.revoked', { user_id: result.user_id, session_id: sid, reason: 'max_sessions' })
       return result.response
     }
   })

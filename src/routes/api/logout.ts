@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { authenticated } from '../../plugins/auth.js'
+import { headNotAllowed } from '../../plugins/hardening.js'
 import { bearerErrors, ErrorResponse } from '../../schemas/common.js'
 
 const LogoutQuery = Type.Object({
@@ -14,6 +15,8 @@ const logout: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.route({
     method: ['GET', 'POST'],
     url: '/api/logout',
+    // HEAD must not log out: see headNotAllowed.
+    exposeHeadRoute: false,
     schema: {
       tags: ['seed API'],
       summary: 'Revoke the token and its session (or every session, or every other one) at once',
@@ -29,6 +32,7 @@ const logout: FastifyPluginAsyncTypebox = async (fastify) => {
       return { status: 'success' as const, message: 'logout' as const }
     }
   })
+  fastify.head('/api/logout', headNotAllowed)
 }
 
 export default logout

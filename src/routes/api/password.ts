@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { assertConfirmed } from '../../auth/passwords.js'
 import { authenticated } from '../../plugins/auth.js'
+import { normalizeToNfc } from '../../plugins/hardening.js'
 import { bearerErrors, ErrorResponse } from '../../schemas/common.js'
 
 const PasswordBody = Type.Object(
@@ -22,6 +23,7 @@ const password: FastifyPluginAsyncTypebox = async (fastify) => {
       body: PasswordBody,
       response: { 200: Type.Object({ status: Type.Literal('success'), message: Type.String() }), 400: ErrorResponse, 429: ErrorResponse, ...bearerErrors }
     },
+    preValidation: normalizeToNfc('current_password', 'password', 'password_confirmation'),
     // Authenticated first: the limit is per user.
     preHandler: [fastify.authenticate, ...fastify.limits.password],
     handler: async (request) => {

@@ -1,17 +1,21 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ServiceError } from '../../errors.js'
 import { bearerToken } from '../../plugins/auth.js'
-import { bearerErrors, TokenResponse } from '../../schemas/common.js'
+import { headNotAllowed } from '../../plugins/hardening.js'
+import { bearerErrors, ErrorResponse, TokenResponse } from '../../schemas/common.js'
 
 const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.route({
     method: ['GET', 'POST'],
     url: '/api/refresh',
+    // HEAD must not rotate: see headNotAllowed.
+    exposeHeadRoute: false,
     schema: {
       tags: ['seed API'],
       summary: 'A new token in the same session; the presented token is revoked at once',
       security: [{ bearer: [] }],
-      response: { 200: TokenResponse, ...bearerErrors }
+      // 400: the Authorization header twice.
+      response: { 200: TokenResponse, 400: ErrorResponse, ...bearerErrors }
     },
     // No authenticate preHandler: the atomic rotation itself decides whether the token may still be refreshed.
     handler: async (request) => {
@@ -30,6 +34,7 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   })
+  fastify.head('/api/refresh', headNotAllowed)
 }
 
 export default refresh

@@ -1,12 +1,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { assertConfirmed } from '../../auth/passwords.js'
+import { normalizeToNfc } from '../../plugins/hardening.js'
 import { ErrorResponse, User } from '../../schemas/common.js'
+
+/**
+ * Something visible (not only blanks or zero-width characters), and nothing that can forge a log line,
+ * colour a terminal or reorder the text around the name where it is shown: no control characters (C0
+ * with NUL, CR, LF and ESC; DEL; C1), no line or paragraph separators, no bidi embeddings, overrides or
+ * isolates (Unicode TR #36 §2.1, "Trojan Source" CVE-2021-42574). Zero-width joiners stay allowed inside
+ * visible text: emoji sequences and Indic scripts need them.
+ */
+const NAME_PATTERN =
+  '^(?=[^]*[^\\s\\u200b-\\u200d\\u2060\\ufeff])[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]*$'
 
 const RegisterBody = Type.Object(
   {
-    // Something visible, and no NUL (which no database stores as text).
-    name: Type.String({ minLength: 1, maxLength: 100, pattern: '^(?=[^]*\\S)[^\\u0000]*$' }),
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: NAME_PATTERN }),
     email: Type.String({ format: 'email', maxLength: 255, pattern: '^[^\\u0000]*$' }),
     password: Type.String({ minLength: 8, maxLength: 255 }),
     password_confirmation: Type.String({ maxLength: 255 })
@@ -22,6 +32,8 @@ const register: FastifyPluginAsyncTypebox = async (fastify) => {
       body: RegisterBody,
       response: { 201: Type.Object({ status: Type.Literal('success'), data: User }), 400: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     },
+    // NFC first: the name is checked and stored, the password hashed, in one form.
+    preValidation: normalizeToNfc('name', 'password', 'password_confirmation'),
     preHandler: fastify.limits.register,
     handler: async (request, reply) => {
       const { name, email, password, password_confirmation } = request.body

@@ -4,22 +4,26 @@ import { ServiceError } from '../../errors.js'
 import { toIso } from '../../auth/clock.js'
 import { authenticated } from '../../plugins/auth.js'
 import { bearerErrors, ErrorResponse } from '../../schemas/common.js'
-import { Session } from '../../schemas/sessions.js'
+import { SessionList, SessionsQuery } from '../../schemas/sessions.js'
 
 const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/api/sessions', {
     schema: {
       tags: ['sessions'],
-      summary: "The user's live sessions",
+      summary: "The user's live sessions, oldest first, a page at a time",
+      description: 'Ordered by created_at, then id. Pass `next_cursor` as `cursor` for the next page; it is null on the last page.',
       security: [{ bearer: [] }],
-      response: { 200: Type.Object({ sessions: Type.Array(Session) }), ...bearerErrors }
+      querystring: SessionsQuery,
+      response: { 200: SessionList, 400: ErrorResponse, ...bearerErrors }
     },
     preHandler: fastify.authenticate,
     handler: async (request) => {
       const { sub, sid } = authenticated(request)
-      const live = await fastify.auth.sessions.list(sub)
+      const { limit, cursor } = request.query
+      const page = await fastify.auth.sessions.list(sub, { limit: limit === undefined ? undefined : Number(limit), cursor })
       return {
-        sessions: live.map((session) => ({
+        next_cursor: page.next_cursor,
+        sessions: page.sessions.map((session) => ({
           id: session.sid,
           created_at: toIso(session.created_at),
           last_refreshed_at: toIso(session.last_refreshed_at),

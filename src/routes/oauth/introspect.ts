@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { ServiceError } from '../../errors.js'
+import { audiencesOf } from '../../auth/verifier.js'
+import { authorizationHeader } from '../../plugins/auth.js'
 import { authenticateClient } from './client-auth.js'
 import { ClientAuthFields, oauthErrors, TokenParameter } from './schemas.js'
 
@@ -9,7 +10,7 @@ const Introspection = Type.Object({
   token_type: Type.Optional(Type.String()),
   iss: Type.Optional(Type.String()),
   sub: Type.Optional(Type.String()),
-  aud: Type.Optional(Type.String()),
+  aud: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
   client_id: Type.Optional(Type.String()),
   scope: Type.Optional(Type.String()),
   jti: Type.Optional(Type.String()),
@@ -19,7 +20,10 @@ const Introspection = Type.Object({
   auth_time: Type.Optional(Type.Integer())
 })
 
-/** RFC 7662. Any registered client may ask; a token that is revoked, expired, foreign or malformed is inactive. */
+/**
+ * RFC 7662. A client sees its own tokens, and others with the `introspect` privilege; a token it may
+ * not see, or one that is revoked, expired, foreign or malformed, is inactive.
+ */
 const introspect: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/oauth/introspect', {
     schema: {
@@ -29,22 +33,26 @@ const introspect: FastifyPluginAsyncTypebox = async (fastify) => {
       body: Type.Object({ ...TokenParameter, ...ClientAuthFields }),
       response: { 200: Introspection, ...oauthErrors }
     },
+    preHandler: fastify.limits.clientAuth,
     handler: async (request, reply) => {
-      await authenticateClient(fastify, request.headers.authorization, request.body)
+      const client = await authenticateClient(fastify, authorizationHeader(request), request.body)
       reply.header('cache-control', 'no-store')
-      try {
-        const verified = await fastify.auth.verifier.verify(request.body.token)
-        const { claims } = verified
-        const common = { active: true, token_type: 'Bearer', iss: claims.iss, sub: claims.sub, jti: claims.jti, iat: claims.iat, exp: claims.exp }
-        if (verified.kind === 'client') {
-          return { ...common, aud: verified.claims.aud, client_id: verified.claims.client_id, scope: verified.claims.scope }
-        }
-        return { ...common, sid: verified.claims.sid, auth_time: verified.claims.auth_time }
-      } catch (error) {
-        // A token we cannot vouch for is inactive; a store we cannot reach is still a 503.
-        if (error instanceof ServiceError && error.statusCode === 401) return { active: false }
-        throw error
+      const verified = await fastify.auth.clientTokens.introspect(request.body.token, client)
+      if (verified === undefined) return { active: false }
+      const { claims } = verified
+      const audiences = audiencesOf(verified, fastify.config.DEFAULT_AUDIENCE)
+      const common = {
+        active: true,
+        token_type: 'Bearer',
+        iss: claims.iss,
+        sub: claims.sub,
+        aud: audiences.length === 1 ? audiences[0] : audiences,
+        jti: claims.jti,
+        iat: claims.iat,
+        exp: claims.exp
       }
+      if (verified.kind === 'client') return { ...common, client_id: verified.claims.client_id, scope: verified.claims.scope }
+      return { ...common, sid: verified.claims.sid, auth_time: verified.claims.auth_time }
     }
   })
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
+import { authorizationHeader } from '../../plugins/auth.js'
 import { authenticateClient } from './client-auth.js'
 import { ClientAuthFields, oauthErrors, TokenParameter } from './schemas.js'
 
@@ -17,8 +18,9 @@ const revoke: FastifyPluginAsyncTypebox = async (fastify) => {
       body: Type.Object({ ...TokenParameter, ...ClientAuthFields }),
       response: { 200: Type.Null(), ...oauthErrors }
     },
+    preHandler: fastify.limits.clientAuth,
     handler: async (request, reply) => {
-      const client = await authenticateClient(fastify, request.headers.authorization, request.body)
+      const client = await authenticateClient(fastify, authorizationHeader(request), request.body)
       const revoked = await fastify.auth.clientTokens.revoke(request.body.token, client)
       if (revoked.kind === 'client') fastify.securityEvent(request, 'token.revoked', { client_id: client.client_id })
       if (revoked.kind === 'user') fastify.securityEvent(request, 'token.revoked', { client_id: client.client_id, user_id: revoked.sub, session_id: revoked.sid })

@@ -1,4 +1,4 @@
-import { parseScopes, type Client } from '../../schemas/clients.js'
+import { parseScopes, PRIVILEGES, type Client, type ClientRegistration, type Privilege } from '../../schemas/clients.js'
 
 export type { Client }
 
@@ -13,7 +13,7 @@ export interface ClientWithSecret extends Client {
  */
 export interface ClientStore {
   /** `now`: ISO-8601, from the service's clock. */
-  create(client: { client_id: string; scopes: string[]; secret_hash: string }, now: string): Promise<Client>
+  create(client: ClientRegistration & { client_id: string; secret_hash: string }, now: string): Promise<Client>
   find(clientId: string): Promise<ClientWithSecret | undefined>
   list(): Promise<Client[]>
   /** False when there was no such client. */
@@ -26,18 +26,40 @@ export class ClientExistsError extends Error {
   override name = 'ClientExistsError'
 }
 
-/** A row as both backends store it: scopes as one space-separated string. */
+/** A row as both backends store it: scopes, audiences and privileges as space-separated strings. */
 export interface ClientRow {
   client_id: string
   scope: string
+  audiences: string
+  privileges: string
   secret_hash: string
   created_at: string
 }
 
-export function clientFromRow({ scope, ...row }: ClientRow): ClientWithSecret {
-  return { ...row, scopes: parseScopes(scope) }
+export const ROW_COLUMNS = ['client_id', 'scope', 'audiences', 'privileges', 'secret_hash', 'created_at'] as const
+
+/** The row of a new client; its values in ROW_COLUMNS order are `ROW_COLUMNS.map((column) => row[column])`. */
+export function rowOf(client: ClientRegistration & { client_id: string; secret_hash: string }, now: string): ClientRow {
+  return {
+    client_id: client.client_id,
+    scope: client.scopes.join(' '),
+    audiences: client.audiences.join(' '),
+    privileges: client.privileges.join(' '),
+    secret_hash: client.secret_hash,
+    created_at: now
+  }
 }
 
-export function withoutSecret({ client_id, scopes, created_at }: ClientWithSecret): Client {
-  return { client_id, scopes, created_at }
+export function clientFromRow({ scope, audiences, privileges, ...row }: ClientRow): ClientWithSecret {
+  return {
+    ...row,
+    scopes: parseScopes(scope),
+    audiences: parseScopes(audiences),
+    // A privilege this release does not know (written by a newer one) grants nothing here.
+    privileges: parseScopes(privileges).filter((name): name is Privilege => (PRIVILEGES as readonly string[]).includes(name))
+  }
+}
+
+export function withoutSecret({ secret_hash: _secret, ...client }: ClientWithSecret): Client {
+  return client
 }

@@ -1,8 +1,8 @@
 import { qualified } from '../migrations/postgres.js'
 import { hasNul, openPostgresStore } from '../postgres-pool.js'
-import { ClientExistsError, clientFromRow, withoutSecret, type ClientRow, type ClientStore } from './index.js'
+import { ClientExistsError, clientFromRow, ROW_COLUMNS, rowOf, withoutSecret, type ClientRow, type ClientStore } from './index.js'
 
-const COLUMNS = `client_id, scope, secret_hash,
+const COLUMNS = `client_id, scope, audiences, privileges, secret_hash,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`
 
 /**
@@ -15,12 +15,13 @@ export async function createPostgresClientStore(connectionString: string, schema
   const query = (sql: string, values: unknown[]) => db.query<ClientRow>(sql, values)
 
   return {
-    async create({ client_id, scopes, secret_hash }, now) {
-      const [row] = await query(
-        `INSERT INTO ${clients} (client_id, scope, secret_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
-        [client_id, scopes.join(' '), secret_hash, now]
+    async create(client, now) {
+      const row = rowOf(client, now)
+      const [stored] = await query(
+        `INSERT INTO ${clients} (${ROW_COLUMNS.join(', ')}) VALUES (${ROW_COLUMNS.map((_, index) => `$${index + 1}`).join(', ')}) RETURNING ${COLUMNS}`,
+        ROW_COLUMNS.map((column) => row[column])
       )
-      return { client_id, scopes, created_at: row!.created_at }
+      return withoutSecret(clientFromRow(stored!))
     },
     async find(clientId) {
       if (hasNul(clientId)) return undefined

@@ -1,12 +1,12 @@
 import { StoreUnavailableError } from '../../errors.js'
 import { CLIENTS_SQLITE_STEPS } from '../migrations/sqlite-steps.js'
 import { openSqlite } from '../sqlite-database.js'
-import { ClientExistsError, clientFromRow, withoutSecret, type ClientRow, type ClientStore } from './index.js'
+import { ClientExistsError, clientFromRow, ROW_COLUMNS, rowOf, withoutSecret, type ClientRow, type ClientStore } from './index.js'
 
 /** The embedded clients store: a SQLite file under DATA_DIR, migrated on open (migrations/sqlite-steps.ts). */
 export function createSqliteClientStore(dataDir: string): ClientStore {
   const db = openSqlite(dataDir, 'clients.db', CLIENTS_SQLITE_STEPS)
-  const insert = db.prepare('INSERT INTO clients (client_id, scope, secret_hash, created_at) VALUES (?, ?, ?, ?)')
+  const insert = db.prepare(`INSERT INTO clients (${ROW_COLUMNS.join(', ')}) VALUES (${ROW_COLUMNS.map(() => '?').join(', ')})`)
   const byId = db.prepare<[string], ClientRow>('SELECT * FROM clients WHERE client_id = ?')
   const all = db.prepare<[], ClientRow>('SELECT * FROM clients ORDER BY client_id')
   const remove = db.prepare('DELETE FROM clients WHERE client_id = ?')
@@ -21,9 +21,10 @@ export function createSqliteClientStore(dataDir: string): ClientStore {
   }
 
   return {
-    async create({ client_id, scopes, secret_hash }, now) {
-      guard(() => insert.run(client_id, scopes.join(' '), secret_hash, now))
-      return { client_id, scopes, created_at: now }
+    async create(client, now) {
+      const row = rowOf(client, now)
+      guard(() => insert.run(...ROW_COLUMNS.map((column) => row[column])))
+      return withoutSecret(clientFromRow(row))
     },
     async find(clientId) {
       const row = guard(() => byId.get(clientId))

@@ -10,8 +10,14 @@ import { columnsOf, missingColumns, qualified, quoteIdent, type PostgresStep } f
 /** The tables the stores query, with the columns they need: checked at every boot. */
 export const POSTGRES_TABLES = {
   users: ['id', 'name', 'email', 'email_key', 'password_hash', 'created_at', 'updated_at'],
-  clients: ['client_id', 'scope', 'secret_hash', 'created_at']
+  clients: ['client_id', 'scope', 'secret_hash', 'created_at', 'audiences', 'privileges']
 } as const satisfies Record<string, readonly string[]>
+
+/** The tables as release 0.1 made them: what step 1 adopts. */
+const RELEASE_0_1_TABLES = {
+  users: POSTGRES_TABLES.users,
+  clients: ['client_id', 'scope', 'secret_hash', 'created_at']
+} as const
 
 /**
  * Release 0.1 created its tables unqualified, so they live wherever the connection's search_path
@@ -42,8 +48,8 @@ export const POSTGRES_STEPS: readonly PostgresStep[] = [
     version: 1,
     name: 'users and clients tables (adopting those of release 0.1)',
     async up(db, schema) {
-      await adopt(db, schema, 'users', POSTGRES_TABLES.users)
-      await adopt(db, schema, 'clients', POSTGRES_TABLES.clients)
+      await adopt(db, schema, 'users', RELEASE_0_1_TABLES.users)
+      await adopt(db, schema, 'clients', RELEASE_0_1_TABLES.clients)
       // The DDL of release 0.1, qualified; IF NOT EXISTS keeps an adopted table.
       await db.query(`
         CREATE TABLE IF NOT EXISTS ${qualified(schema, 'users')} (
@@ -62,6 +68,17 @@ export const POSTGRES_STEPS: readonly PostgresStep[] = [
           secret_hash text NOT NULL,
           created_at  timestamptz NOT NULL DEFAULT now()
         )`)
+    }
+  },
+  {
+    version: 2,
+    name: 'clients: audiences and privileges',
+    async up(db, schema) {
+      // Space-separated, as `scope` is. Clients of earlier releases get none: their tokens keep
+      // DEFAULT_AUDIENCE, and they may introspect and revoke only their own tokens.
+      await db.query(`ALTER TABLE ${qualified(schema, 'clients')}
+        ADD COLUMN audiences  text NOT NULL DEFAULT '',
+        ADD COLUMN privileges text NOT NULL DEFAULT ''`)
     }
   }
 ]

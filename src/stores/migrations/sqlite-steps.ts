@@ -34,5 +34,13 @@ export const CLIENTS_SQLITE_STEPS: readonly SqliteStep[] = [
         secret_hash TEXT NOT NULL,
         created_at  TEXT NOT NULL
       )`
+  },
+  {
+    version: 2,
+    name: 'clients: audiences and privileges',
+    // Space-separated, as `scope` is; clients of earlier releases get none.
+    up: `
+      ALTER TABLE clients ADD COLUMN audiences TEXT NOT NULL DEFAULT '';
+      ALTER TABLE clients ADD COLUMN privileges TEXT NOT NULL DEFAULT ''`
   }
 ]

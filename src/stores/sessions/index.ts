@@ -14,7 +14,12 @@ import type { SessionRecord } from '../../schemas/sessions.js'
  * Every method throws StoreUnavailableError when the store cannot answer: callers fail closed.
  */
 export interface SessionStore {
-  start(session: SessionRecord): Promise<void>
+  /**
+   * Starts a session, atomically with two decisions: it is refused when the user's not-before is at or
+   * after `admission.checkedAt` (the credentials it was granted on may have changed since), and when
+   * the user already has `maxSessions` live sessions, the least recently refreshed ones are ended first.
+   */
+  start(session: SessionRecord, admission: Admission): Promise<StartResult>
   /** The per-request check, one round trip: the token is neither rotated nor revoked, and its session is live. */
   check(token: TokenRef, now: number): Promise<TokenStatus>
   /**
@@ -27,8 +32,47 @@ export interface SessionStore {
   end(token: TokenRef, now: number): Promise<void>
   /** Ends several sessions of one user at once, atomically; returns how many were alive. */
   endMany(sub: string, which: SessionSelector, now: number): Promise<number>
-  /** The user's live sessions, oldest first. */
-  list(sub: string, now: number): Promise<SessionRecord[]>
+  /**
+   * Ends the user's sessions (every one, or every one but `except`) and raises the user's not-before
+   * to `notBefore.at`, in one atomic step: from then on no session starts on credentials checked at or
+   * before that time (see `start`). Password change and global logout; returns how many were alive.
+   */
+  endSessionsAndSetNotBefore(sub: string, which: { all: true } | { except: string }, notBefore: NotBefore): Promise<number>
+  /**
+   * One page of the user's live sessions, in the order of (created_at, sid): the first `limit` after
+   * `after` (from the start without it); `more` when live sessions follow the page.
+   */
+  list(sub: string, page: PageRequest, now: number): Promise<{ sessions: SessionRecord[]; more: boolean }>
+}
+
+export interface Admission {
+  /**
+   * When the login began to check the credentials (ms, by the service's clock, read before the user
+   * was looked up): a not-before at or after it refuses the session.
+   */
+  checkedAt: number
+  /** MAX_SESSIONS_PER_USER: the most live sessions a user may hold once this one has started. */
+  maxSessions: number
+}
+
+export type StartResult =
+  /** `evicted`: the live sessions ended to stay within `maxSessions`, least recently refreshed first. */
+  | { outcome: 'started'; evicted: string[] }
+  /** The user's not-before is at or after `checkedAt`: nothing was written. */
+  | { outcome: 'refused' }
+
+export interface NotBefore {
+  /** ms, the service's clock; the not-before never moves back. */
+  at: number
+  /** ms: how long after `at` the not-before must still be kept (SESSION_TTL); the store only collects it after that. */
+  keepMs: number
+}
+
+export interface PageRequest {
+  /** 1 or more. */
+  limit: number
+  /** The (created_at, sid) of the last session of the previous page. */
+  after?: { created_at: number; sid: string }
 }
 
 /** What the store needs to know of a user token. */

@@ -1,6 +1,6 @@
 import type { SessionRecord } from '../../schemas/sessions.js'
 import { GARBAGE_DELAY_MS, LUA_EXPIRED, type RedisScripts, type ScriptDefinition } from '../redis-scripts.js'
-import type { SessionStore } from './index.js'
+import type { NotBefore, SessionStore } from './index.js'
 
 /*
  * Key layout. Every key of one user carries the hash tag {u:<sub>}, so that the keys a request
@@ -8,9 +8,22 @@ import type { SessionStore } from './index.js'
  * atomic, on Redis Cluster too.
  *
  *   {u:<sub>}:s:<sid>     hash: the session (created_at, last_refreshed_at, auth_time, expires_at, user_agent, ip)
- *   {u:<sub>}:sessions    set of the user's session ids (an index, pruned lazily)
+ *   {u:<sub>}:sessions    sorted set: sid -> last_refreshed_at (ms); who is ended first at MAX_SESSIONS_PER_USER
+ *   {u:<sub>}:created     sorted set: sid -> created_at (ms); the listing order, (created_at, sid), which pages follow
+ *   {u:<sub>}:nb          the user's not-before (ms): no session starts on credentials checked at or before it
  *   {u:<sub>}:j:<jti>     "r" (revoked) or "x:<grace end, ms>" (rotated); PXAT the token's exp
  *   {u:<sub>}:g:<jti>     the sealed first child of a rotated token, kept for the grace
+ *
+ * The two sorted sets index the same sessions: every script that adds or removes a session does both.
+ * Entries whose session has ended are collected by the scripts that meet them. In the previous release
+ * {u:<sub>}:sessions was a plain set of sids: the first script that touches a user's index turns it
+ * into the two sorted sets (`upgrade`), once; this costs one read per session of that user, once.
+ * Instances of the previous release still running during a rolling upgrade then get WRONGTYPE on that
+ * user's index: their login, listing and logout fail closed (503) for that user until they are replaced.
+ *
+ * Bounds: a login at MAX_SESSIONS_PER_USER ends the excess, so a user's index holds at most the cap
+ * (and sessions that ended without a script seeing them, collected when met); the listing reads one
+ * page, the other scripts one session or, for "every session", the user's index.
  *
  * Every time decision compares a stored time with ARGV `now`, the service's clock. PEXPIREAT only
  * collects garbage, GARBAGE_DELAY_MS after nothing can depend on the key any more; the one exception is
@@ -18,7 +31,9 @@ import type { SessionStore } from './index.js'
  */
 const tag = (sub: string): string => `{u:${sub}}`
 const sessionKey = (sub: string, sid: string): string => `${tag(sub)}:s:${sid}`
-const sessionIndexKey = (sub: string): string => `${tag(sub)}:sessions`
+const byRefreshKey = (sub: string): string => `${tag(sub)}:sessions`
+const byCreationKey = (sub: string): string => `${tag(sub)}:created`
+const notBeforeKey = (sub: string): string => `${tag(sub)}:nb`
 const tokenKey = (sub: string, jti: string): string => `${tag(sub)}:j:${jti}`
 const graceKey = (sub: string, jti: string): string => `${tag(sub)}:g:${jti}`
 
@@ -31,14 +46,73 @@ local function live(key, now)
 end
 `
 
-// KEYS: session, session index. ARGV: sid, expires_at (ms), created_at (ms), auth_time (s), user_agent, ip, garbage at (ms)
-const START = `
+// The user's index: byRefresh (sid -> last_refreshed_at), byCreation (sid -> created_at), and the key
+// prefix of the user's sessions (the client's prefix included: these keys are built here, in the
+// index's slot). upgrade() turns a previous release's plain set into the two sorted sets; drop() ends
+// one session and removes it from both.
+const INDEX = `${LIVE}
+local function upgrade(byRefresh, byCreation, prefix)
+  if redis.call('TYPE', byRefresh)['ok'] ~= 'set' then return end
+  local garbageAt = redis.call('PEXPIRETIME', byRefresh)
+  local sids = redis.call('SMEMBERS', byRefresh)
+  redis.call('DEL', byRefresh)
+  for _, sid in ipairs(sids) do
+    local f = redis.call('HMGET', prefix .. sid, 'created_at', 'last_refreshed_at')
+    if f[1] then
+      redis.call('ZADD', byRefresh, tonumber(f[2]) or tonumber(f[1]), sid)
+      redis.call('ZADD', byCreation, tonumber(f[1]), sid)
+    end
+  end
+  if garbageAt > 0 then
+    for _, key in ipairs({byRefresh, byCreation}) do
+      if redis.call('EXISTS', key) == 1 then redis.call('PEXPIREAT', key, garbageAt) end
+    end
+  end
+end
+
+local function drop(byRefresh, byCreation, prefix, sid)
+  redis.call('DEL', prefix .. sid)
+  redis.call('ZREM', byRefresh, sid)
+  redis.call('ZREM', byCreation, sid)
+end
+`
+
+// KEYS: session, byRefresh, byCreation, not-before.
+// ARGV: sid, expires_at (ms), created_at = now (ms), auth_time (s), user_agent, ip, garbage at (ms),
+//       checked at (ms), max sessions, key prefix of the user's sessions.
+// Returns {'refused'} or {'started', evicted sid...}.
+const START = `${INDEX}
+local notBefore = redis.call('GET', KEYS[4])
+if notBefore and tonumber(notBefore) >= tonumber(ARGV[8]) then return {'refused'} end
+upgrade(KEYS[2], KEYS[3], ARGV[10])
+local now = tonumber(ARGV[3])
+local cap = tonumber(ARGV[9])
+local result = {'started'}
+if redis.call('ZCARD', KEYS[2]) >= cap then
+  -- Sessions that ended without a script seeing them (their SESSION_TTL passed) lie at the old end of
+  -- the creation order: collect them first, so that they do not take a place.
+  while true do
+    local oldest = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+    if not oldest or live(ARGV[10] .. oldest, now) then break end
+    drop(KEYS[2], KEYS[3], ARGV[10], oldest)
+  end
+  local excess = redis.call('ZCARD', KEYS[2]) - cap + 1
+  if excess > 0 then
+    for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
+      if live(ARGV[10] .. sid, now) then table.insert(result, sid) end
+      drop(KEYS[2], KEYS[3], ARGV[10], sid)
+    end
+  end
+end
 redis.call('HSET', KEYS[1], 'created_at', ARGV[3], 'last_refreshed_at', ARGV[3], 'auth_time', ARGV[4],
   'expires_at', ARGV[2], 'user_agent', ARGV[5], 'ip', ARGV[6])
 redis.call('PEXPIREAT', KEYS[1], ARGV[7])
-redis.call('SADD', KEYS[2], ARGV[1])
-if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[7]) then redis.call('PEXPIREAT', KEYS[2], ARGV[7]) end
-return 1`
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  if redis.call('PEXPIRETIME', key) < tonumber(ARGV[7]) then redis.call('PEXPIREAT', key, ARGV[7]) end
+end
+return result`
 
 // KEYS: token, session. ARGV: now (ms), token exp (ms). Returns 0 when the token may pass.
 const CHECK = `${LIVE}${LUA_EXPIRED}
@@ -46,87 +120,145 @@ if redis.call('EXISTS', KEYS[1]) == 1 or expired(ARGV[2]) then return 1 end
 if not live(KEYS[2], tonumber(ARGV[1])) then return 2 end
 return 0`
 
-// KEYS: token, grace, session, session index. ARGV: token exp (ms), sealed child, grace (ms), now (ms), sid, garbage delay (ms)
+// KEYS: token, grace, session, byRefresh, byCreation.
+// ARGV: token exp (ms), sealed child, grace (ms), now (ms), sid, garbage delay (ms), key prefix of the user's sessions.
 // The whole decision is one script, so two refreshes of one token can never both rotate it.
-const ROTATE = `${LIVE}${LUA_EXPIRED}
+const ROTATE = `${INDEX}${LUA_EXPIRED}
 if expired(ARGV[1]) then return {'revoked'} end
 local now = tonumber(ARGV[4])
 local grace = tonumber(ARGV[3])
 local state = redis.call('GET', KEYS[1])
 local alive = live(KEYS[3], now)
+upgrade(KEYS[4], KEYS[5], ARGV[7])
 if state and string.sub(state, 1, 1) == 'x' and alive then
   local graceEnds = tonumber(string.sub(state, 3)) or 0
   local child = redis.call('GET', KEYS[2])
   if child and now < graceEnds then return {'repeated', child} end
-  redis.call('DEL', KEYS[3])
-  redis.call('SREM', KEYS[4], ARGV[5])
+  drop(KEYS[4], KEYS[5], ARGV[7], ARGV[5])
   return {'reused'}
 end
 if state or not alive then return {'revoked'} end
 redis.call('SET', KEYS[1], 'x:' .. (now + grace), 'PXAT', ARGV[1])
 if grace > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PXAT', now + grace + tonumber(ARGV[6])) end
 redis.call('HSET', KEYS[3], 'last_refreshed_at', ARGV[4])
+redis.call('ZADD', KEYS[4], 'XX', ARGV[4], ARGV[5])
 return {'rotated'}`
 
-// KEYS: token, session, session index. ARGV: token exp (ms), sid
-const END = `
+// KEYS: token, byRefresh, byCreation. ARGV: token exp (ms), sid, key prefix of the user's sessions.
+const END = `${INDEX}
+upgrade(KEYS[2], KEYS[3], ARGV[3])
 redis.call('SET', KEYS[1], 'r', 'PXAT', ARGV[1])
-redis.call('DEL', KEYS[2])
-redis.call('SREM', KEYS[3], ARGV[2])
+drop(KEYS[2], KEYS[3], ARGV[3], ARGV[2])
 return 1`
 
-// KEYS: session index. ARGV: key prefix of the user's sessions, mode (all | except | only), sid, now (ms).
-// Session keys are built here from the index; they share the index's hash tag, hence its slot.
-const END_MANY = `${LIVE}
+// KEYS: byRefresh, byCreation, not-before.
+// ARGV: key prefix of the user's sessions, mode (all | except | only), sid, now (ms),
+//       not-before (ms, or '' to leave it), not-before garbage at (ms).
+// Returns how many of the ended sessions were live. The not-before only moves forward.
+const END_MANY = `${INDEX}
+upgrade(KEYS[1], KEYS[2], ARGV[1])
 local ended = 0
 local now = tonumber(ARGV[4])
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local chosen = ARGV[2] == 'all' or (ARGV[2] == 'except' and sid ~= ARGV[3]) or (ARGV[2] == 'only' and sid == ARGV[3])
-  if chosen then
-    if live(ARGV[1] .. sid, now) then ended = ended + 1 end
-    redis.call('DEL', ARGV[1] .. sid)
-    redis.call('SREM', KEYS[1], sid)
+local function finish(sid)
+  if live(ARGV[1] .. sid, now) then ended = ended + 1 end
+  drop(KEYS[1], KEYS[2], ARGV[1], sid)
+end
+if ARGV[2] == 'only' then
+  finish(ARGV[3])
+else
+  for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    if ARGV[2] == 'all' or sid ~= ARGV[3] then finish(sid) end
+  end
+end
+if ARGV[5] ~= '' then
+  local current = tonumber(redis.call('GET', KEYS[3]) or '')
+  local garbageAt = math.max(redis.call('PEXPIRETIME', KEYS[3]), tonumber(ARGV[6]))
+  if current == nil or tonumber(ARGV[5]) > current then
+    redis.call('SET', KEYS[3], ARGV[5], 'PXAT', garbageAt)
+  else
+    redis.call('PEXPIREAT', KEYS[3], garbageAt)
   end
 end
 return ended`
 
-// KEYS: session index. ARGV: key prefix of the user's sessions, now (ms). Prunes index entries whose session is gone.
-const LIST = `${LIVE}
-local sessions = {}
+// KEYS: byCreation, byRefresh. ARGV: key prefix of the user's sessions, now (ms), limit,
+// created_at of the cursor ('' for the first page), sid of the cursor.
+// Returns up to limit + 1 live sessions after the cursor in (created_at, sid) order, the order in
+// which Redis keeps members of equal score (bytewise); collects the ended sessions it meets.
+const LIST = `${INDEX}
+upgrade(KEYS[2], KEYS[1], ARGV[1])
 local now = tonumber(ARGV[2])
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+local want = tonumber(ARGV[3]) + 1
+local rows, gone = {}, {}
+local function consider(sid)
+  if #rows >= want then return end
   local key = ARGV[1] .. sid
   if live(key, now) then
     local f = redis.call('HMGET', key, 'created_at', 'last_refreshed_at', 'auth_time', 'expires_at', 'user_agent', 'ip')
-    table.insert(sessions, {sid, f[1], f[2], f[3] or '0', f[4] or '0', f[5], f[6]})
-  elseif redis.call('EXISTS', key) == 0 then
-    redis.call('SREM', KEYS[1], sid)
+    table.insert(rows, {sid, f[1], f[2], f[3] or '0', f[4] or '0', f[5], f[6]})
+  else
+    table.insert(gone, sid)
   end
 end
-return sessions`
+-- a > b as Redis orders members (bytewise): Lua's own comparison follows the server's locale.
+local function after(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local from = '-inf'
+if ARGV[4] ~= '' then
+  for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], ARGV[4], ARGV[4], 'BYSCORE')) do
+    if after(sid, ARGV[5]) then consider(sid) end
+  end
+  from = '(' .. ARGV[4]
+end
+local offset = 0
+while #rows < want do
+  local batch = redis.call('ZRANGE', KEYS[1], from, '+inf', 'BYSCORE', 'LIMIT', offset, want)
+  for _, sid in ipairs(batch) do consider(sid) end
+  if #batch < want then break end
+  offset = offset + #batch
+end
+for _, sid in ipairs(gone) do drop(KEYS[2], KEYS[1], ARGV[1], sid) end
+return rows`
 
 export const SESSION_SCRIPTS: Record<string, ScriptDefinition> = {
-  jwtSessionStart: { numberOfKeys: 2, lua: START },
+  jwtSessionStart: { numberOfKeys: 4, lua: START },
   jwtSessionCheck: { numberOfKeys: 2, lua: CHECK },
-  jwtSessionRotate: { numberOfKeys: 4, lua: ROTATE },
+  jwtSessionRotate: { numberOfKeys: 5, lua: ROTATE },
   jwtSessionEnd: { numberOfKeys: 3, lua: END },
-  jwtSessionEndMany: { numberOfKeys: 1, lua: END_MANY },
-  jwtSessionList: { numberOfKeys: 1, lua: LIST }
+  jwtSessionEndMany: { numberOfKeys: 3, lua: END_MANY },
+  jwtSessionList: { numberOfKeys: 2, lua: LIST }
 }
 
 /** The Redis session store. `keyPrefix` is the client's, for the keys the scripts build themselves. */
 export function createRedisSessionStore(scripts: RedisScripts, keyPrefix: string): SessionStore {
   const sessionPrefix = (sub: string): string => `${keyPrefix}${sessionKey(sub, '')}`
+  const index = (sub: string): [string, string] => [byRefreshKey(sub), byCreationKey(sub)]
+
+  async function endMany(sub: string, mode: 'all' | 'except' | 'only', sid: string, now: number, notBefore?: NotBefore): Promise<number> {
+    return scripts.revoke<number>(
+      'jwtSessionEndMany',
+      ...index(sub), notBeforeKey(sub),
+      sessionPrefix(sub), mode, sid, now,
+      notBefore === undefined ? '' : notBefore.at,
+      notBefore === undefined ? '' : notBefore.at + notBefore.keepMs + GARBAGE_DELAY_MS
+    )
+  }
 
   return {
-    async start(session) {
+    async start(session, { checkedAt, maxSessions }) {
       const { sub, sid } = session
-      await scripts.run(
+      const [outcome, ...evicted] = await scripts.run<string[]>(
         'jwtSessionStart',
-        sessionKey(sub, sid), sessionIndexKey(sub),
+        sessionKey(sub, sid), ...index(sub), notBeforeKey(sub),
         sid, session.expires_at, session.created_at, session.auth_time, session.user_agent, session.ip,
-        session.expires_at + GARBAGE_DELAY_MS
+        session.expires_at + GARBAGE_DELAY_MS, checkedAt, maxSessions, sessionPrefix(sub)
       )
+      return outcome === 'refused' ? { outcome } : { outcome: 'started', evicted }
     },
 
     async check({ sub, sid, jti, exp }, now) {
@@ -137,36 +269,43 @@ export function createRedisSessionStore(scripts: RedisScripts, keyPrefix: string
     async rotate({ sub, sid, jti, exp }, { sealedChild, graceMs, now }) {
       const [outcome, child] = await scripts.revoke<[string, string?]>(
         'jwtSessionRotate',
-        tokenKey(sub, jti), graceKey(sub, jti), sessionKey(sub, sid), sessionIndexKey(sub),
-        exp * 1000, sealedChild, graceMs, now, sid, GARBAGE_DELAY_MS
+        tokenKey(sub, jti), graceKey(sub, jti), sessionKey(sub, sid), ...index(sub),
+        exp * 1000, sealedChild, graceMs, now, sid, GARBAGE_DELAY_MS, sessionPrefix(sub)
       )
       if (outcome === 'repeated') return { outcome, sealedChild: child! }
       return { outcome: outcome as 'rotated' | 'reused' | 'revoked' }
     },
 
     async end({ sub, sid, jti, exp }) {
-      await scripts.revoke('jwtSessionEnd', tokenKey(sub, jti), sessionKey(sub, sid), sessionIndexKey(sub), exp * 1000, sid)
+      await scripts.revoke('jwtSessionEnd', tokenKey(sub, jti), ...index(sub), exp * 1000, sid, sessionPrefix(sub))
     },
 
     async endMany(sub, which, now) {
-      const [mode, sid] = 'all' in which ? ['all', ''] : 'except' in which ? ['except', which.except] : ['only', which.only]
-      return scripts.revoke<number>('jwtSessionEndMany', sessionIndexKey(sub), sessionPrefix(sub), mode, sid, now)
+      if ('all' in which) return endMany(sub, 'all', '', now)
+      return 'except' in which ? endMany(sub, 'except', which.except, now) : endMany(sub, 'only', which.only, now)
     },
 
-    async list(sub, now) {
-      const rows = await scripts.run<string[][]>('jwtSessionList', sessionIndexKey(sub), sessionPrefix(sub), now)
-      return rows
-        .map(([sid, createdAt, lastRefreshedAt, authTime, expiresAt, userAgent, ip]): SessionRecord => ({
-          sid: sid!,
-          sub,
-          created_at: Number(createdAt),
-          last_refreshed_at: Number(lastRefreshedAt),
-          auth_time: Number(authTime),
-          expires_at: Number(expiresAt),
-          user_agent: userAgent ?? '',
-          ip: ip ?? ''
-        }))
-        .sort((a, b) => a.created_at - b.created_at)
+    async endSessionsAndSetNotBefore(sub, which, notBefore) {
+      return 'all' in which ? endMany(sub, 'all', '', notBefore.at, notBefore) : endMany(sub, 'except', which.except, notBefore.at, notBefore)
+    },
+
+    async list(sub, { limit, after }, now) {
+      const rows = await scripts.run<string[][]>(
+        'jwtSessionList',
+        byCreationKey(sub), byRefreshKey(sub),
+        sessionPrefix(sub), now, limit, after?.created_at ?? '', after?.sid ?? ''
+      )
+      const sessions = rows.map(([sid, createdAt, lastRefreshedAt, authTime, expiresAt, userAgent, ip]): SessionRecord => ({
+        sid: sid!,
+        sub,
+        created_at: Number(createdAt),
+        last_refreshed_at: Number(lastRefreshedAt),
+        auth_time: Number(authTime),
+        expires_at: Number(expiresAt),
+        user_agent: userAgent ?? '',
+        ip: ip ?? ''
+      }))
+      return { sessions: sessions.slice(0, limit), more: sessions.length > limit }
     }
   }
 }

@@ -1,6 +1,6 @@
 import type { SessionRecord } from '../../schemas/sessions.js'
 import type { RevocationDatabase } from '../revocation-database.js'
-import type { RotateResult, SessionStore } from './index.js'
+import type { Admission, NotBefore, RotateResult, SessionSelector, SessionStore, StartResult } from './index.js'
 
 /** The embedded session store: the same semantics as Redis, in the revocation database's tables. */
 export function createSqliteSessionStore({ db, guard }: RevocationDatabase): SessionStore {
@@ -19,13 +19,26 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
   const setGrace = db.prepare('INSERT OR REPLACE INTO rotation_grace (jti, sealed_child, expires_at) VALUES (?, ?, ?)')
   const touchSession = db.prepare('UPDATE sessions SET last_refreshed_at = ? WHERE sid = ?')
   const deleteSession = db.prepare('DELETE FROM sessions WHERE sid = ?')
-  const sessionsOf = db.prepare<[string, number], SessionRecord>(
+  // One page in (created_at, sid) order, after the cursor: sessions_by_created, then LIMIT.
+  const pageOf = db.prepare<[string, number, number, string, number], SessionRecord>(
     `SELECT sid, sub, auth_time, expires_at, created_at, last_refreshed_at, user_agent, ip
-     FROM sessions WHERE sub = ? AND expires_at > ? ORDER BY created_at`
+     FROM sessions WHERE sub = ? AND expires_at > ? AND (created_at, sid) > (?, ?)
+     ORDER BY created_at, sid LIMIT ?`
   )
   const deleteAll = db.prepare('DELETE FROM sessions WHERE sub = ? AND expires_at > ?')
   const deleteExcept = db.prepare('DELETE FROM sessions WHERE sub = ? AND expires_at > ? AND sid <> ?')
   const deleteOnly = db.prepare('DELETE FROM sessions WHERE sub = ? AND expires_at > ? AND sid = ?')
+  const notBeforeOf = db.prepare<[string], { not_before: number }>('SELECT not_before FROM user_not_before WHERE sub = ?')
+  // The not-before only moves forward; it is kept at least until `expires_at`.
+  const raiseNotBefore = db.prepare(
+    `INSERT INTO user_not_before (sub, not_before, expires_at) VALUES (?, ?, ?)
+     ON CONFLICT (sub) DO UPDATE SET not_before = max(not_before, excluded.not_before), expires_at = max(expires_at, excluded.expires_at)`
+  )
+  const liveCount = db.prepare<[string, number], { live: number }>('SELECT count(*) AS live FROM sessions WHERE sub = ? AND expires_at > ?')
+  // The least recently refreshed live sessions: sessions_by_refreshed, then LIMIT.
+  const leastRecentlyRefreshed = db.prepare<[string, number, number], { sid: string }>(
+    'SELECT sid FROM sessions WHERE sub = ? AND expires_at > ? ORDER BY last_refreshed_at, sid LIMIT ?'
+  )
 
   const rotate = db.transaction(
     (jti: string, sid: string, sub: string, expMs: number, sealedChild: string, graceMs: number, now: number): RotateResult => {
@@ -48,10 +61,30 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
     setTokenState.run(jti, 'r', expMs)
     deleteSession.run(sid)
   })
+  const start = db.transaction((session: SessionRecord, { checkedAt, maxSessions }: Admission): StartResult => {
+    const notBefore = notBeforeOf.get(session.sub)?.not_before
+    if (notBefore !== undefined && notBefore >= checkedAt) return { outcome: 'refused' }
+    const now = session.created_at
+    const excess = liveCount.get(session.sub, now)!.live - maxSessions + 1
+    const evicted = excess > 0 ? leastRecentlyRefreshed.all(session.sub, now, excess).map((row) => row.sid) : []
+    for (const sid of evicted) deleteSession.run(sid)
+    insertSession.run(session)
+    return { outcome: 'started', evicted }
+  })
+  const endMany = (sub: string, which: SessionSelector, now: number): number => {
+    if ('all' in which) return deleteAll.run(sub, now).changes
+    if ('except' in which) return deleteExcept.run(sub, now, which.except).changes
+    return deleteOnly.run(sub, now, which.only).changes
+  }
+  const endAndSetNotBefore = db.transaction((sub: string, which: { all: true } | { except: string }, { at, keepMs }: NotBefore): number => {
+    const ended = endMany(sub, which, at)
+    raiseNotBefore.run(sub, at, at + keepMs)
+    return ended
+  })
 
   return {
-    async start(session) {
-      guard(() => insertSession.run(session))
+    async start(session, admission) {
+      return guard(() => start.immediate(session, admission))
     },
     async check({ sub, sid, jti }, now) {
       return guard(() => (tokenState.get(jti, now) === undefined && liveSession.get(sid, sub, now) !== undefined ? 'active' : 'revoked'))
@@ -63,14 +96,14 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
       guard(() => end.immediate(jti, sid, exp * 1000))
     },
     async endMany(sub, which, now) {
-      return guard(() => {
-        if ('all' in which) return deleteAll.run(sub, now).changes
-        if ('except' in which) return deleteExcept.run(sub, now, which.except).changes
-        return deleteOnly.run(sub, now, which.only).changes
-      })
+      return guard(() => endMany(sub, which, now))
     },
-    async list(sub, now) {
-      return guard(() => sessionsOf.all(sub, now))
+    async endSessionsAndSetNotBefore(sub, which, notBefore) {
+      return guard(() => endAndSetNotBefore.immediate(sub, which, notBefore))
+    },
+    async list(sub, { limit, after }, now) {
+      const rows = guard(() => pageOf.all(sub, now, after?.created_at ?? Number.MIN_SAFE_INTEGER, after?.sid ?? '', limit + 1))
+      return { sessions: rows.slice(0, limit), more: rows.length > limit }
     }
   }
 }

@@ -1,7 +1,9 @@
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { Redis } from 'ioredis'
 import { test } from 'tap'
 import { badAuthorizationHeaders, forgedTokens } from '../../forge.js'
-import { assertError, bearer, buildApp, buildTestApp, claimsOf, login, REDIS_URL, registerAndLogin, STORE_MODES, storeEnv } from '../../helper.js'
+import { assertError, bearer, buildApp, buildTestApp, claimsOf, login, REDIS_URL, registerAndLogin, sleep, STORE_MODES, storeEnv } from '../../helper.js'
 
 for (const mode of STORE_MODES) {
   test(`/api/logout (${mode})`, async (t) => {
@@ -66,3 +68,34 @@ test('logout writes the jti with the token remaining lifetime (redis-postgres)',
   t.ok(Math.abs(exp * 1000 - now - pttl) < 250, `PTTL ${pttl} ms matches the remaining lifetime`)
   t.equal(await redis.exists(`{u:${sub}}:s:${sid}`), 0, 'the session is gone')
 })
+
+// Global logout sets the user's not-before (a login still checking the password cannot start after
+// it: test/auth/session-races.test.ts), kept as long as a session begun before it could live.
+for (const mode of STORE_MODES) {
+  test(`scope=global sets the user's not-before, kept SESSION_TTL (${mode})`, async (t) => {
+    const env = await storeEnv(t, mode, { SESSION_TTL: '600' })
+    const app = await buildApp(t, env)
+    const account = await registerAndLogin(app)
+    const sub = claimsOf(account.token).sub as string
+    const before = Date.now()
+    t.equal((await app.inject({ method: 'POST', url: '/api/logout?scope=global', headers: bearer(account.token) })).statusCode, 200)
+    const after = Date.now()
+
+    let stored: { not_before: number; ttl: number }
+    if (mode === 'redis-postgres') {
+      const redis = new Redis(REDIS_URL, { keyPrefix: env.REDIS_KEY_PREFIX })
+      t.teardown(() => redis.disconnect())
+      stored = { not_before: Number(await redis.get(`{u:${sub}}:nb`)), ttl: await redis.pttl(`{u:${sub}}:nb`) }
+    } else {
+      const db = new Database(join(env.DATA_DIR!, 'revocations.db'), { readonly: true })
+      t.teardown(() => db.close())
+      const row = db.prepare('SELECT not_before, expires_at FROM user_not_before WHERE sub = ?').get(sub) as { not_before: number; expires_at: number }
+      stored = { not_before: row.not_before, ttl: row.expires_at - Date.now() }
+    }
+    t.ok(stored.not_before >= before && stored.not_before <= after, 'the not-before is the moment of the logout')
+    t.ok(stored.ttl > 590_000 && stored.ttl <= 600_000 + 60_000, `kept SESSION_TTL (and at most a minute more): ${stored.ttl} ms`)
+
+    while (Date.now() <= stored.not_before) await sleep(1)
+    t.equal((await login(app, account.email, account.password)).token_type, 'bearer', 'a login after it works')
+  })
+}

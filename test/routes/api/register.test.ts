@@ -36,6 +36,17 @@ for (const mode of STORE_MODES) {
       ['name empty', { ...valid, name: '' }, 'VALIDATION_FAILED', /name/],
       ['name of blanks', { ...valid, name: '   ' }, 'VALIDATION_FAILED', /name/],
       ['name with a NUL', { ...valid, name: 'a\u0000b' }, 'VALIDATION_FAILED', /name/],
+      ['name with a control character', { ...valid, name: 'Ada\u0007' }, 'VALIDATION_FAILED', /body\/name/],
+      ['name with a C1 control character', { ...valid, name: 'Ada\u009b31m' }, 'VALIDATION_FAILED', /body\/name/],
+      ['name with an ANSI escape', { ...valid, name: '\u001b[31mAda\u001b[0m' }, 'VALIDATION_FAILED', /body\/name/],
+      ['name with a CR/LF (log injection)', { ...valid, name: 'Ada\r\nlevel=admin' }, 'VALIDATION_FAILED', /body\/name/],
+      ['name with a tab', { ...valid, name: 'Ada\tLovelace' }, 'VALIDATION_FAILED', /body\/name/],
+      ['name with a Unicode line separator', { ...valid, name: 'Ada\u2028Lovelace' }, 'VALIDATION_FAILED', /body\/name/],
+      ['name with a right-to-left override', { ...valid, name: 'Ada\u202egpj.exe' }, 'VALIDATION_FAILED', /body\/name/],
+      ['name with a left-to-right embedding', { ...valid, name: '\u202aAda' }, 'VALIDATION_FAILED', /body\/name/],
+      ['name with a bidi isolate', { ...valid, name: 'Ada\u2067x\u2069' }, 'VALIDATION_FAILED', /body\/name/],
+      ['name of zero-width characters only', { ...valid, name: '\u200b\u200c\u200d\u2060\ufeff' }, 'VALIDATION_FAILED', /body\/name/],
+      ['name of a zero-width space and blanks', { ...valid, name: ' \u200b ' }, 'VALIDATION_FAILED', /body\/name/],
       ['email with a NUL', { ...valid, email: 'a\u0000@example.com' }, 'VALIDATION_FAILED', /email/],
       ['name of 101 characters', { ...valid, name: 'x'.repeat(101) }, 'VALIDATION_FAILED', /name/],
       ['name not a string', { ...valid, name: 42 }, 'VALIDATION_FAILED', /name/],
@@ -55,6 +66,13 @@ for (const mode of STORE_MODES) {
         if (field !== undefined) t.match(response.json().message, field, 'the message names the field')
       })
     }
+
+    t.test('a name with a joiner inside visible text (emoji, Indic scripts) is accepted', async (t) => {
+      const name = 'Ada \u{1F469}\u200d\u{1F4BB} \u0915\u094d\u200d\u0937'
+      const response = await app.inject({ method: 'POST', url: '/api/register', payload: { ...valid, name, email: 'joiner@example.com' } })
+      t.equal(response.statusCode, 201)
+      t.equal(response.json().data.name, name)
+    })
 
     t.test('malformed JSON is 400, a wrong media type 415, a body over 16 KiB 413', async (t) => {
       const headers = { 'content-type': 'application/json' }

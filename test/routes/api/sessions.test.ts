@@ -34,6 +34,60 @@ for (const mode of STORE_MODES) {
       t.equal((await sessionsOf(refreshed)).length, 1, 'a logged-out session is no longer listed')
     })
 
+    t.test('GET /api/sessions?limit=&cursor= pages through every session exactly once, oldest first', async (t) => {
+      const account = await registerAndLogin(app)
+      const tokens = [account.token]
+      for (let i = 0; i < 6; i++) {
+        clock.advance(i % 2 === 0 ? 0 : 3) // some begin in the same millisecond: then the id decides
+        tokens.push((await login(app, account.email, account.password)).access_token)
+      }
+      const all = (await app.inject({ url: '/api/sessions', headers: bearer(tokens[0]!) })).json()
+      t.equal(all.next_cursor, null, 'one page holds them all by default')
+      const order = (all.sessions as { id: string; created_at: string }[]).map((s) => [s.created_at, s.id] as const)
+      t.same(order, [...order].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1)), 'ordered by created_at, then id')
+      t.same(order.map(([, id]) => id).sort(), tokens.map((token) => claimsOf(token).sid as string).sort(), 'every live session')
+
+      const seen: string[] = []
+      const sizes: number[] = []
+      let cursor: string | null = null
+      do {
+        const response = await app.inject({ url: '/api/sessions', query: { limit: '3', ...(cursor === null ? {} : { cursor }) }, headers: bearer(tokens[6]!) })
+        t.equal(response.statusCode, 200)
+        const page = response.json() as { sessions: { id: string; current: boolean }[]; next_cursor: string | null }
+        seen.push(...page.sessions.map((s) => s.id))
+        sizes.push(page.sessions.length)
+        cursor = page.next_cursor
+      } while (cursor !== null && sizes.length < 10)
+      t.same(sizes, [3, 3, 1], 'pages of 3, and no empty last page')
+      t.same(seen, order.map(([, id]) => id), 'the pages together: every session once, in order')
+    })
+
+    const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+    const badQueries: [string, string, RegExp][] = [
+      ['limit=0', 'limit=0', /limit/],
+      ['limit=101', 'limit=101', /limit/],
+      ['limit=abc', 'limit=abc', /limit/],
+      ['limit=1.5', 'limit=1.5', /limit/],
+      ['limit=-1', 'limit=-1', /limit/],
+      ['limit=01', 'limit=01', /limit/],
+      ['an empty limit', 'limit=', /limit/],
+      ['limit twice', 'limit=1&limit=2', /limit/],
+      ['cursor of garbage', 'cursor=garbage', /cursor/],
+      ['cursor with characters outside base64url', 'cursor=%25%25%25', /cursor/],
+      ['an empty cursor', 'cursor=', /cursor/],
+      ['a cursor of 201 characters', `cursor=${'A'.repeat(201)}`, /cursor/],
+      ['cursor of another shape', `cursor=${cursorOf({ created_at: 0, sid: 'x' })}`, /cursor/],
+      ['cursor with a sid that is no sid', `cursor=${cursorOf([0, '../../x'])}`, /cursor/]
+    ]
+    for (const [description, query, field] of badQueries) {
+      t.test(`GET /api/sessions: 400 VALIDATION_FAILED for ${description}`, async (t) => {
+        const account = await registerAndLogin(app)
+        const response = await app.inject({ url: `/api/sessions?${query}`, headers: bearer(account.token) })
+        assertError(t, response, 400, 'VALIDATION_FAILED')
+        t.match(response.json().message, field)
+      })
+    }
+
     t.test("DELETE /api/sessions/:id revokes that session at once, and only the user's own", async (t) => {
       const account = await registerAndLogin(app)
       const laptop = await login(app, account.email, account.password)
@@ -58,6 +112,26 @@ for (const mode of STORE_MODES) {
         assertError(t, await app.inject({ method: 'DELETE', url: '/api/sessions/abc', headers }), 401, code)
       })
     }
+  })
+
+  test(`MAX_SESSIONS_PER_USER (${mode})`, async (t) => {
+    const clock = settableClock()
+    const app = await buildTestApp(t, mode, { MAX_SESSIONS_PER_USER: '3' }, clock)
+    const account = await registerAndLogin(app)
+    const next = async () => {
+      clock.advance(1_000)
+      return (await login(app, account.email, account.password)).access_token
+    }
+    const [b, c] = [await next(), await next()]
+    clock.advance(1_000)
+    const refreshed = (await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(account.token) })).json().access_token as string
+    const d = await next()
+
+    assertError(t, await app.inject({ url: '/api/user', headers: bearer(b) }), 401, 'TOKEN_REVOKED')
+    assertError(t, await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(b) }), 401, 'TOKEN_REVOKED')
+    for (const token of [refreshed, c, d]) t.equal((await app.inject({ url: '/api/user', headers: bearer(token) })).statusCode, 200)
+    const listed = (await app.inject({ url: '/api/sessions', headers: bearer(d) })).json().sessions as { id: string }[]
+    t.same(listed.map((s) => s.id), [refreshed, c, d].map((token) => claimsOf(token).sid), 'the first session, refreshed, is kept; the second, not refreshed since, is ended')
   })
 
   test(`logout scopes (${mode})`, async (t) => {

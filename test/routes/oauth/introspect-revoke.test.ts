@@ -8,8 +8,9 @@ for (const mode of STORE_MODES) {
   test(`POST /oauth/introspect and /oauth/revoke (${mode})`, async (t) => {
     const clock = settableClock()
     const app = await buildTestApp(t, mode, { CLIENT_TOKEN_TTL: '2' }, clock)
-    const gateway = await createClient(app, 'gateway', [])
+    const gateway = await createClient(app, 'gateway', [], { privileges: ['introspect', 'revoke'] })
     const billing = await createClient(app, 'billing', ['orders:read'])
+    const nosy = await createClient(app, 'nosy', [])
     const clientToken = async () =>
       (await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('billing', billing)))).json().access_token as string
     const introspect = (token: string, auth: Record<string, string> = basic('gateway', gateway)) => app.inject(form('/oauth/introspect', { token }, auth))
@@ -20,7 +21,7 @@ for (const mode of STORE_MODES) {
       const response = await introspect(token)
       t.equal(response.statusCode, 200)
       t.match(response.json(), { active: true, token_type: 'Bearer', client_id: 'billing', sub: 'billing', scope: 'orders:read', iss: 'http://auth.test', exp: Number, iat: Number, jti: String })
-      assertOAuthError(t, await revoke(token, basic('gateway', gateway)), 400, 'unauthorized_client')
+      assertOAuthError(t, await revoke(token, basic('nosy', nosy)), 400, 'unauthorized_client')
       t.equal((await introspect(token)).json().active, true, "another client's revocation did nothing")
       const revoked = await revoke(token, basic('billing', billing))
       t.equal(revoked.statusCode, 200)
@@ -30,7 +31,7 @@ for (const mode of STORE_MODES) {
 
     t.test('a user token: active with its session; revoking it ends the session', async (t) => {
       const { token } = await registerAndLogin(app)
-      t.match((await introspect(token)).json(), { active: true, sub: String, sid: String, auth_time: Number })
+      t.match((await introspect(token)).json(), { active: true, sub: String, sid: String, auth_time: Number, aud: 'http://auth.test' })
       t.equal((await revoke(token, basic('gateway', gateway))).statusCode, 200)
       t.same((await introspect(token)).json(), { active: false })
       t.equal((await app.inject({ url: '/api/user', headers: bearer(token) })).statusCode, 401)
@@ -52,6 +53,21 @@ for (const mode of STORE_MODES) {
         t.equal(response.statusCode, 200, description)
         t.same(response.json(), { active: false }, description)
       }
+    })
+
+    t.test('without privileges a client sees and revokes only its own tokens (RFC 7662 §2.1, RFC 7009 §2.1)', async (t) => {
+      const user = (await registerAndLogin(app)).token
+      const others = await clientToken()
+      for (const [description, token] of [['a user token', user], ["another client's token", others]] as const) {
+        t.same((await introspect(token, basic('nosy', nosy))).json(), { active: false }, `introspection of ${description} tells nothing`)
+        assertOAuthError(t, await revoke(token, basic('nosy', nosy)), 400, 'unauthorized_client')
+        t.equal((await introspect(token)).json().active, true, `${description} is still active`)
+      }
+      t.equal((await app.inject({ url: '/api/user', headers: bearer(user) })).statusCode, 200, 'the user was not logged out')
+      const own = (await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('nosy', nosy)))).json().access_token as string
+      t.match((await introspect(own, basic('nosy', nosy))).json(), { active: true, client_id: 'nosy' }, 'its own token: active')
+      t.equal((await revoke(own, basic('nosy', nosy))).statusCode, 200, 'and revoked by it')
+      t.same((await introspect(own)).json(), { active: false })
     })
 
     t.test('revoking an unknown or malformed token is 200', async (t) => {

@@ -5,7 +5,7 @@ import { assertOAuthError, basic, buildTestApp, claimsOf, createClient, form, ST
 for (const mode of STORE_MODES) {
   test(`POST /oauth/token (${mode})`, async (t) => {
     const app = await buildTestApp(t, mode)
-    const secret = await createClient(app, 'billing', ['orders:read', 'orders:write', 'invoices:read'])
+    const secret = await createClient(app, 'billing', ['orders:read', 'orders:write', 'invoices:read'], { audiences: ['https://orders.internal/api'] })
     const grant = (fields: Record<string, string>, headers: Record<string, string> = basic('billing', secret)) =>
       app.inject(form('/oauth/token', { grant_type: 'client_credentials', ...fields }, headers))
 
@@ -35,9 +35,17 @@ for (const mode of STORE_MODES) {
       t.equal((await grant({ scope: '' })).json().scope, 'orders:read orders:write invoices:read')
     })
 
-    t.test('resource becomes the audience (RFC 8707)', async (t) => {
+    t.test('resource, one of the client\'s audiences, becomes the audience (RFC 8707)', async (t) => {
       const response = await grant({ resource: 'https://orders.internal/api' })
       t.equal(claimsOf(response.json().access_token).aud, 'https://orders.internal/api')
+      t.equal(claimsOf((await grant({ resource: 'http://auth.test' })).json().access_token).aud, 'http://auth.test', 'DEFAULT_AUDIENCE may be named')
+    })
+
+    t.test('a client registered with no audiences (as before audiences existed) gets DEFAULT_AUDIENCE only', async (t) => {
+      const legacy = await createClient(app, 'legacy', [])
+      const legacyGrant = (fields: Record<string, string>) => grant(fields, basic('legacy', legacy))
+      t.equal(claimsOf((await legacyGrant({})).json().access_token).aud, 'http://auth.test')
+      assertOAuthError(t, await legacyGrant({ resource: 'https://orders.internal/api' }), 400, 'invalid_target')
     })
 
     const negative: [string, Record<string, string>, Record<string, string> | undefined, number, string][] = [
@@ -53,6 +61,9 @@ for (const mode of STORE_MODES) {
       ['a scope the client lacks', { scope: 'orders:read admin' }, undefined, 400, 'invalid_scope'],
       ['a relative resource', { resource: '/api' }, undefined, 400, 'invalid_target'],
       ['a resource with a fragment', { resource: 'https://x.example/#f' }, undefined, 400, 'invalid_target'],
+      ['a resource outside its audiences', { resource: 'https://unrelated.invalid' }, undefined, 400, 'invalid_target'],
+      ['a javascript: resource', { resource: 'javascript:alert(1)' }, undefined, 400, 'invalid_target'],
+      ['a resource that only starts like an audience', { resource: 'https://orders.internal/api/admin' }, undefined, 400, 'invalid_target'],
       ['the password grant', { grant_type: 'password' }, undefined, 400, 'unsupported_grant_type'],
       ['an authorization_code grant', { grant_type: 'authorization_code' }, undefined, 400, 'unsupported_grant_type']
     ]

@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS clients (
 )`
 
 const USER_COLUMNS = ['id', 'name', 'email', 'email_key', 'password_hash', 'created_at', 'updated_at']
-const CLIENT_COLUMNS = ['client_id', 'scope', 'secret_hash', 'created_at']
+const CLIENT_COLUMNS = ['client_id', 'scope', 'secret_hash', 'created_at', 'audiences', 'privileges']
 
 /** Two releases of a one-table schema: v2 adds a column to the table v1 created. */
 const v1: PostgresStep = {
@@ -203,7 +203,7 @@ test('a database of release 0.1 is adopted: its tables move into DATABASE_SCHEMA
     password_hash: user.hash,
     created_at: '2024-01-02T03:04:05.678Z'
   }, 'the user is found, by email, in the new schema')
-  t.match(await clients.find('inventory'), { client_id: 'inventory', scopes: ['stock:read', 'stock:write'], secret_hash: 'ab12' }, 'and the client')
+  t.match(await clients.find('inventory'), { client_id: 'inventory', scopes: ['stock:read', 'stock:write'], audiences: [], privileges: [], secret_hash: 'ab12' }, 'and the client, with no audiences or privileges (step 2)')
   t.same(await columns(old, 'users'), [], 'the tables left the old schema')
   t.same(await columns(old, 'clients'), [])
   t.same(await columns(schema, 'users'), USER_COLUMNS)
@@ -211,7 +211,7 @@ test('a database of release 0.1 is adopted: its tables move into DATABASE_SCHEMA
 
   await t.rejects(users.create({ name: 'Again', email: 'ADA@example.com', password_hash: 'x' }, '2026-01-01T00:00:00.000Z'), { name: 'EmailTakenError' }, 'its unique index came along')
   t.ok(await users.create({ name: 'Bob', email: 'bob@example.com', password_hash: 'x' }, '2026-01-01T00:00:00.000Z'), 'new users go into the adopted table')
-  t.same((await history(schema)).map((row) => row.version), [1])
+  t.same((await history(schema)).map((row) => row.version), POSTGRES_STEPS.map((step) => step.version))
 })
 
 test('a users table of someone else in DATABASE_SCHEMA stops the boot with a named error', async (t) => {

@@ -1,0 +1,162 @@
+import fastifyRateLimit from '@fastify/rate-limit'
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { emailKey } from '../../auth/accounts.js'
+import { presentedClientId, type ClientAuthBody } from '../../auth/client-credentials.js'
+import { ServiceError, StoreUnavailableError } from '../../errors.js'
+import { authenticated } from '../auth.js'
+import { addressKey } from './address.js'
+import { memoryCounter, redisCounter, type WindowCounter } from './counters.js'
+
+export interface RateLimits {
+  /**
+   * Every login attempt per address, then failed logins per account *and* address, and per account from
+   * all addresses together: guessing stays expensive, and no guesser can lock the owner out from elsewhere.
+   */
+  login: preHandlerAsyncHookHandler[]
+  register: preHandlerAsyncHookHandler[]
+  /** Per user, for PUT /api/user/password (which verifies the current password); runs after `authenticate`. */
+  password: preHandlerAsyncHookHandler[]
+  /**
+   * Failed client authentications per presented client id *and* address, for every client-authenticated
+   * endpoint: a correct secret is never refused because someone else guessed wrong.
+   */
+  clientAuth: preHandlerAsyncHookHandler[]
+  /** Successful grants per client, counted after authentication (so only the client itself spends them). */
+  grant(request: FastifyRequest, clientId: string): Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    limits: RateLimits
+  }
+}
+
+/** The account a login names (its email as uniqueness sees it); undefined when the body names none. */
+function loginAccount(request: FastifyRequest): string | undefined {
+  const body = request.body as { email?: unknown } | undefined
+  return typeof body?.email === 'string' ? emailKey(body.email) : undefined
+}
+
+function tokenClient(request: FastifyRequest): string | undefined {
+  return presentedClientId(request.headers.authorization, request.body as ClientAuthBody | undefined)
+}
+
+interface FailureRule {
+  /** Counts per subject and address, or per subject alone. */
+  per: 'subject and address' | 'subject'
+  max: number
+}
+
+/** What a failure limit needs to count the answer to a request it let through. */
+interface Pending {
+  keys: { counter: WindowCounter; key: string; rule: FailureRule }[]
+  /** Status codes that count as a failure (a wrong password, a wrong secret). */
+  failedWith: number
+}
+
+/**
+ * Rate limits on the endpoints that check a password or a secret. Counting every request uses
+ * @fastify/rate-limit; counting *failures* (which it cannot) uses counters of our own, checked before
+ * the credentials are and counted once the answer is known (onSend, before it is sent). With Redis the
+ * counters live there (on the stores' connection), so they hold across instances; otherwise in memory,
+ * per instance. A counter store that cannot answer is a 503, never a skipped limit: a password
+ * endpoint without its limit would be a brute-force oracle.
+ */
+export default fp(
+  async function rateLimit(fastify) {
+    const { config } = fastify
+    const { redis, clock } = fastify.auth
+    const timeWindow = config.RATE_LIMIT_WINDOW * 1000
+    const address = (request: FastifyRequest): string => addressKey(request.ip)
+
+    function rateLimited(request: FastifyRequest, name: string, resetInMs: number): ServiceError {
+      fastify.securityEvent(request, 'rate_limited', { limit: name })
+      const seconds = Math.max(1, Math.ceil(resetInMs / 1000))
+      return new ServiceError('RATE_LIMITED', `too many attempts; retry in ${seconds} seconds`, { 'retry-after': String(seconds) })
+    }
+
+    // @fastify/rate-limit marks a request once one of its limiters has run, and skips the others;
+    // each limiter gets a context of its own so that one route can have several.
+    async function limit(name: string, max: number, key: (request: FastifyRequest) => string): Promise<preHandlerAsyncHookHandler> {
+      let hook: preHandlerAsyncHookHandler | undefined
+      await fastify.register(async (context) => {
+        await context.register(fastifyRateLimit, {
+          global: false,
+          redis,
+          nameSpace: `rl:${name}:`,
+          skipOnError: false,
+          errorResponseBuilder: (request, limited) => rateLimited(request, name, limited.ttl)
+        })
+        hook = context.rateLimit({ max, timeWindow, keyGenerator: key }) as unknown as preHandlerAsyncHookHandler
+      })
+      const run = hook!
+      return async function limited(request, reply) {
+        try {
+          await run.call(this, request, reply)
+        } catch (error) {
+          if (error instanceof ServiceError) throw error
+          throw new StoreUnavailableError('rate limit', error)
+        }
+      }
+    }
+
+    const counter = (name: string): WindowCounter => (redis === undefined ? memoryCounter(timeWindow, clock.now) : redisCounter(redis, name, timeWindow))
+    const pending = new WeakMap<FastifyRequest, Pending>()
+
+    /**
+     * A failure limit: refuses a subject (an account, a client id) whose failures have reached a rule's
+     * maximum, before its credentials are checked; counts the request if its answer is `failedWith`;
+     * clears the per-address count when it succeeds.
+     */
+    function failureLimit(name: string, subjectOf: (request: FastifyRequest) => string | undefined, rules: FailureRule[], failedWith: number): preHandlerAsyncHookHandler {
+      const counters = rules.map((rule) => ({ rule, counter: counter(`${name}:${rule.per === 'subject' ? 'subject' : 'address'}`) }))
+      return async function failures(request) {
+        const subject = subjectOf(request)
+        if (subject === undefined) return
+        const keys = counters.map(({ rule, counter }) => ({ rule, counter, key: rule.per === 'subject' ? subject : `${subject}|${address(request)}` }))
+        for (const { counter, key, rule } of keys) {
+          const { count, resetInMs } = await counter.peek(key)
+          if (count >= rule.max) throw rateLimited(request, name, resetInMs)
+        }
+        pending.set(request, { keys, failedWith })
+      }
+    }
+
+    fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {
+      const counted = pending.get(request)
+      if (counted === undefined) return
+      pending.delete(request)
+      if (reply.statusCode === counted.failedWith) {
+        await Promise.all(counted.keys.map(({ counter, key }) => counter.add(key)))
+      } else if (reply.statusCode < 400) {
+        await Promise.all(counted.keys.filter(({ rule }) => rule.per === 'subject and address').map(({ counter, key }) => counter.clear(key)))
+      }
+    })
+
+    const grants = counter('grants')
+
+    fastify.decorate<RateLimits>('limits', {
+      login: [
+        await limit('login-ip', config.RATE_LIMIT_LOGIN_PER_IP, address),
+        failureLimit(
+          'login-failures',
+          loginAccount,
+          [
+            { per: 'subject and address', max: config.RATE_LIMIT_LOGIN_PER_ACCOUNT },
+            { per: 'subject', max: config.RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT }
+          ],
+          401
+        )
+      ],
+      register: [await limit('register-ip', config.RATE_LIMIT_REGISTER_PER_IP, address)],
+      password: [await limit('password-user', config.RATE_LIMIT_PASSWORD_PER_USER, (request) => authenticated(request).sub)],
+      clientAuth: [failureLimit('client-auth-failures', tokenClient, [{ per: 'subject and address', max: config.RATE_LIMIT_CLIENT_AUTH_FAILURES }], 401)],
+      async grant(request, clientId) {
+        const { count, resetInMs } = await grants.add(clientId)
+        if (count > config.RATE_LIMIT_TOKEN_PER_CLIENT) throw rateLimited(request, 'token-client', resetInMs)
+      }
+    })
+  },
+  { name: 'rate-limit', dependencies: ['config', 'security-events', 'auth'] }
+)
