@@ -4,6 +4,7 @@ import type { Clock } from './auth/clock.js'
 import type { Config } from './config.js'
 import auth from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
+import cors from './plugins/cors.js'
 import lifecycle from './plugins/lifecycle.js'
 import errorHandler, { clientErrorHandler, frameworkErrors } from './plugins/error-handler.js'
 import hardening from './plugins/hardening.js'
@@ -13,8 +14,7 @@ import securityEvents from './plugins/security-events.js'
 import rateLimit from './plugins/rate-limit/index.js'
 import api from './routes/api/index.js'
 import authVerify from './routes/auth-verify.js'
-import health from './routes/health.js'
-import metricsRoute from './routes/metrics.js'
+import { operations } from './management.js'
 import oauth from './routes/oauth/index.js'
 import jwks from './routes/well-known/jwks.js'
 import metadata from './routes/well-known/metadata.js'
@@ -60,19 +60,22 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
     parseJson(request, body as string, done)
   })
 
-  await fastify.register(configPlugin, { config: options.config })
+  const { config } = options
+  await fastify.register(configPlugin, { config })
   await fastify.register(lifecycle)
   await fastify.register(helmet, { global: true })
+  // Not registered at all without origins: its hook would run on every request for nothing.
+  if (config.CORS_ORIGINS.length > 0) await fastify.register(cors)
   await fastify.register(hardening)
   await fastify.register(metrics)
   await fastify.register(securityEvents)
   await fastify.register(errorHandler)
-  await fastify.register(openapi)
+  if (config.DOCS) await fastify.register(openapi)
   await fastify.register(auth, { clock: options.clock })
   await fastify.register(rateLimit)
 
-  await fastify.register(health)
-  await fastify.register(metricsRoute)
+  // With MANAGEMENT_PORT, these answer on the management listener (management.ts) and not here.
+  if (config.MANAGEMENT_PORT === undefined) await fastify.register(operations)
   await fastify.register(jwks)
   await fastify.register(metadata)
   await fastify.register(api)

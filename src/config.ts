@@ -1,25 +1,37 @@
 import Type, { type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { isResourceIndicator } from './schemas/clients.js'
+import { parseOrigins, parseTrustProxy, TRUST_PROXY_SYNTAX } from './settings/network.js'
+import { describeProblem, prepareValue, type SettingSchema } from './settings/values.js'
 
 /**
  * The environment, as SPEC.md's settings table names it. Every value arrives as a string;
- * typebox converts, fills defaults and validates in one place, at boot.
+ * typebox converts, fills defaults and validates in one place, at boot. Two options of our own shape
+ * the error messages: `duration` (the value may carry a unit, kept as seconds) and `expected` (what a
+ * pattern means, in words).
  */
+const HOST_PORT_LIST = '^[^:,\\s]+:\\d+(,[^:,\\s]+:\\d+)*$'
+/** Beyond any token or session lifetime; keeps millisecond arithmetic and Redis expiries in range. */
+const TEN_YEARS = 10 * 365 * 86_400
+
 export const EnvironmentSchema = Type.Object({
   NODE_ENV: Type.String({ default: 'development' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   DATA_DIR: Type.String({ minLength: 1, default: './data' }),
-  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', expected: 'a postgres:// or postgresql:// URL' })),
   /**
    * The PostgreSQL schema of the service's tables and its schema_migrations (created if missing): a
    * plain lowercase SQL identifier, not pg_* (reserved by PostgreSQL).
    */
-  DATABASE_SCHEMA: Type.String({ pattern: '^(?!pg_)[a-z_][a-z0-9_]{0,62}$', default: 'jwt_auth' }),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
-  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^[^:,\\s]+:\\d+(,[^:,\\s]+:\\d+)*$' })),
-  REDIS_SENTINELS: Type.Optional(Type.String({ pattern: '^[^:,\\s]+:\\d+(,[^:,\\s]+:\\d+)*$' })),
+  DATABASE_SCHEMA: Type.String({
+    pattern: '^(?!pg_)[a-z_][a-z0-9_]{0,62}$',
+    default: 'jwt_auth',
+    expected: 'a lowercase SQL identifier (letters, digits, _; at most 63; not pg_…)'
+  }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', expected: 'a redis:// or rediss:// URL' })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: HOST_PORT_LIST, expected: 'host:port,host:port,…' })),
+  REDIS_SENTINELS: Type.Optional(Type.String({ pattern: HOST_PORT_LIST, expected: 'host:port,host:port,…' })),
   REDIS_SENTINEL_NAME: Type.Optional(Type.String({ minLength: 1 })),
   /** Namespaces every Redis key, so that several deployments (or test files) can share one Redis. */
   REDIS_KEY_PREFIX: Type.String({ default: 'jwt:' }),
@@ -32,7 +44,7 @@ export const EnvironmentSchema = Type.Object({
   REDIS_WAIT_REPLICAS: Type.Integer({ minimum: 0, maximum: 16, default: 0 }),
   REDIS_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500 }),
   /** Attempts per RATE_LIMIT_WINDOW seconds; with Redis the counts hold across instances. */
-  RATE_LIMIT_WINDOW: Type.Integer({ minimum: 1, default: 60 }),
+  RATE_LIMIT_WINDOW: Type.Integer({ minimum: 1, maximum: TEN_YEARS, default: 60, duration: true }),
   /** Failed logins per account *and* address, then 429: a guesser cannot lock the owner out from elsewhere. */
   RATE_LIMIT_LOGIN_PER_ACCOUNT: Type.Integer({ minimum: 1, default: 10 }),
   /** Failed logins per account from all addresses together: the ceiling on distributed guessing (OWASP). */
@@ -56,16 +68,22 @@ export const EnvironmentSchema = Type.Object({
   JWT_NEXT_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   /** Key rotation: comma-separated retired keys, published and accepted until their tokens have expired. */
   JWT_RETIRED_KEY_FILES: Type.Optional(Type.String({ minLength: 1 })),
-  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1, default: 3600 }),
-  SESSION_TTL: Type.Integer({ minimum: 1, default: 1209600 }),
-  REFRESH_GRACE: Type.Integer({ minimum: 0, default: 10 }),
+  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1, maximum: TEN_YEARS, default: 3600, duration: true }),
+  SESSION_TTL: Type.Integer({ minimum: 1, maximum: TEN_YEARS, default: 1209600, duration: true }),
+  REFRESH_GRACE: Type.Integer({ minimum: 0, maximum: TEN_YEARS, default: 10, duration: true }),
   /**
    * Live sessions per user: a login at the cap first ends the user's least recently refreshed session.
    * Also what bounds the work of listing and ending a user's sessions.
    */
   MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
-  CLIENT_TOKEN_TTL: Type.Integer({ minimum: 1, default: 900 }),
+  CLIENT_TOKEN_TTL: Type.Integer({ minimum: 1, maximum: TEN_YEARS, default: 900, duration: true }),
   TRUST_PROXY: Type.String({ default: 'false' }),
+  /** Origins whose pages may call the API, the JWKS and the discovery document (CORS); none by default. */
+  CORS_ORIGINS: Type.Optional(Type.String()),
+  /** A second listener for /metrics and the health probes, which then leave the public port. */
+  MANAGEMENT_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  /** The OpenAPI UI and document (/docs, /docs/json). */
+  DOCS: Type.Boolean({ default: true }),
   /** On SIGTERM, /health/ready answers 503 this long before the server stops accepting, so that load balancers drain it. */
   SHUTDOWN_DRAIN_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 5 }),
   LOG_LEVEL: Type.Union(
@@ -78,11 +96,13 @@ type Environment = Static<typeof EnvironmentSchema>
 
 export type JwtAlgorithm = Environment['JWT_ALGORITHM']
 
-export type Config = Omit<Environment, 'ISSUER' | 'DEFAULT_AUDIENCE' | 'TRUST_PROXY'> & {
+export type Config = Omit<Environment, 'ISSUER' | 'DEFAULT_AUDIENCE' | 'TRUST_PROXY' | 'CORS_ORIGINS'> & {
   ISSUER: string
   DEFAULT_AUDIENCE: string
   /** Fastify's `trustProxy`: a boolean, a hop count, or a list of addresses and CIDR ranges. */
   TRUST_PROXY: boolean | number | string
+  /** Exact origins (`https://app.example.com`); empty: no CORS at all. */
+  CORS_ORIGINS: string[]
 }
 
 export class ConfigError extends Error {
@@ -98,37 +118,43 @@ export function loadDotEnv(path = '.env'): void {
   }
 }
 
+const refused = (name: string, text: string | undefined, reason: string): ConfigError =>
+  new ConfigError(`invalid setting ${name}=${JSON.stringify(text)}: ${reason}`)
+
+/** The settings that are set (an empty variable, `FOO=` in a .env, means "not set"), as typebox should read them. */
+function presentSettings(env: Record<string, string | undefined>): Record<string, string> {
+  const present: Record<string, string> = {}
+  for (const [name, schema] of Object.entries(EnvironmentSchema.properties)) {
+    const text = env[name]
+    if (text === undefined || text === '') continue
+    const value = prepareValue(schema as SettingSchema, text)
+    if (typeof value !== 'string') throw refused(name, text, value.reason)
+    present[name] = value
+  }
+  return present
+}
+
 /**
- * Validates the environment and returns the typed configuration.
- * A bad value throws a ConfigError whose message names the setting, so that the process stops at boot.
+ * Validates the environment and returns the typed configuration. A bad value throws a ConfigError
+ * whose one-line message names the setting and what it accepts, so that the process stops at boot.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const known: Record<string, string> = {}
-  for (const name of Object.keys(EnvironmentSchema.properties)) {
-    const value = env[name]
-    // An empty variable (`FOO=` in a .env) means "not set", not "set to nothing".
-    if (value !== undefined && value !== '') known[name] = value
+  const parsed = Value.Default(EnvironmentSchema, Value.Convert(EnvironmentSchema, presentSettings(env)))
+  const messages = new Map<string, string>()
+  for (const problem of Value.Errors(EnvironmentSchema, parsed)) {
+    const name = problem.instancePath.replace(/^\//, '')
+    const schema = EnvironmentSchema.properties[name as keyof Environment] as SettingSchema
+    if (!messages.has(name)) messages.set(name, `${name}=${JSON.stringify(env[name])}: ${describeProblem(schema, problem)}`)
   }
-  // typebox would truncate "1.5" to 1; a setting that is not a whole number is refused instead.
-  for (const [name, value] of Object.entries(known)) {
-    const schema = EnvironmentSchema.properties[name as keyof Environment] as { type?: string }
-    if (schema.type === 'integer' && !/^-?\d+$/.test(value)) {
-      throw new ConfigError(`invalid setting ${name}=${JSON.stringify(value)}: must be a whole number`)
-    }
-  }
-  const parsed = Value.Default(EnvironmentSchema, Value.Convert(EnvironmentSchema, known))
-  const problems = [...Value.Errors(EnvironmentSchema, parsed)]
-  if (problems.length > 0) {
-    const messages = problems.map((problem) => {
-      const name = problem.instancePath.replace(/^\//, '')
-      return `${name}=${JSON.stringify(known[name])}: ${problem.message}`
-    })
-    throw new ConfigError(`invalid setting ${[...new Set(messages)].join('; ')}`)
-  }
+  if (messages.size > 0) throw new ConfigError(`invalid setting ${[...messages.values()].join('; ')}`)
   const environment = parsed as Environment
 
   if (environment.REDIS_SENTINELS !== undefined && environment.REDIS_SENTINEL_NAME === undefined) {
     throw new ConfigError('invalid setting REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set')
+  }
+  // A production token must name the public URL: http://localhost would be wrong in every client's check.
+  if (environment.NODE_ENV === 'production' && environment.ISSUER === undefined) {
+    throw new ConfigError('ISSUER is required when NODE_ENV=production: the public URL of the service, e.g. https://auth.example.com')
   }
   const issuer = environment.ISSUER ?? `http://localhost:${environment.PORT}`
   const audience = environment.DEFAULT_AUDIENCE ?? issuer
@@ -136,17 +162,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const setting = environment.DEFAULT_AUDIENCE === undefined ? `ISSUER=${JSON.stringify(issuer)} (DEFAULT_AUDIENCE defaults to it)` : `DEFAULT_AUDIENCE=${JSON.stringify(audience)}`
     throw new ConfigError(`invalid setting ${setting}: must be an absolute URI without a fragment (RFC 8707)`)
   }
+  const trustProxy = parseTrustProxy(environment.TRUST_PROXY)
+  if (trustProxy === undefined) throw refused('TRUST_PROXY', env.TRUST_PROXY, `must be ${TRUST_PROXY_SYNTAX}`)
+  if (environment.MANAGEMENT_PORT !== undefined && environment.MANAGEMENT_PORT === environment.PORT) {
+    throw refused('MANAGEMENT_PORT', env.MANAGEMENT_PORT, `must differ from PORT=${environment.PORT}: it moves /metrics and the health probes off the public port`)
+  }
   return {
     ...environment,
     ISSUER: issuer,
     DEFAULT_AUDIENCE: audience,
-    TRUST_PROXY: parseTrustProxy(environment.TRUST_PROXY)
+    TRUST_PROXY: trustProxy,
+    CORS_ORIGINS: corsOrigins(environment.CORS_ORIGINS)
   }
 }
 
-function parseTrustProxy(value: string): boolean | number | string {
-  if (value === 'true') return true
-  if (value === 'false') return false
-  if (/^\d+$/.test(value)) return Number(value)
-  return value
+function corsOrigins(text: string | undefined): string[] {
+  try {
+    return text === undefined ? [] : parseOrigins(text)
+  } catch (error) {
+    throw new ConfigError(`invalid setting CORS_ORIGINS: ${(error as Error).message}`)
+  }
 }

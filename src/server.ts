@@ -1,11 +1,13 @@
 import { realpathSync } from 'node:fs'
 import type { Server } from 'node:http'
 import closeWithGrace from 'close-with-grace'
-import Fastify, { type FastifyHttpOptions } from 'fastify'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig, loadDotEnv } from './config.js'
 import { loggerOptions } from './logger.js'
+import { managementServer } from './management.js'
+import { startupSummary } from './startup.js'
 import { MigrationError } from './stores/migrations/index.js'
 
 /**
@@ -25,6 +27,17 @@ export function httpTimeouts(requestTimeout = 30_000): FastifyHttpOptions<Server
   }
 }
 
+/** listen(), with a port that cannot be had reported as the setting that named it, in one line. */
+async function listenOn(server: FastifyInstance, setting: string, port: number, host: string): Promise<void> {
+  try {
+    await server.listen({ port, host })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new ConfigError(`${setting}=${port} on HOST=${host}: cannot listen (${code})`)
+    throw error
+  }
+}
+
 /** The process: read the settings, build the app, listen, and close gracefully on a signal. */
 async function main(): Promise<void> {
   loadDotEnv()
@@ -36,20 +49,25 @@ async function main(): Promise<void> {
   })
   // fp(): the process reaches the app's lifecycle decorator.
   await fastify.register(fp(app), { config })
+  await fastify.ready()
+  const management = config.MANAGEMENT_PORT === undefined ? undefined : await managementServer(fastify, { ...httpTimeouts(), genReqId: loggerOptions(config).genReqId })
 
   // On SIGTERM: readiness turns 503 first, so that the load balancer stops sending; after the drain,
   // stop accepting, finish what is in flight, close the stores, exit 0. A second signal or the
-  // bound ends it at once.
+  // bound ends it at once. The management listener goes first: its probes read the stores.
   const drainMs = config.SHUTDOWN_DRAIN_SECONDS * 1000
   closeWithGrace({ delay: drainMs + 10_000 }, async ({ signal, err }) => {
     if (err !== undefined) fastify.log.error({ err }, 'closing after an error')
     else fastify.log.info({ signal, drainMs }, 'draining, then closing')
     fastify.lifecycle.draining = true
     if (err === undefined) await new Promise((resolve) => setTimeout(resolve, drainMs))
+    await management?.close()
     await fastify.close()
   })
 
-  await fastify.listen({ port: config.PORT, host: config.HOST })
+  await listenOn(fastify, 'PORT', config.PORT, config.HOST)
+  if (management !== undefined) await listenOn(management, 'MANAGEMENT_PORT', config.MANAGEMENT_PORT!, config.HOST)
+  fastify.log.info(startupSummary(config, fastify, management), 'jwt-auth-service started')
 }
 
 /** Whether this module is the process's entry point (node dist/src/server.js), not imported by a test. */

@@ -32,24 +32,77 @@ test('TRUST_PROXY takes Fastify trustProxy values', async (t) => {
   t.equal(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY, true)
   t.equal(loadConfig({ TRUST_PROXY: '2' }).TRUST_PROXY, 2)
   t.equal(loadConfig({ TRUST_PROXY: '10.0.0.0/8,127.0.0.1' }).TRUST_PROXY, '10.0.0.0/8,127.0.0.1')
+  t.equal(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 2001:db8::/32, ::1' }).TRUST_PROXY, '10.0.0.0/8,2001:db8::/32,::1')
+  t.equal(loadConfig({ TRUST_PROXY: 'loopback' }).TRUST_PROXY, 'loopback', "proxy-addr's named ranges")
 })
 
+test('durations take seconds or a whole number with a unit; Config keeps seconds', async (t) => {
+  const config = loadConfig({ ACCESS_TOKEN_TTL: '15m', SESSION_TTL: '14d', REFRESH_GRACE: '0s', CLIENT_TOKEN_TTL: '1h', RATE_LIMIT_WINDOW: '90' })
+  t.match(config, { ACCESS_TOKEN_TTL: 900, SESSION_TTL: 1_209_600, REFRESH_GRACE: 0, CLIENT_TOKEN_TTL: 3600, RATE_LIMIT_WINDOW: 90 })
+})
+
+test('literal values are matched case-insensitively', async (t) => {
+  t.equal(loadConfig({ JWT_ALGORITHM: 'es256' }).JWT_ALGORITHM, 'ES256')
+  t.equal(loadConfig({ JWT_ALGORITHM: 'eddsa' }).JWT_ALGORITHM, 'EdDSA')
+  t.equal(loadConfig({ LOG_LEVEL: 'WARN' }).LOG_LEVEL, 'warn')
+})
+
+test('CORS_ORIGINS, MANAGEMENT_PORT and DOCS', async (t) => {
+  t.same(loadConfig({}).CORS_ORIGINS, [], 'no CORS by default')
+  t.same(loadConfig({ CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).CORS_ORIGINS, ['https://app.example.com', 'http://localhost:5173'])
+  t.equal(loadConfig({}).MANAGEMENT_PORT, undefined, 'no management listener by default')
+  t.equal(loadConfig({ MANAGEMENT_PORT: '9100' }).MANAGEMENT_PORT, 9100)
+  t.equal(loadConfig({}).DOCS, true)
+  t.equal(loadConfig({ DOCS: 'false' }).DOCS, false)
+  t.equal(loadConfig({ NODE_ENV: 'production', ISSUER: 'https://auth.example.com' }).ISSUER, 'https://auth.example.com')
+})
+
+const DURATION = /must be a duration: whole seconds \(900\) or a whole number with a unit s, m, h or d \(15m, 1h, 14d\)$/
+const TRUST_PROXY = /^invalid setting TRUST_PROXY="[^"]*": must be true, false, a hop count/
+
+/** Each row: the environment, and the whole message (the setting, the value, what it accepts). */
 const bad: [string, Record<string, string>, RegExp][] = [
-  ['a port that is not a number', { PORT: 'http' }, /PORT/],
-  ['a port out of range', { PORT: '70000' }, /PORT/],
-  ['an unknown algorithm', { JWT_ALGORITHM: 'none' }, /JWT_ALGORITHM/],
-  ['a zero token lifetime', { ACCESS_TOKEN_TTL: '0' }, /ACCESS_TOKEN_TTL/],
-  ['a fractional session lifetime', { SESSION_TTL: '1.5' }, /SESSION_TTL/],
-  ['a negative grace', { REFRESH_GRACE: '-1' }, /REFRESH_GRACE/],
-  ['a non-postgres DATABASE_URL', { DATABASE_URL: 'mysql://x' }, /DATABASE_URL/],
-  ['a non-redis REDIS_URL', { REDIS_URL: 'http://x' }, /REDIS_URL/],
-  ['malformed cluster nodes', { REDIS_CLUSTER_NODES: 'a,b' }, /REDIS_CLUSTER_NODES/],
+  ['a port that is not a number', { PORT: 'http' }, /^invalid setting PORT="http": must be a whole number from 0 to 65535$/],
+  ['a port out of range', { PORT: '70000' }, /^invalid setting PORT="70000": must be a whole number from 0 to 65535$/],
+  ['an unknown algorithm', { JWT_ALGORITHM: 'XYZ' }, /^invalid setting JWT_ALGORITHM="XYZ": must be one of ES256, EdDSA, RS256, HS256$/],
+  ['alg none', { JWT_ALGORITHM: 'none' }, /JWT_ALGORITHM="none": must be one of ES256/],
+  ['a zero token lifetime', { ACCESS_TOKEN_TTL: '0' }, /^invalid setting ACCESS_TOKEN_TTL="0": must be a duration from 1 to \d+ seconds$/],
+  ['a zero token lifetime with a unit', { ACCESS_TOKEN_TTL: '0m' }, /ACCESS_TOKEN_TTL="0m": must be a duration from 1/],
+  ['a fractional session lifetime', { SESSION_TTL: '1.5' }, /^invalid setting SESSION_TTL="1.5": must be a duration/],
+  ['a fractional duration with a unit', { ACCESS_TOKEN_TTL: '1.5h' }, DURATION],
+  ['a combined duration', { SESSION_TTL: '1h30m' }, DURATION],
+  ['an unknown unit', { CLIENT_TOKEN_TTL: '2w' }, DURATION],
+  ['a unit without a number', { REFRESH_GRACE: 's' }, DURATION],
+  ['a negative grace', { REFRESH_GRACE: '-1' }, DURATION],
+  ['a lifetime beyond ten years', { SESSION_TTL: '99999d' }, /SESSION_TTL="99999d": must be a duration from 1 to/],
+  ['a malformed rate-limit window', { RATE_LIMIT_WINDOW: '1 minute' }, /RATE_LIMIT_WINDOW="1 minute": must be a duration/],
+  ['TRUST_PROXY=yes', { TRUST_PROXY: 'yes' }, TRUST_PROXY],
+  ['a CIDR prefix too long', { TRUST_PROXY: '10.0.0.0/33' }, TRUST_PROXY],
+  ['an IPv6 prefix too long', { TRUST_PROXY: '::1/129' }, TRUST_PROXY],
+  ['a host name as a proxy', { TRUST_PROXY: 'proxy.internal' }, TRUST_PROXY],
+  ['a fractional hop count', { TRUST_PROXY: '1.5' }, TRUST_PROXY],
+  ['a non-postgres DATABASE_URL', { DATABASE_URL: 'mysql://x' }, /^invalid setting DATABASE_URL="mysql:\/\/x": must be a postgres:\/\/ or postgresql:\/\/ URL$/],
+  ['a non-redis REDIS_URL', { REDIS_URL: 'http://x' }, /REDIS_URL="http:\/\/x": must be a redis:\/\/ or rediss:\/\/ URL/],
+  ['malformed cluster nodes', { REDIS_CLUSTER_NODES: 'a,b' }, /REDIS_CLUSTER_NODES="a,b": must be host:port/],
   ['sentinels without a name', { REDIS_SENTINELS: 'a:26379' }, /REDIS_SENTINEL_NAME/],
-  ['an unknown log level', { LOG_LEVEL: 'loud' }, /LOG_LEVEL/]
+  ['an unknown log level', { LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent/],
+  ['production without ISSUER', { NODE_ENV: 'production' }, /^ISSUER is required when NODE_ENV=production/],
+  ['a wildcard CORS origin', { CORS_ORIGINS: '*' }, /^invalid setting CORS_ORIGINS: "\*": no wildcard/],
+  ['a wildcard among CORS origins', { CORS_ORIGINS: 'https://app.example.com,https://*.example.com' }, /CORS_ORIGINS: "https:\/\/\*.example.com": no wildcard/],
+  ['a CORS origin with a path', { CORS_ORIGINS: 'https://app.example.com/' }, /CORS_ORIGINS: "https:\/\/app.example.com\/" is not an origin.*did you mean https:\/\/app.example.com\?/],
+  ['a CORS origin without a scheme', { CORS_ORIGINS: 'app.example.com' }, /CORS_ORIGINS: "app.example.com" is not an origin/],
+  ['a CORS origin in upper case', { CORS_ORIGINS: 'https://App.example.com' }, /did you mean https:\/\/app.example.com/],
+  ['a CORS origin of another scheme', { CORS_ORIGINS: 'ftp://app.example.com' }, /CORS_ORIGINS: "ftp:\/\/app.example.com": an origin is http:\/\/ or https:\/\//],
+  ['the null origin', { CORS_ORIGINS: 'null' }, /CORS_ORIGINS: "null" is not an origin/],
+  ['MANAGEMENT_PORT equal to PORT', { PORT: '8080', MANAGEMENT_PORT: '8080' }, /^invalid setting MANAGEMENT_PORT="8080": must differ from PORT=8080/],
+  ['MANAGEMENT_PORT equal to the default PORT', { MANAGEMENT_PORT: '3000' }, /MANAGEMENT_PORT="3000": must differ from PORT=3000/],
+  ['a MANAGEMENT_PORT that is no port', { MANAGEMENT_PORT: 'metrics' }, /MANAGEMENT_PORT="metrics": must be a whole number from 1 to 65535/],
+  ['DOCS=no', { DOCS: 'no' }, /^invalid setting DOCS="no": must be true or false$/]
 ]
-for (const [description, env, setting] of bad) {
+for (const [description, env, message] of bad) {
   test(`refuses ${description}, naming the setting`, async (t) => {
     t.throws(() => loadConfig(env), ConfigError)
-    t.throws(() => loadConfig(env), { message: setting })
+    t.throws(() => loadConfig(env), { message })
+    t.throws(() => loadConfig(env), { message: /^[^\n]+$/ }, 'in one line')
   })
 }

@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'tap'
-import { freePort, sleep } from './helper.js'
+import { generatePrivateKey } from '../src/keys/signing-key.js'
+import { freePort, POSTGRES_URL, REDIS_URL, sleep, withPostgres } from './helper.js'
+import { runServer, SERVER, startServer } from './process.js'
 
-// The process as `npm start` runs it: the compiled server, with only environment variables.
-const SERVER = join(import.meta.dirname, '..', 'dist', 'src', 'server.js')
 const KEYS = join(import.meta.dirname, '..', 'dist', 'scripts', 'keys.js')
 
 function run(env: Record<string, string>) {
@@ -41,21 +41,92 @@ test('serves on the embedded defaults; on SIGTERM drains (ready 503), then exits
   t.ok(Date.now() - signalled < 6000, 'within the bound')
 })
 
-const refusals: [string, Record<string, string>, RegExp][] = [
-  ['a bad setting', { PORT: 'eighty' }, /PORT/],
-  ['production without a key file', { NODE_ENV: 'production' }, /JWT_PRIVATE_KEY_FILE/]
+/** An EC key file, for the HS256 row: a PEM key long enough to pass for a secret. */
+function pemKeyFile(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'server-test-')), 'es256.pem')
+  writeFileSync(file, generatePrivateKey('ES256'), { mode: 0o600 })
+  return file
+}
+
+const refusals: [string, () => Promise<Record<string, string>>, RegExp][] = [
+  ['a bad setting', async () => ({ PORT: 'eighty' }), /PORT="eighty": must be a whole number from 0 to 65535/],
+  ['an unknown algorithm', async () => ({ JWT_ALGORITHM: 'XYZ' }), /JWT_ALGORITHM="XYZ": must be one of ES256, EdDSA, RS256, HS256/],
+  ['TRUST_PROXY=yes (not a stack trace from proxy-addr)', async () => ({ TRUST_PROXY: 'yes' }), /TRUST_PROXY="yes": must be true, false, a hop count/],
+  ['a malformed duration', async () => ({ ACCESS_TOKEN_TTL: '1.5h' }), /ACCESS_TOKEN_TTL="1.5h": must be a duration/],
+  ['a wildcard CORS origin', async () => ({ CORS_ORIGINS: '*' }), /CORS_ORIGINS: "\*": no wildcard/],
+  ['the management port on the public port', async () => ({ PORT: '4000', MANAGEMENT_PORT: '4000' }), /MANAGEMENT_PORT="4000": must differ from PORT=4000/],
+  ['production without ISSUER', async () => ({ NODE_ENV: 'production' }), /ISSUER is required when NODE_ENV=production/],
+  ['production without a key file', async () => ({ NODE_ENV: 'production', ISSUER: 'https://auth.example.com' }), /JWT_PRIVATE_KEY_FILE/],
+  ['HS256 pointed at a PEM key', async () => ({ JWT_ALGORITHM: 'HS256', JWT_PRIVATE_KEY_FILE: pemKeyFile() }), /JWT_PRIVATE_KEY_FILE=.*: JWT_ALGORITHM=HS256 takes a shared secret, but this is a PEM key; for this key set JWT_ALGORITHM=ES256/],
+  [
+    'an unreachable DATABASE_URL (without its password)',
+    async () => ({ DATABASE_URL: `postgres://service:hunter2@127.0.0.1:${await freePort()}/auth` }),
+    /DATABASE_URL=postgres:\/\/service:redacted@127\.0\.0\.1:\d+\/auth: cannot connect to PostgreSQL \(connect ECONNREFUSED/
+  ],
+  ['a port in use', async () => ({ PORT: new URL(REDIS_URL).port || '6379' }), /PORT=\d+ on HOST=127.0.0.1: cannot listen \(EADDRINUSE\)/]
 ]
 for (const [description, env, message] of refusals) {
-  test(`refuses to start with ${description}, naming the setting`, async (t) => {
-    const result = spawnSync(process.execPath, [SERVER], {
-      env: { PATH: process.env.PATH!, DATA_DIR: mkdtempSync(join(tmpdir(), 'server-test-')), ...env },
-      encoding: 'utf8',
-      timeout: 20_000
-    })
+  test(`refuses to start with ${description}: one line naming the setting, exit 1`, async (t) => {
+    const result = runServer(await env())
     t.equal(result.status, 1)
+    t.match(result.stderr, /^jwt-auth-service: [^\n]+\n$/, `one line: ${result.stderr}`)
     t.match(result.stderr, message)
+    t.notMatch(result.stderr, /hunter2/, 'no password')
   })
 }
+
+test('logs one start-up line: stores, key, issuer, audience, listeners, docs and metrics; never a password', async (t) => {
+  const [port, management] = [await freePort(), await freePort()]
+  const schema = `test_startup_${process.pid}`
+  t.teardown(() => withPostgres((client) => client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)))
+  // PostgreSQL here trusts local connections: the password is ignored, and must not be logged.
+  const database = new URL(POSTGRES_URL)
+  database.password = 'hunter2'
+  const { started, logs } = await startServer(t, {
+    PORT: String(port),
+    MANAGEMENT_PORT: String(management),
+    DATABASE_URL: database.toString(),
+    DATABASE_SCHEMA: schema,
+    REDIS_URL: REDIS_URL,
+    REDIS_KEY_PREFIX: `test:startup:${process.pid}:`,
+    ISSUER: 'https://auth.example.com',
+    DEFAULT_AUDIENCE: 'https://api.example.com',
+    JWT_ALGORITHM: 'EdDSA'
+  })
+  t.match(started, {
+    level: 30,
+    database: { kind: 'postgresql', url: /^postgres:\/\/postgres:redacted@127\.0\.0\.1:5432\//, schema },
+    revocations: { kind: 'redis', topology: 'single', url: REDIS_URL },
+    algorithm: 'EdDSA',
+    kid: /^[\w-]{43}$/,
+    issuer: 'https://auth.example.com',
+    default_audience: 'https://api.example.com',
+    listen: `http://127.0.0.1:${port}`,
+    management: `http://127.0.0.1:${management}`,
+    docs: `http://127.0.0.1:${port}/docs`,
+    metrics: `http://127.0.0.1:${management}/metrics`
+  })
+  t.equal(logs.filter((line) => line.msg === 'jwt-auth-service started').length, 1, 'one line')
+  t.notMatch(JSON.stringify(logs), /hunter2/, 'no password anywhere in the log')
+  const jwks = (await (await fetch(`http://127.0.0.1:${port}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }
+  t.equal(jwks.keys[0]!.kid, started.kid, 'the kid is the signing key\'s')
+})
+
+test('the start-up line of the embedded defaults', async (t) => {
+  const port = await freePort()
+  const { started } = await startServer(t, { PORT: String(port), DOCS: 'false' })
+  t.match(started, {
+    database: { kind: 'sqlite', data_dir: String },
+    revocations: { kind: 'sqlite', data_dir: String },
+    algorithm: 'ES256',
+    issuer: `http://localhost:${port}`,
+    default_audience: `http://localhost:${port}`,
+    listen: `http://127.0.0.1:${port}`,
+    docs: 'off',
+    metrics: `http://127.0.0.1:${port}/metrics`
+  })
+  t.notOk('management' in started, 'no management listener')
+})
 
 test('npm run keys writes a 0600 key the service accepts', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'keys-script-'))

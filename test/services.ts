@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createServer, Socket, type Server } from 'node:net'
 import { Redis } from 'ioredis'
 import { freePort, sleep, type TestContext } from './helper.js'
@@ -9,11 +12,17 @@ import { freePort, sleep, type TestContext } from './helper.js'
  */
 export class OwnRedis {
   private process: ChildProcess | undefined
-  private constructor(readonly port: number) {}
+  /** Its working directory: a replica writes the RDB of its first sync there. */
+  private readonly dir = mkdtempSync(join(tmpdir(), 'own-redis-'))
+  private constructor(readonly port: number, private readonly args: string[]) {}
 
-  static async start(t: TestContext): Promise<OwnRedis> {
-    const redis = new OwnRedis(await freePort())
-    t.teardown(() => redis.stop())
+  /** `args`: more redis-server options, e.g. `['--replicaof', '127.0.0.1', port]`. */
+  static async start(t: TestContext, args: string[] = []): Promise<OwnRedis> {
+    const redis = new OwnRedis(await freePort(), args)
+    t.teardown(async () => {
+      await redis.stop()
+      rmSync(redis.dir, { recursive: true, force: true })
+    })
     await redis.start()
     return redis
   }
@@ -23,7 +32,7 @@ export class OwnRedis {
   }
 
   async start(): Promise<void> {
-    this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.args], { stdio: 'ignore' })
     for (let attempt = 0; attempt < 100; attempt++) {
       const client = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
       client.on('error', () => {})
@@ -38,6 +47,18 @@ export class OwnRedis {
       }
     }
     throw new Error(`redis-server did not start on port ${this.port}`)
+  }
+
+  /**
+   * Freezes the server (SIGSTOP): its connections stay open and accept bytes, but nothing is answered
+   * until `resume` (SIGCONT), which then runs every command that arrived meanwhile, late.
+   */
+  pause(): void {
+    this.process?.kill('SIGSTOP')
+  }
+
+  resume(): void {
+    this.process?.kill('SIGCONT')
   }
 
   async stop(): Promise<void> {

@@ -19,6 +19,10 @@ test('oauth4webapi: discovery, client credentials, introspection, revocation', a
   const insecure = { [oauth.allowInsecureRequests]: true } // plain HTTP on loopback only
   const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }))
   t.equal(as.token_endpoint, `${issuer.origin}/oauth/token`)
+  // No OpenID Provider: a client that asks for OIDC discovery is told so at once (404), not half-served.
+  const oidc = await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...insecure })
+  t.equal(oidc.status, 404, 'OIDC discovery: 404')
+  await t.rejects(oauth.processDiscoveryResponse(issuer, oidc), 'and oauth4webapi refuses it')
   const client: oauth.Client = { client_id: 'reports' }
 
   for (const [method, auth] of [['client_secret_basic', oauth.ClientSecretBasic(secret)], ['client_secret_post', oauth.ClientSecretPost(secret)]] as const) {

@@ -113,6 +113,8 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, ver
         return { kind: 'client', client_id: verified.claims.client_id }
       }
       await sessions.end(verified.claims, now)
+      // Acknowledged (sessions.ts, end): the token is now simply revoked. Best effort: it is revoked already.
+      await sessions.confirmEnd(verified.claims).catch(() => {})
       return { kind: 'user', sub: verified.claims.sub, sid: verified.claims.sid }
     },
 

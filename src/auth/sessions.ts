@@ -1,10 +1,11 @@
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomInt } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Config } from '../config.js'
-import { ServiceError } from '../errors.js'
+import { ServiceError, StoreUnavailableError } from '../errors.js'
 import type { TokenResponse } from '../schemas/common.js'
 import { SESSION_PAGE_MAX, type ClientInfo, type SessionRecord } from '../schemas/sessions.js'
 import type { UserClaims } from '../schemas/tokens.js'
-import type { SessionStore } from '../stores/sessions/index.js'
+import type { RotateResult, Rotation, SessionStore } from '../stores/sessions/index.js'
 import type { UserStore } from '../stores/users/index.js'
 import { toIso, toSeconds, type Clock } from './clock.js'
 import { hashPassword, verifyPassword } from './passwords.js'
@@ -25,8 +26,12 @@ export type LoginResult =
 
 export type RotateOutcome =
   | { outcome: 'rotated' | 'repeated'; response: TokenResponse; claims: UserClaims }
-  /** `reused`: rotated before and the grace is over, so the session has been revoked. */
-  | { outcome: 'reused' | 'revoked'; claims: UserClaims }
+  /**
+   * Rotated before and the grace is over, so the session has been revoked. `acknowledged` false: too
+   * few replicas hold that yet (report the reuse, then answer 503 like any unacknowledged write).
+   */
+  | { outcome: 'reused'; acknowledged: boolean; claims: UserClaims }
+  | { outcome: 'revoked'; claims: UserClaims }
 
 /** One page of GET /api/sessions. */
 export interface SessionPage {
@@ -46,15 +51,22 @@ export interface Sessions {
   /**
    * Refresh: rotates the presented token into its one child, atomically in the store, which alone
    * decides on the token's revocation state. A repeat within REFRESH_GRACE gets the same child.
+   * Retry-safe: when the store cannot acknowledge the rotation (StoreUnavailableError, 503), it is
+   * undone, and the presented token works again, to be refreshed by a retry; never taken for reuse.
    */
   rotate(token: string): Promise<RotateOutcome>
   /**
    * Logout: this session (revoking the token too), every session of the user, or every other one.
    * `global` also sets the user's not-before: a login still checking the password cannot start after it.
+   * Retry-safe: after a 503 the token is refused everywhere but by the logout, which runs it again.
    */
   end(claims: UserClaims, scope: LogoutScope): Promise<void>
-  /** DELETE /api/sessions/:id: false when the user has no such live session. */
-  endOne(sub: string, sid: string): Promise<boolean>
+  /**
+   * DELETE /api/sessions/:id: false when the user has no such live session. A retry after a 503 ends it
+   * again and answers true. `holder`: the claims of the request's token, whose own session ends as a
+   * logout does (so that the token, refused from then on, may still retry it).
+   */
+  endOne(sub: string, sid: string, holder?: UserClaims): Promise<boolean>
   /**
    * One page of the user's live sessions, oldest first (by created_at, then id): `limit` (1 to 100,
    * 100 by default) after `cursor`, the next_cursor of the page before. A cursor that this listing did
@@ -75,8 +87,11 @@ export interface SessionDependencies {
   issuer: TokenIssuer
   reader: SignedTokenReader
   clock: Clock
-  config: Pick<Config, 'ACCESS_TOKEN_TTL' | 'SESSION_TTL' | 'REFRESH_GRACE' | 'MAX_SESSIONS_PER_USER'>
+  config: Pick<Config, 'ACCESS_TOKEN_TTL' | 'SESSION_TTL' | 'REFRESH_GRACE' | 'MAX_SESSIONS_PER_USER' | 'REDIS_COMMAND_TIMEOUT_MS' | 'REDIS_WAIT_TIMEOUT_MS'>
 }
+
+/** A rotation attempt's id: decimal digits (index.ts: it is the fraction of the rotated state's grace end). */
+const rotationId = (): string => String(randomInt(2 ** 48 - 1)).padStart(15, '0')
 
 /** `exp` of a token we signed ourselves (a child handed out again during the grace). */
 function expiryOf(token: string): number {
@@ -121,6 +136,52 @@ export function createSessions({ users, sessions, issuer, reader, clock, config 
   const endSessionsAndSetNotBefore = (sub: string, which: { all: true } | { except: string }): Promise<number> =>
     sessions.endSessionsAndSetNotBefore(sub, which, { at: clock.now(), keepMs: config.SESSION_TTL * 1000 })
 
+  /**
+   * How long one revoking write may be in flight: a store command and its WAIT. A pending rotation
+   * older than this (from the start of its request) is dead, as if absent: by then its request has
+   * answered, or has at least had its rotation acknowledged; a confirmation that arrives later still
+   * succeeds unless another attempt took the token over meanwhile (then it finds another value, and
+   * its request answers 503).
+   */
+  const inFlightMs = config.REDIS_COMMAND_TIMEOUT_MS + config.REDIS_WAIT_TIMEOUT_MS
+
+  /**
+   * The store's rotation step; while another request's rotation of the same token is pending (a
+   * concurrent tab, a retry that overtook its 503), asks again until that one is confirmed (then the
+   * same child) or gone (then this one rotates), for at most `inFlightMs` of real time: that is a wait
+   * for another request's I/O, not a decision on the token, so it does not go by the service's clock.
+   */
+  async function rotateWhenSettled(claims: UserClaims, rotation: Rotation) {
+    const deadline = performance.now() + inFlightMs
+    let result = await sessions.rotate(claims, rotation)
+    for (let pause = 2; result.outcome === 'pending'; pause = Math.min(pause * 2, 50)) {
+      const left = deadline - performance.now()
+      if (left <= 0) throw new StoreUnavailableError('revocation', new Error('a rotation of this token is in flight'))
+      await sleep(Math.min(pause, left))
+      result = await sessions.rotate(claims, rotation)
+    }
+    return result
+  }
+
+  /** Steps that a request cannot undo: best effort, and their failure is no failure of the request. */
+  const bestEffort = (step: Promise<unknown>): Promise<void> => step.then(() => undefined, () => undefined)
+
+  async function end(claims: UserClaims, scope: LogoutScope): Promise<void> {
+    const now = clock.now()
+    // Every other session: the token's own stays alive, so a retry after a 503 simply runs again.
+    if (scope === 'others') {
+      await sessions.endMany(claims.sub, { except: claims.sid }, now)
+      return
+    }
+    // The token's own end first, marked as ending: if this or a later step fails (503), the logout
+    // still accepts the token, and its retry runs every step again.
+    await sessions.end(claims, now)
+    if (scope === 'global') await endSessionsAndSetNotBefore(claims.sub, { all: true })
+    // Every step is acknowledged: from now on a logout with this token is 401. Should this last step
+    // fail, a repeat of the logout gets 200 instead; the revocation itself is safe already.
+    await bestEffort(sessions.confirmEnd(claims))
+  }
+
   return {
     async login(email, password, from) {
       // Read before the user (and so the hash) is: a not-before at or after it may mean an old password.
@@ -161,11 +222,26 @@ export function createSessions({ users, sessions, issuer, reader, clock, config 
       const exp = expiryFor(iat, claims.auth_time)
       // Signed before the atomic step, so that the step can keep it for the grace.
       const child = issuer.signUser({ sub: claims.sub, sid: claims.sid, auth_time: claims.auth_time, iat, exp })
-      const result = await sessions.rotate(claims, {
+      const rotation: Rotation = {
         sealedChild: sealChild(parentToken, child.token),
         graceMs: config.REFRESH_GRACE * 1000,
-        now
-      })
+        now,
+        id: rotationId(),
+        pendingUntil: now + inFlightMs
+      }
+      // Written as pending; confirmed once the store has acknowledged it, and undone when anything fails,
+      // so that a 503 leaves the presented token as it was (the store: sessions/redis.ts).
+      const rollBack = () => bestEffort(sessions.rollbackRotation(claims, rotation))
+      let result: RotateResult
+      try {
+        result = await rotateWhenSettled(claims, rotation)
+        if (result.outcome === 'rotated' && !(await sessions.confirmRotation(claims, rotation))) {
+          throw new StoreUnavailableError('revocation', new Error('the pending rotation lapsed before it was confirmed'))
+        }
+      } catch (error) {
+        await rollBack()
+        throw error
+      }
       switch (result.outcome) {
         case 'rotated':
           return { outcome: 'rotated', response: tokenResponse(child.token, exp, now), claims }
@@ -174,24 +250,25 @@ export function createSessions({ users, sessions, issuer, reader, clock, config 
           if (first === undefined) return { outcome: 'revoked', claims }
           return { outcome: 'repeated', response: tokenResponse(first, expiryOf(first), now), claims }
         }
+        case 'reused':
+          return { outcome: 'reused', acknowledged: result.acknowledged, claims }
         default:
-          return { outcome: result.outcome, claims }
+          return { outcome: 'revoked', claims }
       }
     },
 
-    async end(claims, scope) {
+    end,
+
+    async endOne(sub, sid, holder) {
+      if (holder?.sub === sub && holder.sid === sid) {
+        await end(holder, 'local')
+        return true
+      }
       const now = clock.now()
-      // The other sessions first: if a later step fails, a retry with the same token still works.
-      if (scope === 'others') {
-        await sessions.endMany(claims.sub, { except: claims.sid }, now)
-        return
-      }
-      if (scope === 'global') await endSessionsAndSetNotBefore(claims.sub, { all: true })
-      await sessions.end(claims, now)
-    },
-
-    async endOne(sub, sid) {
-      return (await sessions.endMany(sub, { only: sid }, clock.now())) > 0
+      const ended = await sessions.endOne(sub, sid, { now, pendingUntil: now + inFlightMs })
+      // Acknowledged: a repeat is now 404. Should this fail, a repeat within the bound still gets 204.
+      if (ended) await bestEffort(sessions.confirmEndOne(sub, sid))
+      return ended
     },
 
     async list(sub, { limit = SESSION_PAGE_MAX, cursor } = {}) {
@@ -207,6 +284,12 @@ export function createSessions({ users, sessions, issuer, reader, clock, config 
     async changePassword(claims, currentPassword, newPassword) {
       const hash = await users.passwordHashOf(claims.sub)
       if (!(await verifyPassword(hash, currentPassword))) {
+        // A retry of a change that stored the new hash and then failed (503) on its last step: the new
+        // password is the current one already. Ending the other sessions again is all that is left.
+        if (hash !== undefined && (await verifyPassword(hash, newPassword))) {
+          await endSessionsAndSetNotBefore(claims.sub, { except: claims.sid })
+          return
+        }
         throw new ServiceError('VALIDATION_FAILED', 'body/current_password is not the current password')
       }
       const newHash = await hashPassword(newPassword)

@@ -3,7 +3,7 @@ import { ServiceError } from '../errors.js'
 import type { KeySet } from '../keys/key-set.js'
 import type { ClientClaims, UserClaims, VerifiedToken } from '../schemas/tokens.js'
 import type { ClientTokenStore } from '../stores/client-tokens/index.js'
-import type { SessionStore } from '../stores/sessions/index.js'
+import type { SessionStore, TokenStatus } from '../stores/sessions/index.js'
 import type { Clock } from './clock.js'
 
 export interface Verifier {
@@ -16,6 +16,12 @@ export interface Verifier {
   verify(token: string, expect?: Expectation): Promise<VerifiedToken>
   /** verify(), for routes that take user tokens only (of DEFAULT_AUDIENCE). */
   verifyUser(token: string): Promise<UserClaims>
+  /**
+   * verifyUser(), for the routes that end the token's own session (logout): they also take a token
+   * that is `ending`, whose own logout was written but not yet acknowledged (a retry after a 503), and
+   * only to end it again. Every other route refuses such a token.
+   */
+  verifyUserOrEnding(token: string): Promise<{ claims: UserClaims; ending: boolean }>
 }
 
 /**
@@ -159,7 +165,7 @@ export interface VerifierDependencies {
 }
 
 export function createVerifier({ reader, sessions, clientTokens, clock, defaultAudience }: VerifierDependencies): Verifier {
-  async function verify(token: string, expect: Expectation = { audience: defaultAudience }, userOnly = false): Promise<VerifiedToken> {
+  async function check(token: string, expect: Expectation, userOnly: boolean): Promise<{ verified: VerifiedToken; status: TokenStatus }> {
     const verified = reader.read(token)
     if (userOnly && verified.kind !== 'user') throw new ServiceError('TOKEN_INVALID', 'the token is not a user token')
     if ('audience' in expect) {
@@ -170,6 +176,11 @@ export function createVerifier({ reader, sessions, clientTokens, clock, defaultA
     const now = clock.now()
     const status =
       verified.kind === 'user' ? await sessions.check(verified.claims, now) : await clientTokens.check(verified.claims, now)
+    return { verified, status }
+  }
+
+  async function verify(token: string, expect: Expectation = { audience: defaultAudience }, userOnly = false): Promise<VerifiedToken> {
+    const { verified, status } = await check(token, expect, userOnly)
     if (status !== 'active') throw new ServiceError('TOKEN_REVOKED')
     return verified
   }
@@ -178,6 +189,11 @@ export function createVerifier({ reader, sessions, clientTokens, clock, defaultA
     verify: (token, expect) => verify(token, expect),
     async verifyUser(token) {
       return (await verify(token, undefined, true)).claims as UserClaims
+    },
+    async verifyUserOrEnding(token) {
+      const { verified, status } = await check(token, { audience: defaultAudience }, true)
+      if (status === 'revoked') throw new ServiceError('TOKEN_REVOKED')
+      return { claims: verified.claims as UserClaims, ending: status === 'ending' }
     }
   }
 }

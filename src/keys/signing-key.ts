@@ -61,6 +61,16 @@ export function algorithmOf(text: string, source: string): JwtAlgorithm {
 /** Parses and checks a key for the algorithm; `source` names where it came from, for the error message. */
 export function parseSigningKey(alg: JwtAlgorithm, text: string, source: string): SigningKey {
   if (alg === 'HS256') {
+    // A PEM key is long enough to pass for a secret, and would then be used as one: a setting gone wrong.
+    if (text.includes('-----BEGIN')) {
+      let hint = ''
+      try {
+        hint = `; for this key set JWT_ALGORITHM=${algorithmOf(text, source)}`
+      } catch {
+        // A public key or another PEM: no algorithm to suggest.
+      }
+      throw new ConfigError(`${source}: JWT_ALGORITHM=HS256 takes a shared secret, but this is a PEM key${hint}`)
+    }
     const secret = Buffer.from(text.trim())
     if (secret.length < MIN_HMAC_SECRET_BYTES) {
       throw new ConfigError(`${source}: an HS256 secret needs at least ${MIN_HMAC_SECRET_BYTES} bytes`)

@@ -14,9 +14,16 @@ declare module 'fastify' {
     auth: Auth
     /** preHandler for user routes: bearer token -> the verifier (signature, claims, revocation) -> request.auth. */
     authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>
+    /**
+     * authenticate, for the routes that end the token's own session (logout, DELETE of its own
+     * session): it also admits a token whose logout is written but not yet acknowledged, so that a
+     * retry after a 503 can finish it (request.auth.ending); the route must do nothing else with it.
+     */
+    authenticateEnding(request: FastifyRequest, reply: FastifyReply): Promise<void>
   }
   interface FastifyRequest {
-    auth: { token: string; claims: UserClaims } | null
+    /** `ending`: admitted by authenticateEnding only; its own logout awaits acknowledgement. */
+    auth: { token: string; claims: UserClaims; ending: boolean } | null
   }
 }
 
@@ -86,7 +93,11 @@ export default fp<AuthPluginOptions>(
 
     fastify.decorate('authenticate', async function authenticate(request: FastifyRequest) {
       const token = bearerToken(request)
-      request.auth = { token, claims: await core.verifier.verifyUser(token) }
+      request.auth = { token, claims: await core.verifier.verifyUser(token), ending: false }
+    })
+    fastify.decorate('authenticateEnding', async function authenticateEnding(request: FastifyRequest) {
+      const token = bearerToken(request)
+      request.auth = { token, ...(await core.verifier.verifyUserOrEnding(token)) }
     })
   },
   { name: 'auth', dependencies: ['config'] }

@@ -92,6 +92,9 @@ export default fp(
     fastify.setErrorHandler(async (error: FastifyError | ServiceError, request: FastifyRequest, reply: FastifyReply) => {
       const { code, message } = translate(error)
       const body = errorBody(code, message)
+      // The reason goes on the request's "request completed" line (TOKEN_REVOKED, TOKEN_EXPIRED…), so
+      // that a 401 can be explained from the log; the code only, never the token or the message.
+      reply.log = reply.log.child({ code })
       if (body.statusCode >= 500) {
         const cause = error instanceof ServiceError ? error.cause : error
         request.log.error({ err: cause, code }, 'request failed')

@@ -47,7 +47,8 @@ export default fp(
       'session.revoked': () => metrics.revocations.inc({ kind: 'session' }),
       'password.changed': () => metrics.revocations.inc({ kind: 'password_change' }),
       'token.revoked': () => metrics.revocations.inc({ kind: 'token' }),
-      'client.token_issued': () => metrics.clientTokens.inc()
+      'client.token_issued': () => metrics.clientTokens.inc(),
+      'client.auth_failed': () => metrics.clientAuthFailures.inc()
     }
 
     fastify.decorate('securityEvent', function securityEvent(request: FastifyRequest, event: SecurityEvent, details: EventDetails = {}) {

@@ -1,5 +1,7 @@
 import pg from 'pg'
+import { ConfigError } from '../config.js'
 import { StoreUnavailableError } from '../errors.js'
+import { withoutPassword } from '../settings/urls.js'
 import { migratePostgres, type MigrationResult } from './migrations/postgres.js'
 import { POSTGRES_STEPS, POSTGRES_TABLES } from './migrations/postgres-steps.js'
 
@@ -33,7 +35,12 @@ export function hasNul(value: string): boolean {
 export async function migrateDatabase(connectionString: string, schema: string): Promise<MigrationResult> {
   const client = new pg.Client({ connectionString, connectionTimeoutMillis: 2000, statement_timeout: 120_000, query_timeout: 125_000 })
   client.on('error', () => {})
-  await client.connect()
+  // The first connection of the process: if it fails, the boot stops with the setting to check, not a stack.
+  await client.connect().catch((error: Error & { code?: string }) => {
+    // Node reports a refused `localhost` (IPv4 and IPv6 both tried) as an AggregateError without a message.
+    const reason = error.message.split('\n')[0] || error.code || String(error)
+    throw new ConfigError(`DATABASE_URL=${withoutPassword(connectionString)}: cannot connect to PostgreSQL (${reason})`)
+  })
   try {
     return await migratePostgres(client, { schema, steps: POSTGRES_STEPS, tables: POSTGRES_TABLES })
   } finally {

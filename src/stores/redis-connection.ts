@@ -15,7 +15,8 @@ function hostsOf(list: string): { host: string; port: number }[] {
  *
  * Fail fast rather than queue: with the offline queue off and a command timeout, a request on a dead
  * Redis gets 503 within REDIS_COMMAND_TIMEOUT_MS instead of hanging, while the client keeps
- * reconnecting in the background and the service recovers by itself when Redis returns.
+ * reconnecting in the background and the service recovers by itself when Redis returns. A command
+ * that failed so is never sent again on the new connection.
  */
 export function createRedisClient(config: Config): RedisClient | undefined {
   const options: RedisOptions = {
@@ -25,6 +26,9 @@ export function createRedisClient(config: Config): RedisClient | undefined {
     commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
     connectTimeout: config.REDIS_COMMAND_TIMEOUT_MS * 2,
     maxRetriesPerRequest: 1,
+    // A command whose connection dropped before its answer came failed for its request (503): it must
+    // not run later, when the connection is back (ioredis resends such commands by default).
+    autoResendUnfulfilledCommands: false,
     lazyConnect: true,
     retryStrategy: (attempt) => Math.min(50 * attempt, 1000)
   }

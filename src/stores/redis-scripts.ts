@@ -33,12 +33,33 @@ export interface RedisScriptOptions {
 
 type Argument = string | number
 
+/**
+ * A revoking write that Redis ran but too few replicas acknowledged in time: a 503 like any other
+ * StoreUnavailableError, carrying what the script answered, for the callers that must act on it anyway
+ * (a reuse was detected, whether or not its revocation survives a failover).
+ */
+export class UnacknowledgedWriteError extends StoreUnavailableError {
+  override name = 'UnacknowledgedWriteError'
+  constructor(store: string, readonly result: unknown, cause: unknown) {
+    super(store, cause)
+  }
+}
+
 /** Runs the stores' Lua scripts; every failure is a StoreUnavailableError (503), never a 401. */
 export interface RedisScripts {
   /** A read, or a write that revokes nothing. */
   run<T>(script: string, ...args: Argument[]): Promise<T>
-  /** A write that revokes: with REDIS_WAIT_REPLICAS it is acknowledged only once enough replicas hold it. */
+  /**
+   * A write that revokes: with REDIS_WAIT_REPLICAS it is acknowledged only once enough replicas hold it;
+   * when they do not, UnacknowledgedWriteError (the write happened on the master).
+   */
   revoke<T>(script: string, ...args: Argument[]): Promise<T>
+  /**
+   * A step that follows a revoking write (a rollback, a confirmation that decides nothing durable): on
+   * the same connection, so that Redis runs it after that write even when both arrive late, and
+   * without WAIT.
+   */
+  followUp<T>(script: string, ...args: Argument[]): Promise<T>
   ping(): Promise<void>
   /** Quits the connection this runner opened for WAIT (the main connection is its opener's). */
   close(): Promise<void>
@@ -48,8 +69,9 @@ export interface RedisScripts {
  * With waitReplicas > 0, revoking writes go through a second connection of their own, each followed
  * by WAIT in the same pipeline (so on the same node, on a Cluster too): WAIT blocks the connection it
  * runs on, and must not hold up the per-request checks. A write that too few replicas acknowledge
- * is answered 503: it may have happened (a retry within the grace gets the same child), but it is
- * not promised to survive a failover.
+ * is answered 503 although it happened on the master: the stores write revocations so that such a
+ * write can be retried (sessions/redis.ts: a rotation stays pending until confirmed and is rolled back
+ * on failure; a logout or session end is repeated by its retry).
  */
 export function createRedisScripts(redis: RedisClient, scripts: Record<string, ScriptDefinition>, options: RedisScriptOptions): RedisScripts {
   const durable = options.waitReplicas > 0 ? redis.duplicate() : redis
@@ -63,14 +85,16 @@ export function createRedisScripts(redis: RedisClient, scripts: Record<string, S
   }
   const store = 'revocation'
 
-  async function run<T>(script: string, ...args: Argument[]): Promise<T> {
-    const command = (redis as unknown as Record<string, (...a: Argument[]) => Promise<T>>)[script]!
+  async function call<T>(client: RedisClient, script: string, args: Argument[]): Promise<T> {
+    const command = (client as unknown as Record<string, (...a: Argument[]) => Promise<T>>)[script]!
     try {
-      return await command.apply(redis, args)
+      return await command.apply(client, args)
     } catch (error) {
       throw new StoreUnavailableError(store, error)
     }
   }
+
+  const run = <T>(script: string, ...args: Argument[]): Promise<T> => call<T>(redis, script, args)
 
   async function revoke<T>(script: string, ...args: Argument[]): Promise<T> {
     if (options.waitReplicas === 0) return run<T>(script, ...args)
@@ -84,7 +108,7 @@ export function createRedisScripts(redis: RedisClient, scripts: Record<string, S
     if (scriptError !== null) throw new StoreUnavailableError(store, scriptError)
     if (waitError !== null || Number(acknowledged) < options.waitReplicas) {
       const shortfall = new Error(`${String(acknowledged)} of ${options.waitReplicas} replicas acknowledged`)
-      throw new StoreUnavailableError(store, waitError ?? shortfall)
+      throw new UnacknowledgedWriteError(store, value, waitError ?? shortfall)
     }
     return value as T
   }
@@ -92,6 +116,7 @@ export function createRedisScripts(redis: RedisClient, scripts: Record<string, S
   return {
     run,
     revoke,
+    followUp: <T>(script: string, ...args: Argument[]): Promise<T> => call<T>(durable, script, args),
     async ping() {
       try {
         await Promise.all([...new Set([redis, durable])].map((client) => client.ping()))

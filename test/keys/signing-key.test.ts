@@ -45,10 +45,16 @@ test('a key file is used as is, and must fit the algorithm', async (t) => {
   t.throws(() => parseSigningKey('RS256', weakRsa, 'weak'), ConfigError, 'RSA under 2048 bits is refused')
   t.throws(() => parseSigningKey('HS256', 'short', 'secret'), { message: /at least 32 bytes/ })
   t.throws(() => parseSigningKey('ES256', 'not a pem', 'garbage'), { message: /not a PEM private key/ })
+  // A PEM key is long enough to pass for an HMAC secret: HS256 pointed at one is a setting gone wrong.
+  t.throws(() => parseSigningKey('HS256', readFileSync(file, 'utf8'), 'JWT_PRIVATE_KEY_FILE=key.pem'), {
+    message: 'JWT_PRIVATE_KEY_FILE=key.pem: JWT_ALGORITHM=HS256 takes a shared secret, but this is a PEM key; for this key set JWT_ALGORITHM=ES256'
+  })
+  const publicPem = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  t.throws(() => parseSigningKey('HS256', publicPem, 'public.pem'), { message: 'public.pem: JWT_ALGORITHM=HS256 takes a shared secret, but this is a PEM key' })
   t.throws(() => loadSigningKey(loadConfig({ JWT_PRIVATE_KEY_FILE: join(dir, 'missing.pem') })), { message: /JWT_PRIVATE_KEY_FILE=/ })
 })
 
 test('NODE_ENV=production refuses to generate a key', async (t) => {
-  const config = loadConfig({ NODE_ENV: 'production', DATA_DIR: mkdtempSync(join(tmpdir(), 'keys-test-')) })
+  const config = loadConfig({ NODE_ENV: 'production', ISSUER: 'https://auth.example.com', DATA_DIR: mkdtempSync(join(tmpdir(), 'keys-test-')) })
   t.throws(() => loadSigningKey(config), { message: /JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production/ })
 })

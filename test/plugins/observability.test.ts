@@ -45,6 +45,8 @@ test('a full walk-through logs its security events and no secret', async (t) => 
   await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('auditor', 'wrong secret')))
   await redis.stop()
   assertError(t, await app.inject({ url: '/api/user', headers: bearer(child) }), 503, 'STORE_UNAVAILABLE')
+  // The rate-limit counters live in Redis too.
+  assertError(t, await app.inject({ method: 'POST', url: '/api/login', payload: { email: 'log@example.com', password } }), 503, 'STORE_UNAVAILABLE')
   secrets.push(token, child, again, clientToken, clientSecret, 'the next passphrase', 'wrong secret', 'wrong password!')
 
   const text = lines.join('\n')
@@ -73,10 +75,34 @@ test('a full walk-through logs its security events and no secret', async (t) => 
     /jwt_auth_revocations_total\{kind="token"\} 1/,
     /jwt_auth_client_tokens_total 1/,
     /jwt_auth_store_errors_total\{store="revocation"\} 1/,
+    /jwt_auth_store_errors_total\{store="rate_limit"\} 1/,
+    /jwt_auth_client_auth_failures_total 1/,
+    // Node's default metrics under their stock names, which ready-made dashboards query.
+    /^process_cpu_seconds_total \d/m,
+    /^nodejs_eventloop_lag_seconds \d/m,
     /jwt_auth_http_request_duration_seconds_bucket\{le="[^"]+",method="POST",route="\/api\/login",status_code="200"\}/
   ]) {
     t.match(metrics, line, String(line))
   }
+  t.notMatch(metrics, /jwt_auth_(process|nodejs)_/, 'no service prefix on the default metrics')
+  t.notMatch(metrics, /="[^"]* [^"]*"/, 'no label value with a space')
+})
+
+test('the reason of a 401 is on the request\'s log line, the token is not', async (t) => {
+  const { app, lines } = await appWithLogs(t, await storeEnv(t, 'embedded'))
+  const password = 'a very secret passphrase'
+  await app.inject({ method: 'POST', url: '/api/register', payload: { name: 'Log', email: 'code@example.com', password, password_confirmation: password } })
+  const token = (await app.inject({ method: 'POST', url: '/api/login', payload: { email: 'code@example.com', password } })).json().access_token as string
+  await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(token) })
+  assertError(t, await app.inject({ url: '/api/user', headers: bearer(token) }), 401, 'TOKEN_REVOKED')
+  assertError(t, await app.inject({ url: '/api/user' }), 401, 'TOKEN_MISSING')
+  await createClient(app, 'reporter', ['reports:read'])
+  t.equal((await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('reporter', 'wrong secret')))).statusCode, 401)
+
+  const completed = lines.map((line) => JSON.parse(line) as { msg: string; code?: string; res?: { statusCode: number } }).filter((entry) => entry.msg === 'request completed')
+  t.same(completed.filter((entry) => entry.res?.statusCode === 401).map((entry) => entry.code), ['TOKEN_REVOKED', 'TOKEN_MISSING', 'invalid_client'])
+  t.notOk(completed.some((entry) => entry.res?.statusCode === 200 && 'code' in entry), 'a success carries no code')
+  t.notOk(lines.join('\n').includes(token), 'the token is not logged')
 })
 
 test('safe defaults: security headers, no X-Powered-By, 404 in the error shape', async (t) => {

@@ -1,6 +1,6 @@
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { test } from 'tap'
-import { buildTestApp } from '../helper.js'
+import { assertError, buildTestApp } from '../helper.js'
 
 test('GET /docs/json is a valid OpenAPI document with every route and response', async (t) => {
   const app = await buildTestApp(t, 'embedded')
@@ -39,4 +39,10 @@ test('GET /docs/json is a valid OpenAPI document with every route and response',
   const ui = await app.inject({ url: '/docs/' })
   t.equal(ui.statusCode, 200)
   t.match(ui.headers['content-type'], /text\/html/)
+})
+
+test('DOCS=false turns /docs and /docs/json off (404 in the error shape)', async (t) => {
+  const app = await buildTestApp(t, 'embedded', { DOCS: 'false' })
+  for (const url of ['/docs', '/docs/', '/docs/json', '/docs/static/index.html']) assertError(t, await app.inject({ url }), 404, 'NOT_FOUND')
+  t.equal((await app.inject({ url: '/health/live' })).statusCode, 200, 'the rest is served')
 })

@@ -77,3 +77,81 @@ export function memoryCounter(windowMs: number, now: () => number): WindowCounte
     }
   }
 }
+
+/**
+ * The client-authentication gate, in one round trip after the secret was checked: refuses while the
+ * client id has `maxFailures` failures from this address (whatever the secret, so that a limited
+ * guesser learns nothing), counts a failure, or counts a grant against `maxGrants`. The two counters
+ * share the client's hash tag, so the script stays in one slot on Redis Cluster.
+ */
+export interface ClientGate {
+  pass(clientId: string, address: string, outcome: 'authenticated' | 'failed', grant: boolean): Promise<GateVerdict>
+}
+
+export type GateVerdict = { limited: false } | { limited: 'failures' | 'grants'; resetInMs: number }
+
+export interface GateLimits {
+  maxFailures: number
+  maxGrants: number
+  windowMs: number
+}
+
+// KEYS: failures (client id and address), grants (client id). ARGV: max failures, max grants, window (ms), outcome, grant (1|0).
+// Returns {0} to pass, {1, ttl} when limited by failures, {2, ttl} when limited by grants.
+const GATE = `
+local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
+if failures >= tonumber(ARGV[1]) then return {1, redis.call('PTTL', KEYS[1])} end
+if ARGV[4] == 'failed' then
+  if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+  return {0}
+end
+if ARGV[5] == '1' then
+  local grants = redis.call('INCR', KEYS[2])
+  if grants == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+  if grants > tonumber(ARGV[2]) then return {2, redis.call('PTTL', KEYS[2])} end
+end
+return {0}`
+
+type GateScripted = (Redis | Cluster) & {
+  jwtClientGate(failures: string, grants: string, ...args: (string | number)[]): Promise<[number, number?]>
+}
+
+function verdictOf([kind, ttl]: [number, number?]): GateVerdict {
+  if (kind === 0) return { limited: false }
+  return { limited: kind === 1 ? 'failures' : 'grants', resetInMs: Math.max(0, ttl ?? 0) }
+}
+
+export function redisClientGate(redis: Redis | Cluster, limits: GateLimits): ClientGate {
+  redis.defineCommand('jwtClientGate', { numberOfKeys: 2, lua: GATE })
+  const scripted = redis as GateScripted
+  return {
+    async pass(clientId, address, outcome, grant) {
+      const tag = `rl:{c:${clientId}}`
+      try {
+        const result = await scripted.jwtClientGate(`${tag}:failures:${address}`, `${tag}:grants`, limits.maxFailures, limits.maxGrants, limits.windowMs, outcome, grant ? 1 : 0)
+        return verdictOf(result)
+      } catch (error) {
+        throw new StoreUnavailableError('rate limit', error)
+      }
+    }
+  }
+}
+
+export function memoryClientGate(limits: GateLimits, now: () => number): ClientGate {
+  const failures = memoryCounter(limits.windowMs, now)
+  const grants = memoryCounter(limits.windowMs, now)
+  return {
+    async pass(clientId, address, outcome, grant) {
+      const failureKey = `${clientId}|${address}`
+      const failed = await failures.peek(failureKey)
+      if (failed.count >= limits.maxFailures) return { limited: 'failures', resetInMs: failed.resetInMs }
+      if (outcome === 'failed') {
+        await failures.add(failureKey)
+        return { limited: false }
+      }
+      if (!grant) return { limited: false }
+      const granted = await grants.add(clientId)
+      return granted.count > limits.maxGrants ? { limited: 'grants', resetInMs: granted.resetInMs } : { limited: false }
+    }
+  }
+}

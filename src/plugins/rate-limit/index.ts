@@ -2,11 +2,10 @@ import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { emailKey } from '../../auth/accounts.js'
-import { presentedClientId, type ClientAuthBody } from '../../auth/client-credentials.js'
 import { ServiceError, StoreUnavailableError } from '../../errors.js'
 import { authenticated } from '../auth.js'
 import { addressKey } from './address.js'
-import { memoryCounter, redisCounter, type WindowCounter } from './counters.js'
+import { memoryClientGate, memoryCounter, redisClientGate, redisCounter, type WindowCounter } from './counters.js'
 
 export interface RateLimits {
   /**
@@ -18,12 +17,12 @@ export interface RateLimits {
   /** Per user, for PUT /api/user/password (which verifies the current password); runs after `authenticate`. */
   password: preHandlerAsyncHookHandler[]
   /**
-   * Failed client authentications per presented client id *and* address, for every client-authenticated
-   * endpoint: a correct secret is never refused because someone else guessed wrong.
+   * After a client's secret was checked (token, introspect, revoke): 429 while the client id has too
+   * many failures from this address (a correct secret is never refused because someone *else* guessed
+   * wrong), else counts a failure, or a grant (`grant`: successful grants per client, counted after
+   * authentication, so that only the client itself spends them).
    */
-  clientAuth: preHandlerAsyncHookHandler[]
-  /** Successful grants per client, counted after authentication (so only the client itself spends them). */
-  grant(request: FastifyRequest, clientId: string): Promise<void>
+  clientAuthenticated(request: FastifyRequest, clientId: string, authenticated: boolean, grant: boolean): Promise<void>
 }
 
 declare module 'fastify' {
@@ -36,10 +35,6 @@ declare module 'fastify' {
 function loginAccount(request: FastifyRequest): string | undefined {
   const body = request.body as { email?: unknown } | undefined
   return typeof body?.email === 'string' ? emailKey(body.email) : undefined
-}
-
-function tokenClient(request: FastifyRequest): string | undefined {
-  return presentedClientId(request.headers.authorization, request.body as ClientAuthBody | undefined)
 }
 
 interface FailureRule {
@@ -57,8 +52,9 @@ interface Pending {
 
 /**
  * Rate limits on the endpoints that check a password or a secret. Counting every request uses
- * @fastify/rate-limit; counting *failures* (which it cannot) uses counters of our own, checked before
- * the credentials are and counted once the answer is known (onSend, before it is sent). With Redis the
+ * @fastify/rate-limit; counting *failures* (which it cannot) uses counters of our own: for logins,
+ * checked before the password is and counted once the answer is known (onSend, before it is sent);
+ * for clients, whose secrets cost no argon2, in one round trip once the secret was checked. With Redis the
  * counters live there (on the stores' connection), so they hold across instances; otherwise in memory,
  * per instance. A counter store that cannot answer is a 503, never a skipped limit: a password
  * endpoint without its limit would be a brute-force oracle.
@@ -134,7 +130,10 @@ export default fp(
       }
     })
 
-    const grants = counter('grants')
+    const clientGate = (redis === undefined ? memoryClientGate : (limits: Parameters<typeof memoryClientGate>[0]) => redisClientGate(redis, limits))(
+      { maxFailures: config.RATE_LIMIT_CLIENT_AUTH_FAILURES, maxGrants: config.RATE_LIMIT_TOKEN_PER_CLIENT, windowMs: timeWindow },
+      clock.now
+    )
 
     fastify.decorate<RateLimits>('limits', {
       login: [
@@ -151,10 +150,9 @@ export default fp(
       ],
       register: [await limit('register-ip', config.RATE_LIMIT_REGISTER_PER_IP, address)],
       password: [await limit('password-user', config.RATE_LIMIT_PASSWORD_PER_USER, (request) => authenticated(request).sub)],
-      clientAuth: [failureLimit('client-auth-failures', tokenClient, [{ per: 'subject and address', max: config.RATE_LIMIT_CLIENT_AUTH_FAILURES }], 401)],
-      async grant(request, clientId) {
-        const { count, resetInMs } = await grants.add(clientId)
-        if (count > config.RATE_LIMIT_TOKEN_PER_CLIENT) throw rateLimited(request, 'token-client', resetInMs)
+      async clientAuthenticated(request, clientId, authenticated, grant) {
+        const verdict = await clientGate.pass(clientId, address(request), authenticated ? 'authenticated' : 'failed', grant)
+        if (verdict.limited !== false) throw rateLimited(request, verdict.limited === 'grants' ? 'token-client' : 'client-auth-failures', verdict.resetInMs)
       }
     })
   },

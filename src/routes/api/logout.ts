@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
+import { ServiceError } from '../../errors.js'
 import { authenticated } from '../../plugins/auth.js'
 import { headNotAllowed } from '../../plugins/hardening.js'
 import { bearerErrors, ErrorResponse } from '../../schemas/common.js'
@@ -24,9 +25,11 @@ const logout: FastifyPluginAsyncTypebox = async (fastify) => {
       querystring: LogoutQuery,
       response: { 200: Type.Object({ status: Type.Literal('success'), message: Type.Literal('logout') }), 400: ErrorResponse, ...bearerErrors }
     },
-    preHandler: fastify.authenticate,
+    // A token whose logout got 503 is admitted again, to finish it (a retry); `others` would not end it.
+    preHandler: fastify.authenticateEnding,
     handler: async (request) => {
       const claims = authenticated(request)
+      if (request.auth?.ending === true && request.query.scope === 'others') throw new ServiceError('TOKEN_REVOKED')
       await fastify.auth.sessions.end(claims, request.query.scope)
       fastify.securityEvent(request, 'session.logout', { user_id: claims.sub, session_id: claims.sid, scope: request.query.scope })
       return { status: 'success' as const, message: 'logout' as const }

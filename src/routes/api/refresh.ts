@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ServiceError } from '../../errors.js'
+import { ServiceError, StoreUnavailableError } from '../../errors.js'
 import { bearerToken } from '../../plugins/auth.js'
 import { headNotAllowed } from '../../plugins/hardening.js'
 import { bearerErrors, ErrorResponse, TokenResponse } from '../../schemas/common.js'
@@ -28,6 +28,8 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
           return result.response
         case 'reused':
           fastify.securityEvent(request, 'token.reuse_detected', ids)
+          // Detected and reported; the session's end is not yet on enough replicas: 503, as for any such write.
+          if (!result.acknowledged) throw new StoreUnavailableError('revocation')
           throw new ServiceError('TOKEN_REUSED')
         case 'revoked':
           throw new ServiceError('TOKEN_REVOKED')

@@ -43,11 +43,14 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
       params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
       response: { 204: Type.Null(), 400: ErrorResponse, 404: ErrorResponse, ...bearerErrors }
     },
-    preHandler: fastify.authenticate,
+    // A token whose own session's end got 503 is admitted again, to end that session (a retry), nothing else.
+    preHandler: fastify.authenticateEnding,
     handler: async (request, reply) => {
       // Scoped to the token's user: another user's session id is simply not found.
-      const { sub } = authenticated(request)
-      if (!(await fastify.auth.sessions.endOne(sub, request.params.id))) throw new ServiceError('NOT_FOUND', 'no such session')
+      const claims = authenticated(request)
+      const { sub } = claims
+      if (request.auth?.ending === true && request.params.id !== claims.sid) throw new ServiceError('TOKEN_REVOKED')
+      if (!(await fastify.auth.sessions.endOne(sub, request.params.id, claims))) throw new ServiceError('NOT_FOUND', 'no such session')
       fastify.securityEvent(request, 'session.revoked', { user_id: sub, session_id: request.params.id })
       return reply.code(204).send(null)
     }

@@ -26,6 +26,8 @@ const oauth: FastifyPluginAsync = async (fastify) => {
   await fastify.register(formbody, { bodyLimit: 16 * 1024 })
   fastify.setErrorHandler(async (error: FastifyError | ServiceError | OAuthError, request, reply) => {
     const oauthError = asOAuthError(error)
+    // As for the seed API (error-handler.ts): the RFC 6749 §5.2 code on the request's log line.
+    reply.log = reply.log.child({ code: oauthError.error })
     if (oauthError.error === 'invalid_client') fastify.securityEvent(request, 'client.auth_failed')
     if (oauthError.statusCode >= 500 && oauthError.statusCode !== 503) request.log.error({ err: error }, 'oauth request failed')
     return reply

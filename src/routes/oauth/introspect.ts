@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { audiencesOf } from '../../auth/verifier.js'
-import { authorizationHeader } from '../../plugins/auth.js'
 import { authenticateClient } from './client-auth.js'
 import { ClientAuthFields, oauthErrors, TokenParameter } from './schemas.js'
 
@@ -33,9 +32,8 @@ const introspect: FastifyPluginAsyncTypebox = async (fastify) => {
       body: Type.Object({ ...TokenParameter, ...ClientAuthFields }),
       response: { 200: Introspection, ...oauthErrors }
     },
-    preHandler: fastify.limits.clientAuth,
     handler: async (request, reply) => {
-      const client = await authenticateClient(fastify, authorizationHeader(request), request.body)
+      const client = await authenticateClient(fastify, request)
       reply.header('cache-control', 'no-store')
       const verified = await fastify.auth.clientTokens.introspect(request.body.token, client)
       if (verified === undefined) return { active: false }

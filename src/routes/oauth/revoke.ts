@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { authorizationHeader } from '../../plugins/auth.js'
 import { authenticateClient } from './client-auth.js'
 import { ClientAuthFields, oauthErrors, TokenParameter } from './schemas.js'
 
@@ -18,9 +17,8 @@ const revoke: FastifyPluginAsyncTypebox = async (fastify) => {
       body: Type.Object({ ...TokenParameter, ...ClientAuthFields }),
       response: { 200: Type.Null(), ...oauthErrors }
     },
-    preHandler: fastify.limits.clientAuth,
     handler: async (request, reply) => {
-      const client = await authenticateClient(fastify, authorizationHeader(request), request.body)
+      const client = await authenticateClient(fastify, request)
       const revoked = await fastify.auth.clientTokens.revoke(request.body.token, client)
       if (revoked.kind === 'client') fastify.securityEvent(request, 'token.revoked', { client_id: client.client_id })
       if (revoked.kind === 'user') fastify.securityEvent(request, 'token.revoked', { client_id: client.client_id, user_id: revoked.sub, session_id: revoked.sid })

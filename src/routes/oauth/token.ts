@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { OAuthError } from '../../errors.js'
-import { authorizationHeader } from '../../plugins/auth.js'
 import { authenticateClient } from './client-auth.js'
 import { ClientAuthFields, oauthErrors } from './schemas.js'
 
@@ -25,12 +24,10 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
         ...oauthErrors
       }
     },
-    preHandler: fastify.limits.clientAuth,
     handler: async (request, reply) => {
-      const client = await authenticateClient(fastify, authorizationHeader(request), request.body)
+      const client = await authenticateClient(fastify, request, { grant: true })
       const { grant_type, scope, resource } = request.body
       if (grant_type !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type', 'only client_credentials is supported')
-      await fastify.limits.grant(request, client.client_id)
       const grant = await fastify.auth.clientTokens.issue(client, { scope, resource })
       fastify.securityEvent(request, 'client.token_issued', { client_id: client.client_id, scope: grant.scope })
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')

@@ -12,13 +12,17 @@ const Metadata = Type.Object({
   token_endpoint_auth_methods_supported: Type.Array(Type.String()),
   introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
   revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
-  id_token_signing_alg_values_supported: Type.Array(Type.String()),
-  subject_types_supported: Type.Array(Type.String())
+  service_documentation: Type.Optional(Type.String())
 })
 
-/** RFC 8414 metadata, also at the OpenID Connect discovery path that many clients try first. */
+/**
+ * RFC 8414 authorization server metadata, at RFC 8414 §3's path only. The service is no OpenID
+ * Provider (no ID tokens, no userinfo, no authorization endpoint), so `/.well-known/openid-configuration`
+ * is a 404: an OIDC client must fail at discovery, not later on a missing member.
+ */
 const metadata: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { ISSUER } = fastify.config
+  const { ISSUER, DOCS } = fastify.config
+  // RFC 6749 §2.3.1; the same for the token, introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1) endpoints.
   const authMethods = ['client_secret_basic', 'client_secret_post']
   const document = {
     issuer: ISSUER,
@@ -27,23 +31,24 @@ const metadata: FastifyPluginAsyncTypebox = async (fastify) => {
     introspection_endpoint: `${ISSUER}/oauth/introspect`,
     revocation_endpoint: `${ISSUER}/oauth/revoke`,
     grant_types_supported: ['client_credentials'],
-    // No authorization endpoint: users sign in through /api/login.
+    // RFC 8414 §2 makes this member REQUIRED, and response types belong to the authorization endpoint,
+    // which this server does not have (users sign in through /api/login): the honest value is empty.
+    // Omitting it would break parsers that enforce the RFC; ["code"] would send clients to an
+    // authorization_endpoint that does not exist. Client-credentials clients (oauth4webapi, the
+    // test suite's) read only the endpoints and auth methods.
     response_types_supported: [],
     token_endpoint_auth_methods_supported: authMethods,
     introspection_endpoint_auth_methods_supported: authMethods,
     revocation_endpoint_auth_methods_supported: authMethods,
-    id_token_signing_alg_values_supported: [fastify.auth.keys.signing.alg],
-    subject_types_supported: ['public']
+    ...(DOCS ? { service_documentation: `${ISSUER}/docs` } : {})
   }
-  for (const url of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
-    fastify.get(url, {
-      schema: { tags: ['keys'], summary: 'Authorization server metadata (RFC 8414)', response: { 200: Metadata } },
-      handler: async (_request, reply) => {
-        reply.header('cache-control', 'public, max-age=300')
-        return document
-      }
-    })
-  }
+  fastify.get('/.well-known/oauth-authorization-server', {
+    schema: { tags: ['keys'], summary: 'Authorization server metadata (RFC 8414)', response: { 200: Metadata } },
+    handler: async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300')
+      return document
+    }
+  })
 }
 
 export default metadata

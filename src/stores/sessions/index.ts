@@ -20,16 +20,41 @@ export interface SessionStore {
    * the user already has `maxSessions` live sessions, the least recently refreshed ones are ended first.
    */
   start(session: SessionRecord, admission: Admission): Promise<StartResult>
-  /** The per-request check, one round trip: the token is neither rotated nor revoked, and its session is live. */
+  /**
+   * The per-request check, one round trip: the token is neither rotated nor revoked, and its session is
+   * live. `ending`: the token's own logout is written but not yet acknowledged (see `end`).
+   */
   check(token: TokenRef, now: number): Promise<TokenStatus>
   /**
-   * Rotates `parent` into the child sealed in `rotation.sealedChild`, exactly once and atomically.
-   * A parent rotated before gets its first child back while the grace lasts, and revokes its
-   * session after that (reuse).
+   * Rotates `parent` into the child sealed in `rotation.sealedChild`, exactly once and atomically, as
+   * a *pending* rotation (`rotated`): the parent is refused from then on, but the rotation counts only
+   * once `confirmRotation` has turned it into a rotated state, and `rollbackRotation` undoes it. A
+   * pending rotation whose `pendingUntil` has passed is dead, as if it had never been written.
+   * A parent rotated before gets its first child back while the grace lasts, and revokes its session
+   * after that (reuse); a parent whose rotation is pending now gets `pending` (another request is
+   * rotating it: ask again soon).
    */
   rotate(parent: TokenRef, rotation: Rotation): Promise<RotateResult>
-  /** Revokes the token and ends its session, atomically. */
+  /** Turns exactly this attempt's pending rotation into the rotated state; false when it is no longer there. */
+  confirmRotation(parent: TokenRef, rotation: Rotation): Promise<boolean>
+  /** Undoes exactly this attempt's rotation, pending or confirmed, unless a repeat has handed its child out since. */
+  rollbackRotation(parent: TokenRef, rotation: Rotation): Promise<void>
+  /**
+   * Revokes the token and ends its session, atomically. The token is marked as ending until
+   * `confirmEnd`: refused everywhere, but a logout with it may be repeated (a retry after a 503).
+   * Idempotent; a token already revoked stays revoked.
+   */
   end(token: TokenRef, now: number): Promise<void>
+  /** The end of `end` is acknowledged: the token is now simply revoked (a logout with it is 401). */
+  confirmEnd(token: TokenRef): Promise<void>
+  /**
+   * DELETE /api/sessions/:id: ends one session of the user; false when it was not live. The end is
+   * remembered until `end.pendingUntil` or `confirmEndOne`, so that a retry of an unacknowledged
+   * end (a 503) repeats it and answers true.
+   */
+  endOne(sub: string, sid: string, end: { now: number; pendingUntil: number }): Promise<boolean>
+  /** The end of `endOne` is acknowledged: a repeat now finds no such session. */
+  confirmEndOne(sub: string, sid: string): Promise<void>
   /** Ends several sessions of one user at once, atomically; returns how many were alive. */
   endMany(sub: string, which: SessionSelector, now: number): Promise<number>
   /**
@@ -84,24 +109,53 @@ export interface TokenRef {
   exp: number
 }
 
-export type TokenStatus = 'active' | 'revoked'
+/** `ending`: revoked, but its own logout is not yet acknowledged, so the logout accepts it for a retry. */
+export type TokenStatus = 'active' | 'revoked' | 'ending'
 
-/** Every session, every one but `except`, or only `only`. */
-export type SessionSelector = { all: true } | { except: string } | { only: string }
+/** Every session, or every one but `except`. */
+export type SessionSelector = { all: true } | { except: string }
 
+/** One attempt to rotate a token. */
 export interface Rotation {
   /** The child token, sealed under a key only the parent's holder can derive (auth/refresh-seal.ts). */
   sealedChild: string
   /** How long, in milliseconds, a repeated refresh of the parent gets the same child. */
   graceMs: number
   now: number
+  /** Decimal digits, random: names this attempt's states, so that its confirmation and rollback touch no other. */
+  id: string
+  /**
+   * ms, the service's clock: by then the attempt has been confirmed or given up (REDIS_COMMAND_TIMEOUT_MS
+   * + REDIS_WAIT_TIMEOUT_MS after `now`), so a pending state past it is dead: as if absent.
+   */
+  pendingUntil: number
 }
 
+/*
+ * The states of a token id in the deny-list, the same on both backends:
+ *   p:<id>:<pending until>     a rotation in flight: refused; dead (as if absent) from <pending until> on
+ *   x:<grace end>.<id>         rotated: refused; refresh within the grace gets the child, after it is reuse.
+ *                              The attempt id is a decimal fraction of the grace end, so readers that
+ *                              parse a number (the previous release included) read the grace end
+ *   x:<grace end>              the same, once a repeat has handed the child out (no rollback may undo it);
+ *                              also what the previous release wrote (SQLite: plain 'x', the grace in rotation_grace)
+ *   l                          logged out, not yet acknowledged: refused, except by the logout (a retry)
+ *   r                          revoked
+ */
+export const pendingState = ({ id, pendingUntil }: Rotation): string => `p:${id}:${pendingUntil}`
+export const rotatedState = ({ id, now, graceMs }: Rotation): string => `x:${now + graceMs}.${id}`
+
 export type RotateResult =
+  /** Written as pending: confirm it (or roll it back) next. */
   | { outcome: 'rotated' }
   /** Rotated before, within the grace: here is the same child, still sealed. */
   | { outcome: 'repeated'; sealedChild: string }
-  /** Rotated before, after the grace: the session has now been revoked. */
-  | { outcome: 'reused' }
+  /**
+   * Rotated before, after the grace: the session has now been revoked. `acknowledged` false: too few
+   * replicas hold that revocation yet (the request gets 503, but the reuse is reported).
+   */
+  | { outcome: 'reused'; acknowledged: boolean }
   /** Logged out, or its session is gone. */
   | { outcome: 'revoked' }
+  /** Another request is rotating this token right now: ask again (it is confirmed or gone within its bound). */
+  | { outcome: 'pending' }

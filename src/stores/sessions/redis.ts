@@ -1,6 +1,6 @@
 import type { SessionRecord } from '../../schemas/sessions.js'
-import { GARBAGE_DELAY_MS, LUA_EXPIRED, type RedisScripts, type ScriptDefinition } from '../redis-scripts.js'
-import type { NotBefore, SessionStore } from './index.js'
+import { GARBAGE_DELAY_MS, LUA_EXPIRED, UnacknowledgedWriteError, type RedisScripts, type ScriptDefinition } from '../redis-scripts.js'
+import { pendingState, rotatedState, type NotBefore, type SessionStore } from './index.js'
 
 /*
  * Key layout. Every key of one user carries the hash tag {u:<sub>}, so that the keys a request
@@ -11,8 +11,9 @@ import type { NotBefore, SessionStore } from './index.js'
  *   {u:<sub>}:sessions    sorted set: sid -> last_refreshed_at (ms); who is ended first at MAX_SESSIONS_PER_USER
  *   {u:<sub>}:created     sorted set: sid -> created_at (ms); the listing order, (created_at, sid), which pages follow
  *   {u:<sub>}:nb          the user's not-before (ms): no session starts on credentials checked at or before it
- *   {u:<sub>}:j:<jti>     "r" (revoked) or "x:<grace end, ms>" (rotated); PXAT the token's exp
+ *   {u:<sub>}:j:<jti>     the token's state (index.ts: p pending, x rotated, l logging out, r revoked); PXAT the token's exp
  *   {u:<sub>}:g:<jti>     the sealed first child of a rotated token, kept for the grace
+ *   {u:<sub>}:e:<sid>     a session ended by DELETE /api/sessions/:id whose end is not yet acknowledged: until when (ms)
  *
  * The two sorted sets index the same sessions: every script that adds or removes a session does both.
  * Entries whose session has ended are collected by the scripts that meet them. In the previous release
@@ -28,6 +29,38 @@ import type { NotBefore, SessionStore } from './index.js'
  * Every time decision compares a stored time with ARGV `now`, the service's clock. PEXPIREAT only
  * collects garbage, GARBAGE_DELAY_MS after nothing can depend on the key any more; the one exception is
  * the deny-list entry, which SPEC.md has live exactly as long as its token, hence `expired()`.
+ *
+ * Retry-safe revoking writes. With REDIS_WAIT_REPLICAS a write may run on the master and still be
+ * answered 503 (too few replicas acknowledged it in time), and any write may time out and then run
+ * late, when Redis was only slow. The client retries after a 503; so what a 503 leaves behind must let
+ * the retry succeed, and must never turn it into reuse:
+ *
+ * - Refresh is pending, then confirmed. ROTATE writes p:<id>:<pending until> (and the sealed child);
+ *   once its WAIT succeeded, CONFIRM turns exactly that value into x:<grace end>.<id>, with its own
+ *   WAIT; then 200. If either fails, ROLLBACK deletes the state and the child if they still hold
+ *   this attempt's value (followUp: the same connection, so Redis runs it after the write, even late),
+ *   then 503. A pending state is refused by CHECK until <pending until> (REDIS_COMMAND_TIMEOUT_MS +
+ *   REDIS_WAIT_TIMEOUT_MS after the attempt began, by the service's clock), and dead after it: as if
+ *   absent, to CHECK and to ROTATE. So the presented token works again at once when the rollback
+ *   arrives, within that bound when it does not, and a ROTATE that runs after its request gave up is
+ *   inert. A refresh that meets a live pending state gets `pending` (the service asks again for as
+ *   long as that bound, then answers 503), never reuse. A late CONFIRM or ROLLBACK finds another value
+ *   and does nothing. A repeat within the grace rewrites the state as x:<grace end> before it hands
+ *   the child out: no rollback can undo a rotation whose child left, and its WAIT covers the state.
+ * - Logout marks the token l (not r) and ends its session; once acknowledged, CONFIRM_END makes it r.
+ *   An l token is refused everywhere but by the logout, which repeats the end (idempotent) with its
+ *   WAIT: a retried logout gets 200, a logout after an acknowledged one 401.
+ * - DELETE /api/sessions/:id writes {u:<sub>}:e:<sid> = <pending until> with the end; a repeat while it
+ *   holds repeats the end and answers as the first would have; once acknowledged it is deleted.
+ * - Every other end (logout of the other sessions, a password change) leaves the token's own session
+ *   alive, so its retry just runs again.
+ * Late revocations (a logout or session end that Redis runs after its request gave up) apply as asked:
+ * they only ever end what the user asked to end. (The client never sends a command again after its
+ * connection dropped: redis-connection.ts.)
+ * What remains (README, Retries after a 503): a CONFIRM that ran but whose ROLLBACK cannot reach Redis
+ * (the connection drops in between; or a failover with the CONFIRM on the replica only) leaves the
+ * rotation confirmed after a 503: its retry gets the child within the grace, and is reuse after it.
+ * The previous release reads p and l as revoked, and x:<grace end>.<id> as its own x:<grace end>.
  */
 const tag = (sub: string): string => `{u:${sub}}`
 const sessionKey = (sub: string, sid: string): string => `${tag(sub)}:s:${sid}`
@@ -36,6 +69,7 @@ const byCreationKey = (sub: string): string => `${tag(sub)}:created`
 const notBeforeKey = (sub: string): string => `${tag(sub)}:nb`
 const tokenKey = (sub: string, jti: string): string => `${tag(sub)}:j:${jti}`
 const graceKey = (sub: string, jti: string): string => `${tag(sub)}:g:${jti}`
+const endedKey = (sub: string, sid: string): string => `${tag(sub)}:e:${sid}`
 
 // A session is live while its record exists and has not reached expires_at (records written by the
 // previous release have no expires_at; their TTL still ends them).
@@ -114,45 +148,111 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
 end
 return result`
 
-// KEYS: token, session. ARGV: now (ms), token exp (ms). Returns 0 when the token may pass.
-const CHECK = `${LIVE}${LUA_EXPIRED}
-if redis.call('EXISTS', KEYS[1]) == 1 or expired(ARGV[2]) then return 1 end
-if not live(KEYS[2], tonumber(ARGV[1])) then return 2 end
+// A pending rotation, p:<id>:<pending until>, whose bound has passed: its request has confirmed it or
+// given up by then, so it counts as absent.
+const LUA_DEAD = `
+local function dead(state, now)
+  if string.sub(state, 1, 2) ~= 'p:' then return false end
+  local pendingUntil = tonumber(string.match(state, '^p:%d+:(%d+)$'))
+  return pendingUntil ~= nil and pendingUntil <= now
+end
+`
+
+// KEYS: token, session. ARGV: now (ms), token exp (ms).
+// Returns 0 when the token may pass, 3 when it is ending (its logout awaits acknowledgement), else 1 or 2.
+const CHECK = `${LIVE}${LUA_EXPIRED}${LUA_DEAD}
+if expired(ARGV[2]) then return 1 end
+local now = tonumber(ARGV[1])
+local state = redis.call('GET', KEYS[1])
+if state and not dead(state, now) then
+  if state == 'l' then return 3 end
+  return 1
+end
+if not live(KEYS[2], now) then return 2 end
 return 0`
 
 // KEYS: token, grace, session, byRefresh, byCreation.
-// ARGV: token exp (ms), sealed child, grace (ms), now (ms), sid, garbage delay (ms), key prefix of the user's sessions.
+// ARGV: token exp (ms), sealed child, grace (ms), now (ms), sid, garbage delay (ms), key prefix of the user's sessions,
+//       this attempt's pending state, pending until (ms).
 // The whole decision is one script, so two refreshes of one token can never both rotate it.
-const ROTATE = `${INDEX}${LUA_EXPIRED}
+const ROTATE = `${INDEX}${LUA_EXPIRED}${LUA_DEAD}
 if expired(ARGV[1]) then return {'revoked'} end
 local now = tonumber(ARGV[4])
 local grace = tonumber(ARGV[3])
 local state = redis.call('GET', KEYS[1])
+if state and string.sub(state, 1, 2) == 'p:' then
+  if not dead(state, now) then return {'pending'} end
+  state = false
+end
 local alive = live(KEYS[3], now)
 upgrade(KEYS[4], KEYS[5], ARGV[7])
 if state and string.sub(state, 1, 1) == 'x' and alive then
-  local graceEnds = tonumber(string.sub(state, 3)) or 0
-  local child = redis.call('GET', KEYS[2])
-  if child and now < graceEnds then return {'repeated', child} end
+  local graceEnds = string.match(state, '^x:(%d+)') or '0'
+  if now < tonumber(graceEnds) then
+    local child = redis.call('GET', KEYS[2])
+    -- No child within the grace: REFRESH_GRACE=0 and a request that began before the rotation (a late one).
+    if not child then return {'revoked'} end
+    -- Handed out from now on: no rollback may undo this rotation, and this write makes WAIT cover it.
+    redis.call('SET', KEYS[1], 'x:' .. graceEnds, 'KEEPTTL')
+    return {'repeated', child}
+  end
   drop(KEYS[4], KEYS[5], ARGV[7], ARGV[5])
   return {'reused'}
 end
 if state or not alive then return {'revoked'} end
-redis.call('SET', KEYS[1], 'x:' .. (now + grace), 'PXAT', ARGV[1])
-if grace > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PXAT', now + grace + tonumber(ARGV[6])) end
+redis.call('SET', KEYS[1], ARGV[8], 'PXAT', ARGV[1])
+if grace > 0 then
+  redis.call('SET', KEYS[2], ARGV[2], 'PXAT', tonumber(ARGV[9]) + grace + tonumber(ARGV[6]))
+else
+  redis.call('DEL', KEYS[2])
+end
 redis.call('HSET', KEYS[3], 'last_refreshed_at', ARGV[4])
 redis.call('ZADD', KEYS[4], 'XX', ARGV[4], ARGV[5])
 return {'rotated'}`
 
+// KEYS: token. ARGV: this attempt's pending state, its rotated state. Returns 1 when confirmed.
+const CONFIRM_ROTATION = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1`
+
+// KEYS: token, grace. ARGV: this attempt's pending state, its rotated state.
+const ROLLBACK_ROTATION = `
+local state = redis.call('GET', KEYS[1])
+if state ~= ARGV[1] and state ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1`
+
 // KEYS: token, byRefresh, byCreation. ARGV: token exp (ms), sid, key prefix of the user's sessions.
 const END = `${INDEX}
 upgrade(KEYS[2], KEYS[3], ARGV[3])
-redis.call('SET', KEYS[1], 'r', 'PXAT', ARGV[1])
+if redis.call('GET', KEYS[1]) ~= 'r' then redis.call('SET', KEYS[1], 'l', 'PXAT', ARGV[1]) end
 drop(KEYS[2], KEYS[3], ARGV[3], ARGV[2])
 return 1`
 
+// KEYS: token.
+const CONFIRM_END = `
+if redis.call('GET', KEYS[1]) ~= 'l' then return 0 end
+redis.call('SET', KEYS[1], 'r', 'KEEPTTL')
+return 1`
+
+// KEYS: byRefresh, byCreation, the session's end marker ({u:<sub>}:e:<sid>).
+// ARGV: key prefix of the user's sessions, sid, now (ms), pending until (ms), garbage delay (ms).
+// Returns 1 when the session was live, or its end is still unacknowledged (a retry: it is repeated).
+const END_ONE = `${INDEX}
+upgrade(KEYS[1], KEYS[2], ARGV[1])
+local now = tonumber(ARGV[3])
+local ended = live(ARGV[1] .. ARGV[2], now) or (tonumber(redis.call('GET', KEYS[3])) or 0) > now
+drop(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+if not ended then return 0 end
+redis.call('SET', KEYS[3], ARGV[4], 'PXAT', tonumber(ARGV[4]) + tonumber(ARGV[5]))
+return 1`
+
+// KEYS: the session's end marker.
+const FORGET_END = `return redis.call('DEL', KEYS[1])`
+
 // KEYS: byRefresh, byCreation, not-before.
-// ARGV: key prefix of the user's sessions, mode (all | except | only), sid, now (ms),
+// ARGV: key prefix of the user's sessions, mode (all | except), sid, now (ms),
 //       not-before (ms, or '' to leave it), not-before garbage at (ms).
 // Returns how many of the ended sessions were live. The not-before only moves forward.
 const END_MANY = `${INDEX}
@@ -163,12 +263,8 @@ local function finish(sid)
   if live(ARGV[1] .. sid, now) then ended = ended + 1 end
   drop(KEYS[1], KEYS[2], ARGV[1], sid)
 end
-if ARGV[2] == 'only' then
-  finish(ARGV[3])
-else
-  for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    if ARGV[2] == 'all' or sid ~= ARGV[3] then finish(sid) end
-  end
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if ARGV[2] == 'all' or sid ~= ARGV[3] then finish(sid) end
 end
 if ARGV[5] ~= '' then
   local current = tonumber(redis.call('GET', KEYS[3]) or '')
@@ -229,7 +325,12 @@ export const SESSION_SCRIPTS: Record<string, ScriptDefinition> = {
   jwtSessionStart: { numberOfKeys: 4, lua: START },
   jwtSessionCheck: { numberOfKeys: 2, lua: CHECK },
   jwtSessionRotate: { numberOfKeys: 5, lua: ROTATE },
+  jwtSessionConfirmRotation: { numberOfKeys: 1, lua: CONFIRM_ROTATION },
+  jwtSessionRollbackRotation: { numberOfKeys: 2, lua: ROLLBACK_ROTATION },
   jwtSessionEnd: { numberOfKeys: 3, lua: END },
+  jwtSessionConfirmEnd: { numberOfKeys: 1, lua: CONFIRM_END },
+  jwtSessionEndOne: { numberOfKeys: 3, lua: END_ONE },
+  jwtSessionForgetEnd: { numberOfKeys: 1, lua: FORGET_END },
   jwtSessionEndMany: { numberOfKeys: 3, lua: END_MANY },
   jwtSessionList: { numberOfKeys: 2, lua: LIST }
 }
@@ -239,7 +340,7 @@ export function createRedisSessionStore(scripts: RedisScripts, keyPrefix: string
   const sessionPrefix = (sub: string): string => `${keyPrefix}${sessionKey(sub, '')}`
   const index = (sub: string): [string, string] => [byRefreshKey(sub), byCreationKey(sub)]
 
-  async function endMany(sub: string, mode: 'all' | 'except' | 'only', sid: string, now: number, notBefore?: NotBefore): Promise<number> {
+  async function endMany(sub: string, mode: 'all' | 'except', sid: string, now: number, notBefore?: NotBefore): Promise<number> {
     return scripts.revoke<number>(
       'jwtSessionEndMany',
       ...index(sub), notBeforeKey(sub),
@@ -263,26 +364,59 @@ export function createRedisSessionStore(scripts: RedisScripts, keyPrefix: string
 
     async check({ sub, sid, jti, exp }, now) {
       const verdict = await scripts.run<number>('jwtSessionCheck', tokenKey(sub, jti), sessionKey(sub, sid), now, exp * 1000)
-      return verdict === 0 ? 'active' : 'revoked'
+      return verdict === 0 ? 'active' : verdict === 3 ? 'ending' : 'revoked'
     },
 
-    async rotate({ sub, sid, jti, exp }, { sealedChild, graceMs, now }) {
-      const [outcome, child] = await scripts.revoke<[string, string?]>(
-        'jwtSessionRotate',
-        tokenKey(sub, jti), graceKey(sub, jti), sessionKey(sub, sid), ...index(sub),
-        exp * 1000, sealedChild, graceMs, now, sid, GARBAGE_DELAY_MS, sessionPrefix(sub)
-      )
+    async rotate({ sub, sid, jti, exp }, rotation) {
+      let answer: [string, string?]
+      try {
+        answer = await scripts.revoke<[string, string?]>(
+          'jwtSessionRotate',
+          tokenKey(sub, jti), graceKey(sub, jti), sessionKey(sub, sid), ...index(sub),
+          exp * 1000, rotation.sealedChild, rotation.graceMs, rotation.now, sid, GARBAGE_DELAY_MS, sessionPrefix(sub),
+          pendingState(rotation), rotation.pendingUntil
+        )
+      } catch (error) {
+        const outcome = error instanceof UnacknowledgedWriteError ? (error.result as string[] | undefined)?.[0] : undefined
+        // A reuse is reported even when its revocation is not yet safe on enough replicas.
+        if (outcome === 'reused') return { outcome, acknowledged: false }
+        // These wrote nothing that the WAIT was for: the answer stands.
+        if (outcome === 'revoked' || outcome === 'pending') return { outcome }
+        throw error
+      }
+      const [outcome, child] = answer
       if (outcome === 'repeated') return { outcome, sealedChild: child! }
-      return { outcome: outcome as 'rotated' | 'reused' | 'revoked' }
+      if (outcome === 'reused') return { outcome, acknowledged: true }
+      return { outcome: outcome as 'rotated' | 'revoked' | 'pending' }
+    },
+
+    async confirmRotation({ sub, jti }, rotation) {
+      return (await scripts.revoke<number>('jwtSessionConfirmRotation', tokenKey(sub, jti), pendingState(rotation), rotatedState(rotation))) === 1
+    },
+
+    async rollbackRotation({ sub, jti }, rotation) {
+      await scripts.followUp('jwtSessionRollbackRotation', tokenKey(sub, jti), graceKey(sub, jti), pendingState(rotation), rotatedState(rotation))
     },
 
     async end({ sub, sid, jti, exp }) {
       await scripts.revoke('jwtSessionEnd', tokenKey(sub, jti), ...index(sub), exp * 1000, sid, sessionPrefix(sub))
     },
 
+    async confirmEnd({ sub, jti }) {
+      await scripts.followUp('jwtSessionConfirmEnd', tokenKey(sub, jti))
+    },
+
+    async endOne(sub, sid, { now, pendingUntil }) {
+      const ended = await scripts.revoke<number>('jwtSessionEndOne', ...index(sub), endedKey(sub, sid), sessionPrefix(sub), sid, now, pendingUntil, GARBAGE_DELAY_MS)
+      return ended === 1
+    },
+
+    async confirmEndOne(sub, sid) {
+      await scripts.followUp('jwtSessionForgetEnd', endedKey(sub, sid))
+    },
+
     async endMany(sub, which, now) {
-      if ('all' in which) return endMany(sub, 'all', '', now)
-      return 'except' in which ? endMany(sub, 'except', which.except, now) : endMany(sub, 'only', which.only, now)
+      return 'all' in which ? endMany(sub, 'all', '', now) : endMany(sub, 'except', which.except, now)
     },
 
     async endSessionsAndSetNotBefore(sub, which, notBefore) {

@@ -1,8 +1,31 @@
 import type { SessionRecord } from '../../schemas/sessions.js'
 import type { RevocationDatabase } from '../revocation-database.js'
-import type { Admission, NotBefore, RotateResult, SessionSelector, SessionStore, StartResult } from './index.js'
+import { pendingState, rotatedState, type Admission, type NotBefore, type RotateResult, type Rotation, type SessionSelector, type SessionStore, type StartResult, type TokenStatus } from './index.js'
 
-/** The embedded session store: the same semantics as Redis, in the revocation database's tables. */
+/** What a stored state (index.ts) means at `now`; undefined: as if there were none. */
+type State =
+  | { kind: 'rotated'; graceEnds: number | undefined; value: string }
+  | { kind: 'pending' | 'ending' | 'revoked' }
+  | undefined
+
+function stateAt(state: string | undefined, now: number): State {
+  if (state === undefined) return undefined
+  if (state.startsWith('p:')) {
+    const pendingUntil = Number(/^p:\d+:(\d+)$/.exec(state)?.[1] ?? Infinity)
+    return pendingUntil <= now ? undefined : { kind: 'pending' }
+  }
+  // Plain 'x' is the previous release's: its grace end is that of its rotation_grace row.
+  if (state === 'x') return { kind: 'rotated', graceEnds: undefined, value: state }
+  if (state.startsWith('x:')) return { kind: 'rotated', graceEnds: Number(/^x:(\d+)/.exec(state)?.[1] ?? 0), value: state }
+  return { kind: state === 'l' ? 'ending' : 'revoked' }
+}
+
+/**
+ * The embedded session store: the same semantics as Redis, in the revocation database's tables (one
+ * IMMEDIATE transaction per step). A commit is acknowledged as it happens, so a step that fails leaves
+ * nothing behind: pending rotations and ending tokens only live between two steps of one request here,
+ * and an end of one session (endOne) needs no marker.
+ */
 export function createSqliteSessionStore({ db, guard }: RevocationDatabase): SessionStore {
   const insertSession = db.prepare(
     `INSERT OR REPLACE INTO sessions (sid, sub, created_at, last_refreshed_at, auth_time, user_agent, ip, expires_at)
@@ -16,6 +39,9 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
     'SELECT sealed_child FROM rotation_grace WHERE jti = ? AND expires_at > ?'
   )
   const setTokenState = db.prepare('INSERT OR REPLACE INTO revoked_tokens (jti, state, expires_at) VALUES (?, ?, ?)')
+  const replaceTokenState = db.prepare('UPDATE revoked_tokens SET state = ? WHERE jti = ? AND state = ?')
+  const deleteTokenState = db.prepare('DELETE FROM revoked_tokens WHERE jti = ? AND state IN (?, ?)')
+  const deleteGrace = db.prepare('DELETE FROM rotation_grace WHERE jti = ?')
   const setGrace = db.prepare('INSERT OR REPLACE INTO rotation_grace (jti, sealed_child, expires_at) VALUES (?, ?, ?)')
   const touchSession = db.prepare('UPDATE sessions SET last_refreshed_at = ? WHERE sid = ?')
   const deleteSession = db.prepare('DELETE FROM sessions WHERE sid = ?')
@@ -40,25 +66,37 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
     'SELECT sid FROM sessions WHERE sub = ? AND expires_at > ? ORDER BY last_refreshed_at, sid LIMIT ?'
   )
 
-  const rotate = db.transaction(
-    (jti: string, sid: string, sub: string, expMs: number, sealedChild: string, graceMs: number, now: number): RotateResult => {
-      const state = tokenState.get(jti, now)?.state
-      const sessionAlive = liveSession.get(sid, sub, now) !== undefined
-      if (state === 'x' && sessionAlive) {
-        const child = graceChild.get(jti, now)?.sealed_child
+  const rotate = db.transaction((jti: string, sid: string, sub: string, expMs: number, rotation: Rotation): RotateResult => {
+    const { now, graceMs } = rotation
+    const state = stateAt(tokenState.get(jti, now)?.state, now)
+    if (state?.kind === 'pending') return { outcome: 'pending' }
+    const sessionAlive = liveSession.get(sid, sub, now) !== undefined
+    if (state?.kind === 'rotated' && sessionAlive) {
+      const child = graceChild.get(jti, now)?.sealed_child
+      if (state.graceEnds === undefined) {
         if (child !== undefined) return { outcome: 'repeated', sealedChild: child }
-        deleteSession.run(sid)
-        return { outcome: 'reused' }
+      } else if (now < state.graceEnds) {
+        // No child within the grace: REFRESH_GRACE=0 and a request that began before the rotation.
+        if (child === undefined) return { outcome: 'revoked' }
+        // Handed out from now on: no rollback may undo this rotation.
+        replaceTokenState.run(`x:${state.graceEnds}`, jti, state.value)
+        return { outcome: 'repeated', sealedChild: child }
       }
-      if (state !== undefined || !sessionAlive) return { outcome: 'revoked' }
-      setTokenState.run(jti, 'x', expMs)
-      if (graceMs > 0) setGrace.run(jti, sealedChild, now + graceMs)
-      touchSession.run(now, sid)
-      return { outcome: 'rotated' }
+      deleteSession.run(sid)
+      return { outcome: 'reused', acknowledged: true }
     }
-  )
-  const end = db.transaction((jti: string, sid: string, expMs: number) => {
-    setTokenState.run(jti, 'r', expMs)
+    if (state !== undefined || !sessionAlive) return { outcome: 'revoked' }
+    setTokenState.run(jti, pendingState(rotation), expMs)
+    if (graceMs > 0) setGrace.run(jti, rotation.sealedChild, rotation.pendingUntil + graceMs)
+    else deleteGrace.run(jti)
+    touchSession.run(now, sid)
+    return { outcome: 'rotated' }
+  })
+  const rollbackRotation = db.transaction((jti: string, rotation: Rotation) => {
+    if (deleteTokenState.run(jti, pendingState(rotation), rotatedState(rotation)).changes > 0) deleteGrace.run(jti)
+  })
+  const end = db.transaction((jti: string, sid: string, expMs: number, now: number) => {
+    if (tokenState.get(jti, now)?.state !== 'r') setTokenState.run(jti, 'l', expMs)
     deleteSession.run(sid)
   })
   const start = db.transaction((session: SessionRecord, { checkedAt, maxSessions }: Admission): StartResult => {
@@ -71,11 +109,8 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
     insertSession.run(session)
     return { outcome: 'started', evicted }
   })
-  const endMany = (sub: string, which: SessionSelector, now: number): number => {
-    if ('all' in which) return deleteAll.run(sub, now).changes
-    if ('except' in which) return deleteExcept.run(sub, now, which.except).changes
-    return deleteOnly.run(sub, now, which.only).changes
-  }
+  const endMany = (sub: string, which: SessionSelector, now: number): number =>
+    'all' in which ? deleteAll.run(sub, now).changes : deleteExcept.run(sub, now, which.except).changes
   const endAndSetNotBefore = db.transaction((sub: string, which: { all: true } | { except: string }, { at, keepMs }: NotBefore): number => {
     const ended = endMany(sub, which, at)
     raiseNotBefore.run(sub, at, at + keepMs)
@@ -87,14 +122,31 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
       return guard(() => start.immediate(session, admission))
     },
     async check({ sub, sid, jti }, now) {
-      return guard(() => (tokenState.get(jti, now) === undefined && liveSession.get(sid, sub, now) !== undefined ? 'active' : 'revoked'))
+      return guard((): TokenStatus => {
+        const state = stateAt(tokenState.get(jti, now)?.state, now)
+        if (state !== undefined) return state.kind === 'ending' ? 'ending' : 'revoked'
+        return liveSession.get(sid, sub, now) !== undefined ? 'active' : 'revoked'
+      })
     },
-    async rotate({ sub, sid, jti, exp }, { sealedChild, graceMs, now }) {
-      return guard(() => rotate.immediate(jti, sid, sub, exp * 1000, sealedChild, graceMs, now))
+    async rotate({ sub, sid, jti, exp }, rotation) {
+      return guard(() => rotate.immediate(jti, sid, sub, exp * 1000, rotation))
     },
-    async end({ sid, jti, exp }) {
-      guard(() => end.immediate(jti, sid, exp * 1000))
+    async confirmRotation({ jti }, rotation) {
+      return guard(() => replaceTokenState.run(rotatedState(rotation), jti, pendingState(rotation)).changes > 0)
     },
+    async rollbackRotation({ jti }, rotation) {
+      guard(() => rollbackRotation.immediate(jti, rotation))
+    },
+    async end({ sid, jti, exp }, now) {
+      guard(() => end.immediate(jti, sid, exp * 1000, now))
+    },
+    async confirmEnd({ jti }) {
+      guard(() => replaceTokenState.run('r', jti, 'l'))
+    },
+    async endOne(sub, sid, { now }) {
+      return guard(() => deleteOnly.run(sub, now, sid).changes > 0)
+    },
+    async confirmEndOne() {},
     async endMany(sub, which, now) {
       return guard(() => endMany(sub, which, now))
     },

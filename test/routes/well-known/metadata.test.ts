@@ -1,19 +1,35 @@
 import { test } from 'tap'
-import { buildTestApp } from '../../helper.js'
+import { assertError, buildTestApp } from '../../helper.js'
 
-test('RFC 8414 metadata, at both discovery paths', async (t) => {
+test('RFC 8414 metadata at /.well-known/oauth-authorization-server, and nothing that claims OpenID Connect', async (t) => {
   const app = await buildTestApp(t, 'embedded')
-  const oauth = await app.inject({ url: '/.well-known/oauth-authorization-server' })
-  const oidc = await app.inject({ url: '/.well-known/openid-configuration' })
-  t.equal(oauth.statusCode, 200)
-  t.same(oidc.json(), oauth.json())
-  t.match(oauth.json(), {
+  const response = await app.inject({ url: '/.well-known/oauth-authorization-server' })
+  t.equal(response.statusCode, 200)
+  t.equal(response.headers['cache-control'], 'public, max-age=300')
+  const methods = ['client_secret_basic', 'client_secret_post']
+  t.same(response.json(), {
     issuer: 'http://auth.test',
     jwks_uri: 'http://auth.test/.well-known/jwks.json',
     token_endpoint: 'http://auth.test/oauth/token',
     introspection_endpoint: 'http://auth.test/oauth/introspect',
     revocation_endpoint: 'http://auth.test/oauth/revoke',
     grant_types_supported: ['client_credentials'],
-    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post']
+    // REQUIRED by RFC 8414 §2; empty, as there is no authorization endpoint.
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: methods,
+    introspection_endpoint_auth_methods_supported: methods,
+    revocation_endpoint_auth_methods_supported: methods,
+    service_documentation: 'http://auth.test/docs'
   })
+})
+
+test('the service is no OpenID Provider: /.well-known/openid-configuration is 404 in the error shape', async (t) => {
+  const app = await buildTestApp(t, 'embedded')
+  assertError(t, await app.inject({ url: '/.well-known/openid-configuration' }), 404, 'NOT_FOUND')
+})
+
+test('with DOCS=false the document points to no documentation', async (t) => {
+  const app = await buildTestApp(t, 'embedded', { DOCS: 'false' })
+  const document = (await app.inject({ url: '/.well-known/oauth-authorization-server' })).json() as Record<string, unknown>
+  t.notOk('service_documentation' in document)
 })

@@ -1,0 +1,56 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sleep, type TestContext } from './helper.js'
+
+/** The process as `npm start` runs it: the compiled server (`npm run -s build` first), with only environment variables. */
+export const SERVER = join(import.meta.dirname, '..', 'dist', 'src', 'server.js')
+
+export interface Started {
+  child: ChildProcess
+  /** Every JSON log line so far. */
+  logs: Record<string, unknown>[]
+  /** The start-up line ("jwt-auth-service started"). */
+  started: Record<string, unknown>
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>
+}
+
+/** Starts dist/src/server.js with `env` (and a DATA_DIR of its own), and waits for its start-up line; killed after the test. */
+export async function startServer(t: TestContext, env: Record<string, string>): Promise<Started> {
+  const child = spawn(process.execPath, [SERVER], {
+    env: { PATH: process.env.PATH!, DATA_DIR: mkdtempSync(join(tmpdir(), 'server-test-')), ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  const logs: Record<string, unknown>[] = []
+  let stderr = ''
+  let buffered = ''
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString()
+    const lines = buffered.split('\n')
+    buffered = lines.pop()!
+    for (const line of lines.filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>)
+  })
+  for (let waited = 0; waited < 20_000; waited += 50) {
+    const started = logs.find((line) => line.msg === 'jwt-auth-service started')
+    if (started !== undefined) return { child, logs, started, exited }
+    if (child.exitCode !== null) break
+    await sleep(50)
+  }
+  throw new Error(`the server did not start: ${stderr}`)
+}
+
+/** Runs dist/src/server.js with `env` to its end (a refused boot). */
+export function runServer(env: Record<string, string>) {
+  return spawnSync(process.execPath, [SERVER], {
+    env: { PATH: process.env.PATH!, DATA_DIR: mkdtempSync(join(tmpdir(), 'server-test-')), ...env },
+    encoding: 'utf8',
+    timeout: 20_000
+  })
+}
