@@ -77,11 +77,11 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
   }
 }
 
-/** What the clients CLI needs, without keys or the user store: the registry, with token revocation on delete. */
+/** What the clients CLI needs, without keys or the user store: the registry, with token revocation on delete and rotation. */
 export async function openClientAdmin(config: Config, log: Logger): Promise<{ clients: Clients; close(): Promise<void> }> {
   const clientStore = await createClientStore(config)
   let revocations: Awaited<ReturnType<typeof openRevocationStores>> | undefined
-  // Opened only when a client is deleted: listing and creating touch no revocation store.
+  // Opened only when a client's tokens are revoked: listing, showing and creating touch no revocation store.
   const forget = async (clientId: string): Promise<void> => {
     revocations ??= await openRevocationStores(config, log, systemClock.now)
     await revocations.clientTokens.forget(clientId)

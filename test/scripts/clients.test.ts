@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'tap'
 import { assertOAuthError, basic, bearer, buildApp, form, STORE_MODES, storeEnv, type Env } from '../helper.js'
@@ -71,7 +73,14 @@ test('npm run clients refuses bad input with a message and exit code 2', async (
     ['a relative audience', ['create', 'ok', '--audience', '/orders'], /audience/],
     ['an audience with a fragment', ['create', 'ok', '--audience', 'https://x.example/#f'], /audience/],
     ['an unknown privilege', ['create', 'ok', '--allow', 'everything'], /--allow/],
-    ['delete of an unknown client', ['delete', 'ghost'], /no client/]
+    ['delete of an unknown client', ['delete', 'ghost'], /no client/],
+    ['show of an unknown client', ['show', 'ghost'], /no client/],
+    ['rotate-secret of an unknown client', ['rotate-secret', 'ghost'], /no client/],
+    ['update of an unknown client', ['update', 'ghost', '--scope', 'a'], /no client/],
+    ['update without a field', ['update', 'ok'], /--scope/],
+    ['update with a bad audience', ['update', 'ok', '--audience', '/orders'], /audience/],
+    ['update with an unknown privilege', ['update', 'ok', '--allow', 'everything'], /--allow/],
+    ['an unknown option', ['list', '--bogus'], /usage/]
   ]
   for (const [description, args, message] of cases) {
     const result = clients(env, ...args)
@@ -79,4 +88,82 @@ test('npm run clients refuses bad input with a message and exit code 2', async (
     t.match(result.stderr, message, description)
     t.equal(result.stdout, '', `${description}: nothing on stdout`)
   }
+})
+
+for (const mode of STORE_MODES) {
+  test(`npm run clients: show, update, rotate-secret (${mode})`, async (t) => {
+    const env = await storeEnv(t, mode)
+    const created = JSON.parse(clients(env, 'create', 'reports', '--scope', 'a b').stdout)
+    const shown = clients(env, 'show', 'reports')
+    t.equal(shown.status, 0, shown.stderr)
+    t.match(JSON.parse(shown.stdout), { client_id: 'reports', scope: 'a b', audiences: [], privileges: [], created_at: String })
+    t.notMatch(shown.stdout, /secret|hash/, 'show never shows the secret or its hash')
+    t.notMatch(shown.stdout, created.client_secret)
+    t.match(shown.stderr, mode === 'embedded' ? /^clients store: sqlite .*clients\.db$/m : new RegExp(`^clients store: postgresql schema ${env.DATABASE_SCHEMA}$`, 'm'))
+    t.notMatch(shown.stderr, /postgres:\/\//, 'never the URL (nor its password)')
+
+    const updated = clients(env, 'update', 'reports', '--scope', 'c', '--audience', 'https://orders.internal', '--allow', 'introspect')
+    t.equal(updated.status, 0, updated.stderr)
+    t.match(JSON.parse(updated.stdout), { client_id: 'reports', scope: 'c', audiences: ['https://orders.internal'], privileges: ['introspect'] })
+    const partly = JSON.parse(clients(env, 'update', 'reports', '--allow', '').stdout)
+    t.match(partly, { scope: 'c', audiences: ['https://orders.internal'], privileges: [] }, 'only the fields given are replaced')
+
+    const app = await buildApp(t, env)
+    const grant = (secret: string) => app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('reports', secret)))
+    const before = await grant(created.client_secret)
+    t.equal(before.statusCode, 200)
+    t.equal(before.json().scope, 'c', 'the updated scope is what the grant gives')
+    const oldToken = before.json().access_token as string
+
+    const rotated = clients(env, 'rotate-secret', 'reports')
+    t.equal(rotated.status, 0, rotated.stderr)
+    const { client_id, client_secret } = JSON.parse(rotated.stdout)
+    t.equal(client_id, 'reports')
+    t.not(client_secret, created.client_secret)
+    assertOAuthError(t, await grant(created.client_secret), 401, 'invalid_client')
+    t.equal((await app.inject({ url: '/auth/verify', headers: bearer(oldToken) })).statusCode, 401, 'tokens of the old secret are refused at once')
+    const after = await grant(client_secret)
+    t.equal(after.statusCode, 200, 'the new secret works')
+    t.equal((await app.inject({ url: '/auth/verify', headers: bearer(after.json().access_token) })).statusCode, 200)
+    t.notMatch(clients(env, 'show', 'reports').stdout, client_secret)
+  })
+}
+
+test('npm run clients: delete with Redis down keeps the client; a retry finishes the job', async (t) => {
+  const env = await storeEnv(t, 'redis-postgres')
+  const { client_secret } = JSON.parse(clients(env, 'create', 'flaky').stdout)
+  const app = await buildApp(t, env)
+  const token = (await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('flaky', client_secret)))).json().access_token as string
+
+  const down = { ...env, REDIS_URL: 'redis://127.0.0.1:1', REDIS_COMMAND_TIMEOUT_MS: '200' }
+  const failed = clients(down, 'delete', 'flaky')
+  t.equal(failed.status, 1)
+  t.match(failed.stderr, /could not be revoked/)
+  t.notMatch(failed.stderr, /\n\s+at /, 'no stack trace')
+  t.equal(failed.stdout, '')
+  t.match(JSON.parse(clients(env, 'list').stdout), [{ client_id: 'flaky' }], 'the client is still there')
+  t.equal((await app.inject({ url: '/auth/verify', headers: bearer(token) })).statusCode, 200)
+
+  const retried = clients(env, 'delete', 'flaky')
+  t.equal(retried.status, 0, retried.stderr)
+  t.equal((await app.inject({ url: '/auth/verify', headers: bearer(token) })).statusCode, 401, 'its tokens are refused')
+  t.same(JSON.parse(clients(env, 'list').stdout), [])
+})
+
+test('npm run clients: --help, usage, and no store opened before the command line is checked', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'clients-cli-'))
+  const env = { DATA_DIR: join(dataDir, 'data') }
+  const help = clients(env, '--help')
+  t.equal(help.status, 0)
+  t.match(help.stdout, /^usage: .*clients/)
+  t.match(help.stdout, /rotate-secret/)
+  t.equal(help.stderr, '')
+  for (const args of [[], ['--bogus'], ['nope'], ['create']]) {
+    const result = clients(env, ...args)
+    t.equal(result.status, 2, args.join(' '))
+    t.match(result.stderr, /usage:/)
+    t.notMatch(result.stderr, /\n\s+at |ERR_PARSE_ARGS/, 'no stack trace')
+    t.equal(result.stdout, '')
+  }
+  t.notOk(existsSync(env.DATA_DIR), 'no store was created')
 })

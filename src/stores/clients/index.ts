@@ -16,6 +16,10 @@ export interface ClientStore {
   create(client: ClientRegistration & { client_id: string; secret_hash: string }, now: string): Promise<Client>
   find(clientId: string): Promise<ClientWithSecret | undefined>
   list(): Promise<Client[]>
+  /** Replaces the given fields; undefined when there was no such client. */
+  update(clientId: string, changes: Partial<ClientRegistration>): Promise<Client | undefined>
+  /** Replaces the secret's hash; false when there was no such client. */
+  setSecret(clientId: string, secretHash: string): Promise<boolean>
   /** False when there was no such client. */
   delete(clientId: string): Promise<boolean>
   ping(): Promise<void>
@@ -48,6 +52,15 @@ export function rowOf(client: ClientRegistration & { client_id: string; secret_h
     secret_hash: client.secret_hash,
     created_at: now
   }
+}
+
+/** The columns (and their stored values) of the fields `changes` names, for an UPDATE. */
+export function changedColumns(changes: Partial<ClientRegistration>): [column: 'scope' | 'audiences' | 'privileges', value: string][] {
+  const columns: [column: 'scope' | 'audiences' | 'privileges', value: string][] = []
+  if (changes.scopes !== undefined) columns.push(['scope', changes.scopes.join(' ')])
+  if (changes.audiences !== undefined) columns.push(['audiences', changes.audiences.join(' ')])
+  if (changes.privileges !== undefined) columns.push(['privileges', changes.privileges.join(' ')])
+  return columns
 }
 
 export function clientFromRow({ scope, audiences, privileges, ...row }: ClientRow): ClientWithSecret {

@@ -1,6 +1,6 @@
 import { qualified } from '../migrations/postgres.js'
 import { hasNul, openPostgresStore } from '../postgres-pool.js'
-import { ClientExistsError, clientFromRow, ROW_COLUMNS, rowOf, withoutSecret, type ClientRow, type ClientStore } from './index.js'
+import { changedColumns, ClientExistsError, clientFromRow, ROW_COLUMNS, rowOf, withoutSecret, type ClientRow, type ClientStore } from './index.js'
 
 const COLUMNS = `client_id, scope, audiences, privileges, secret_hash,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`
@@ -30,6 +30,24 @@ export async function createPostgresClientStore(connectionString: string, schema
     },
     async list() {
       return (await query(`SELECT ${COLUMNS} FROM ${clients} ORDER BY client_id`, [])).map((row) => withoutSecret(clientFromRow(row)))
+    },
+    async update(clientId, changes) {
+      if (hasNul(clientId)) return undefined
+      const columns = changedColumns(changes)
+      if (columns.length === 0) {
+        const [row] = await query(`SELECT ${COLUMNS} FROM ${clients} WHERE client_id = $1`, [clientId])
+        return row && withoutSecret(clientFromRow(row))
+      }
+      // The column names come from changedColumns, never from the caller.
+      const [row] = await query(
+        `UPDATE ${clients} SET ${columns.map(([column], index) => `${column} = $${index + 2}`).join(', ')} WHERE client_id = $1 RETURNING ${COLUMNS}`,
+        [clientId, ...columns.map(([, value]) => value)]
+      )
+      return row && withoutSecret(clientFromRow(row))
+    },
+    async setSecret(clientId, secretHash) {
+      if (hasNul(clientId)) return false
+      return (await query(`UPDATE ${clients} SET secret_hash = $2 WHERE client_id = $1 RETURNING client_id`, [clientId, secretHash])).length === 1
     },
     async delete(clientId) {
       return (await query(`DELETE FROM ${clients} WHERE client_id = $1 RETURNING client_id`, [clientId])).length === 1

@@ -1,7 +1,7 @@
 import { StoreUnavailableError } from '../../errors.js'
 import { CLIENTS_SQLITE_STEPS } from '../migrations/sqlite-steps.js'
 import { openSqlite } from '../sqlite-database.js'
-import { ClientExistsError, clientFromRow, ROW_COLUMNS, rowOf, withoutSecret, type ClientRow, type ClientStore } from './index.js'
+import { changedColumns, ClientExistsError, clientFromRow, ROW_COLUMNS, rowOf, withoutSecret, type ClientRow, type ClientStore } from './index.js'
 
 /** The embedded clients store: a SQLite file under DATA_DIR, migrated on open (migrations/sqlite-steps.ts). */
 export function createSqliteClientStore(dataDir: string): ClientStore {
@@ -10,6 +10,7 @@ export function createSqliteClientStore(dataDir: string): ClientStore {
   const byId = db.prepare<[string], ClientRow>('SELECT * FROM clients WHERE client_id = ?')
   const all = db.prepare<[], ClientRow>('SELECT * FROM clients ORDER BY client_id')
   const remove = db.prepare('DELETE FROM clients WHERE client_id = ?')
+  const setHash = db.prepare('UPDATE clients SET secret_hash = ? WHERE client_id = ?')
 
   function guard<T>(work: () => T): T {
     try {
@@ -32,6 +33,18 @@ export function createSqliteClientStore(dataDir: string): ClientStore {
     },
     async list() {
       return guard(() => all.all()).map((row) => withoutSecret(clientFromRow(row)))
+    },
+    async update(clientId, changes) {
+      const columns = changedColumns(changes)
+      const row = guard(() => {
+        // The column names come from changedColumns, never from the caller.
+        if (columns.length > 0) db.prepare(`UPDATE clients SET ${columns.map(([column]) => `${column} = ?`).join(', ')} WHERE client_id = ?`).run(...columns.map(([, value]) => value), clientId)
+        return byId.get(clientId)
+      })
+      return row && withoutSecret(clientFromRow(row))
+    },
+    async setSecret(clientId, secretHash) {
+      return guard(() => setHash.run(secretHash, clientId).changes === 1)
     },
     async delete(clientId) {
       return guard(() => remove.run(clientId).changes === 1)
