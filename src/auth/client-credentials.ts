@@ -19,7 +19,7 @@ function formDecode(value: string): string {
   return decodeURIComponent(value.replace(/\+/g, ' '))
 }
 
-export function basicCredentials(header: string): { id: string; secret: string } | undefined {
+function basicCredentials(header: string): { id: string; secret: string } | undefined {
   const match = /^basic +([A-Za-z0-9+/=]+) *$/i.exec(header)
   if (match === null) return undefined
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8')
@@ -52,10 +52,4 @@ export function presentedCredentials(authorization: string | undefined, body: Cl
   }
   if (client_id !== undefined && client_secret !== undefined) return { id: client_id, secret: client_secret, basic }
   throw invalidClient('client authentication is required (client_secret_basic or client_secret_post)', false)
-}
-
-/** The client id a request claims, before it is authenticated (for rate limits); undefined when it claims none. */
-export function presentedClientId(authorization: string | undefined, body: ClientAuthBody | undefined): string | undefined {
-  const basic = authorization === undefined ? undefined : basicCredentials(authorization)
-  return basic?.id ?? (typeof body?.client_id === 'string' ? body.client_id : undefined)
 }

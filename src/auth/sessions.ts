@@ -1,5 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { createDecoder } from 'fast-jwt'
 import type { Config } from '../config.js'
 import { ServiceError, StoreUnavailableError } from '../errors.js'
 import type { TokenResponse } from '../schemas/common.js'
@@ -94,8 +95,9 @@ export interface SessionDependencies {
 const rotationId = (): string => String(randomInt(2 ** 48 - 1)).padStart(15, '0')
 
 /** `exp` of a token we signed ourselves (a child handed out again during the grace). */
+const decodePayload = createDecoder() as (token: string) => { exp: number }
 function expiryOf(token: string): number {
-  return Number((JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown }).exp)
+  return decodePayload(token).exp
 }
 
 /**

@@ -43,12 +43,8 @@ interface FailureRule {
   max: number
 }
 
-/** What a failure limit needs to count the answer to a request it let through. */
-interface Pending {
-  keys: { counter: WindowCounter; key: string; rule: FailureRule }[]
-  /** Status codes that count as a failure (a wrong password, a wrong secret). */
-  failedWith: number
-}
+/** The counters of a login the failure limit let through, to count once its answer is known. */
+type Pending = { counter: WindowCounter; key: string; rule: FailureRule }[]
 
 /**
  * Rate limits on the endpoints that check a password or a secret. Counting every request uses
@@ -101,11 +97,11 @@ export default fp(
     const pending = new WeakMap<FastifyRequest, Pending>()
 
     /**
-     * A failure limit: refuses a subject (an account, a client id) whose failures have reached a rule's
-     * maximum, before its credentials are checked; counts the request if its answer is `failedWith`;
+     * A failure limit: refuses a subject (an account) whose failures have reached a rule's maximum,
+     * before its credentials are checked; counts the request if it is answered 401 (wrong credentials);
      * clears the per-address count when it succeeds.
      */
-    function failureLimit(name: string, subjectOf: (request: FastifyRequest) => string | undefined, rules: FailureRule[], failedWith: number): preHandlerAsyncHookHandler {
+    function failureLimit(name: string, subjectOf: (request: FastifyRequest) => string | undefined, rules: FailureRule[]): preHandlerAsyncHookHandler {
       const counters = rules.map((rule) => ({ rule, counter: counter(`${name}:${rule.per === 'subject' ? 'subject' : 'address'}`) }))
       return async function failures(request) {
         const subject = subjectOf(request)
@@ -115,7 +111,7 @@ export default fp(
           const { count, resetInMs } = await counter.peek(key)
           if (count >= rule.max) throw rateLimited(request, name, resetInMs)
         }
-        pending.set(request, { keys, failedWith })
+        pending.set(request, keys)
       }
     }
 
@@ -123,10 +119,10 @@ export default fp(
       const counted = pending.get(request)
       if (counted === undefined) return
       pending.delete(request)
-      if (reply.statusCode === counted.failedWith) {
-        await Promise.all(counted.keys.map(({ counter, key }) => counter.add(key)))
+      if (reply.statusCode === 401) {
+        await Promise.all(counted.map(({ counter, key }) => counter.add(key)))
       } else if (reply.statusCode < 400) {
-        await Promise.all(counted.keys.filter(({ rule }) => rule.per === 'subject and address').map(({ counter, key }) => counter.clear(key)))
+        await Promise.all(counted.filter(({ rule }) => rule.per === 'subject and address').map(({ counter, key }) => counter.clear(key)))
       }
     })
 
@@ -144,8 +140,7 @@ export default fp(
           [
             { per: 'subject and address', max: config.RATE_LIMIT_LOGIN_PER_ACCOUNT },
             { per: 'subject', max: config.RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT }
-          ],
-          401
+          ]
         )
       ],
       register: [await limit('register-ip', config.RATE_LIMIT_REGISTER_PER_IP, address)],
