@@ -1,20 +1,23 @@
 /**
- * `npm run bench`: starts the service itself (Redis + PostgreSQL, then the embedded defaults), loads it
- * with autocannon, and measures in one run, on the same server:
- *   - GET /health/live (the bare-Fastify baseline), GET /auth/verify and GET /api/user with a valid token;
- *   - refreshes/s, each connection refreshing its own session's chain;
- *   - client-credentials grants/s;
- *   - logins/s next to raw argon2 verifies/s at the same parameters and libuv pool size;
- *   - the service's RSS under load, and Redis bytes per revoked token (MEMORY USAGE).
- * Scenarios alternate and repeat (BENCH_RUNS, default 3, of BENCH_SECONDS, default 5); medians and
- * ratios are printed and written to BENCHMARKS.md.
- * Needs `npm run build` (done by the npm script) and, for the first mode, Redis and PostgreSQL
- * (BENCH_REDIS_URL, BENCH_DATABASE_URL; the machine's defaults otherwise).
+ * `npm run bench`: the service side by side with its peers, in one run on one machine.
+ *
+ * It starts bare Fastify (scripts/bench/bare-fastify.ts: the baseline), oidc-provider
+ * (scripts/bench/oidc-provider.ts: the reference Node OAuth server, on the same Redis) and the service,
+ * as the Dockerfile runs it but at LOG_LEVEL=warn and with the rate limits raised out of the way; then
+ * it loads every scenario in turn with autocannon, BENCH_RUNS times (default 3) of BENCH_SECONDS
+ * (default 5), alternating, and reports medians: requests/s, latency, the CPU time each request cost
+ * the process that answered it and Redis (from /proc), ratios to bare Fastify and to oidc-provider,
+ * refreshes against the raw ES256 limit, logins against raw argon2, the service's RSS idle and at its
+ * peak, and Redis bytes per key. The table is printed and written to BENCHMARKS.md.
+ *
+ * Modes: Redis + PostgreSQL (with the peers), refresh on a Redis with `appendfsync always`, and the
+ * embedded defaults (SQLite). BENCH_ONLY=verify,user runs only those scenarios (the baseline always
+ * runs); BENCH_NODE_ARGS reach the service only (`--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * Needs `npm run build` (done by the npm script), Redis and PostgreSQL (BENCH_REDIS_URL, BENCH_DATABASE_URL).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import argon2 from 'argon2'
@@ -22,120 +25,142 @@ import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { systemClock, toIso } from '../src/auth/clock.js'
+import { es256Rate, type CryptoRate } from './bench/crypto.js'
+import { cpuSeconds, redisPid, rssMb, sleep, Target, withOwnRedis } from './bench/processes.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
-/** Only these scenarios, e.g. BENCH_ONLY=refresh,token while profiling. */
+/** Refresh chains: one per connection, and never fewer than 32. */
+const CHAINS = Math.max(32, CONNECTIONS)
 const ONLY = process.env.BENCH_ONLY?.split(',')
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const ROOT = join(import.meta.dirname, '..', '..')
+const DIST = join(ROOT, 'dist')
 const ARGON2 = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const
+/** libuv's pool as the service's pod would size it: one thread per CPU. */
+const POOL_SIZE = String(cpus().length)
+const OIDC_CLIENT = { id: 'bench', secret: randomBytes(16).toString('hex') }
+const RESOURCE = 'https://api.example.com'
 
 interface Figures {
   rps: number
   p50: number
   p99: number
   errors: number
+  /** CPU µs per request (per refresh, for refresh) of the process that answered, and of Redis. */
+  cpuMicros: number
+  redisMicros: number
 }
-type Scenario = 'live' | 'verify' | 'user' | 'refresh' | 'token'
+const SCENARIOS = ['bare', 'live', 'verify', 'user', 'token', 'oidcToken', 'introspect', 'oidcIntrospect', 'refresh'] as const
+type Scenario = (typeof SCENARIOS)[number]
+
+const NAMES: Record<Scenario, string> = {
+  bare: 'bare Fastify, GET /ping (baseline)',
+  live: 'GET /health/live',
+  verify: 'GET /auth/verify, strict Redis check',
+  user: 'GET /api/user',
+  token: 'POST /oauth/token, client credentials',
+  oidcToken: 'oidc-provider POST /token, client credentials, JWT',
+  introspect: 'POST /oauth/introspect',
+  oidcIntrospect: 'oidc-provider POST /token/introspection, opaque',
+  refresh: `POST /api/refresh, ${CHAINS} chains (rotations/s)`
+}
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-class Service {
-  private constructor(readonly url: string, readonly process: ChildProcess, readonly env: Record<string, string>) {}
-  maxRssMb = 0
-  private sampler: NodeJS.Timeout | undefined
-
-  static async start(env: Record<string, string>): Promise<Service> {
-    const port = await freePort()
-    // As the Dockerfile runs it: info logs, and MALLOC_ARENA_MAX=2.
-    const full = { PATH: process.env.PATH!, PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, LOG_LEVEL: 'info', MALLOC_ARENA_MAX: '2', ...env }
-    // BENCH_NODE_ARGS reach the service only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it.
-    const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
-    // Its logs (stdout) are written, as in production, and thrown away here.
-    const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist', 'src', 'server.js')], { env: full, stdio: ['ignore', 'ignore', 'inherit'] })
-    const service = new Service(`http://127.0.0.1:${port}`, child, full)
-    for (let i = 0; i < 100; i++) {
-      if (await fetch(`${service.url}/health/ready`).then((r) => r.ok, () => false)) {
-        service.sampler = setInterval(() => service.sampleRss(), 250)
-        return service
-      }
-      await sleep(100)
-    }
-    throw new Error('the service did not become ready')
-  }
-
-  private sampleRss(): void {
-    try {
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${this.process.pid}/status`, 'utf8'))?.[1] ?? 0)
-      this.maxRssMb = Math.max(this.maxRssMb, kb / 1024)
-    } catch {
-      // the process is gone
-    }
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.sampler)
-    const exited = new Promise((resolve) => this.process.once('exit', resolve))
-    this.process.kill('SIGTERM')
-    await exited
-  }
-}
-
-async function json(url: string, init: RequestInit): Promise<Record<string, unknown>> {
-  const response = await fetch(url, { ...init, headers: { 'content-type': 'application/json', ...init.headers } })
+async function json(url: string, init: RequestInit & { form?: boolean }): Promise<Record<string, unknown>> {
+  const response = await fetch(url, { ...init, headers: { 'content-type': init.form ? 'application/x-www-form-urlencoded' : 'application/json', ...init.headers } })
   if (!response.ok) throw new Error(`${init.method} ${url}: ${response.status} ${await response.text()}`)
   return (await response.json()) as Record<string, unknown>
 }
 
-async function load(options: autocannon.Options): Promise<Figures> {
+/**
+ * One autocannon run against `target`, with the CPU it and Redis spent. `counted` overrides the number of
+ * requests that count (refresh counts rotations, not requests).
+ */
+async function load(target: Target, redis: number | undefined, options: autocannon.Options, counted?: () => number): Promise<Figures> {
+  const cpuBefore = cpuSeconds(target.pid)
+  const redisBefore = redis === undefined ? 0 : cpuSeconds(redis)
   const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...options })
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts }
+  const requests = counted?.() ?? result.requests.total
+  const perRequest = (seconds: number) => (requests === 0 ? 0 : (seconds * 1e6) / requests)
+  return {
+    rps: counted === undefined ? result.requests.average : requests / SECONDS,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.non2xx + result.errors + result.timeouts,
+    cpuMicros: perRequest(cpuSeconds(target.pid) - cpuBefore),
+    redisMicros: redis === undefined ? 0 : perRequest(cpuSeconds(redis) - redisBefore)
+  }
 }
 
-/** One mode: the service on some settings, every scenario RUNS times, alternating. */
-async function measure(
-  label: string,
-  env: Record<string, string>,
-  only: Scenario[] | undefined = ONLY as Scenario[] | undefined
-): Promise<{ label: string; figures: Record<Scenario, Figures[]>; logins?: Figures; rssMb: number; redisBytes?: Record<string, number> }> {
-  const service = await Service.start(env)
+const isReady = (path: string) => async (url: string) => (await fetch(`${url}${path}`)).ok
+
+async function startService(env: Record<string, string>): Promise<Target> {
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+  const full = { LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2', UV_THREADPOOL_SIZE: POOL_SIZE, ...GENEROUS_LIMITS, ...env }
+  return Target.start('service', join(DIST, 'src', 'server.js'), full, isReady('/health/ready'), nodeArgs)
+}
+
+interface ModeResult {
+  label: string
+  figures: Partial<Record<Scenario, Figures[]>>
+  logins?: Figures
+  idleRssMb: number
+  peakRssMb: number
+  redisBytes?: Record<string, number>
+}
+
+/** One mode: the service on some settings, next to bare Fastify (and oidc-provider), every scenario RUNS times, alternating. */
+async function measure(label: string, env: Record<string, string>, options: { only?: readonly Scenario[]; oidc?: boolean; logins?: boolean }): Promise<ModeResult> {
+  const wanted = (scenario: Scenario) => scenario === 'bare' || ((options.only ?? SCENARIOS).includes(scenario) && (ONLY === undefined || ONLY.includes(scenario)))
+  const bare = await Target.start('bare Fastify', join(DIST, 'scripts', 'bench', 'bare-fastify.js'), {}, isReady('/ping'))
+  const oidcPrefix = `bench:oidc:${randomBytes(4).toString('hex')}:`
+  const oidc = options.oidc
+    ? await Target.start('oidc-provider', join(DIST, 'scripts', 'bench', 'oidc-provider.js'), { REDIS_URL: env.REDIS_URL!, REDIS_KEY_PREFIX: oidcPrefix, BENCH_CLIENT_ID: OIDC_CLIENT.id, BENCH_CLIENT_SECRET: OIDC_CLIENT.secret }, isReady('/.well-known/openid-configuration'))
+    : undefined
+  const service = await startService(env)
+  const redis = env.REDIS_URL === undefined ? undefined : await redisPid(env.REDIS_URL)
   try {
+    // Idle: started, its first requests served, settled; before any load.
     const password = 'benchmark password'
     const email = `bench-${randomBytes(4).toString('hex')}@example.com`
     await json(`${service.url}/api/register`, { method: 'POST', body: JSON.stringify({ name: 'Bench', email, password, password_confirmation: password }) })
     const login = async () => (await json(`${service.url}/api/login`, { method: 'POST', body: JSON.stringify({ email, password }) })).access_token as string
     const token = await login()
-    const created = spawnSync(process.execPath, [join(ROOT, 'dist', 'scripts', 'clients.js'), 'create', 'bench', '--scope', 'a b'], { env: service.env, encoding: 'utf8' })
+    const created = spawnSync(process.execPath, [join(DIST, 'scripts', 'clients.js'), 'create', 'bench', '--scope', 'a b'], { env: service.env, encoding: 'utf8' })
     if (created.status !== 0) throw new Error(`clients create: ${created.stderr}`)
     const secret = (JSON.parse(created.stdout) as { client_secret: string }).client_secret
-    const basic = `Basic ${Buffer.from(`bench:${secret}`).toString('base64')}`
+    const form = { 'content-type': 'application/x-www-form-urlencoded' }
+    const ours = { authorization: `Basic ${Buffer.from(`bench:${secret}`).toString('base64')}`, ...form }
+    const theirs = { authorization: `Basic ${Buffer.from(`${OIDC_CLIENT.id}:${OIDC_CLIENT.secret}`).toString('base64')}`, ...form }
+    const clientToken = (await json(`${service.url}/oauth/token`, { method: 'POST', form: true, headers: ours, body: 'grant_type=client_credentials&scope=a' })).access_token as string
+    const opaque = oidc === undefined ? '' : ((await json(`${oidc.url}/token`, { method: 'POST', form: true, headers: theirs, body: 'grant_type=client_credentials&scope=a' })).access_token as string)
+    await sleep(2000)
+    const idleRssMb = rssMb(service.pid)
 
     const scenarios: Record<Scenario, () => Promise<Figures>> = {
-      live: () => load({ url: `${service.url}/health/live` }),
-      verify: () => load({ url: `${service.url}/auth/verify`, headers: { authorization: `Bearer ${token}` } }),
-      user: () => load({ url: `${service.url}/api/user`, headers: { authorization: `Bearer ${token}` } }),
+      bare: () => load(bare, redis, { url: `${bare.url}/ping` }),
+      live: () => load(service, redis, { url: `${service.url}/health/live` }),
+      verify: () => load(service, redis, { url: `${service.url}/auth/verify`, headers: { authorization: `Bearer ${token}` } }),
+      user: () => load(service, redis, { url: `${service.url}/api/user`, headers: { authorization: `Bearer ${token}` } }),
+      token: () => load(service, redis, { url: `${service.url}/oauth/token`, method: 'POST', headers: ours, body: 'grant_type=client_credentials&scope=a' }),
+      oidcToken: () => load(oidc!, redis, { url: `${oidc!.url}/token`, method: 'POST', headers: theirs, body: `grant_type=client_credentials&scope=a&resource=${encodeURIComponent(RESOURCE)}` }),
+      introspect: () => load(service, redis, { url: `${service.url}/oauth/introspect`, method: 'POST', headers: ours, body: `token=${clientToken}` }),
+      oidcIntrospect: () => load(oidc!, redis, { url: `${oidc!.url}/token/introspection`, method: 'POST', headers: theirs, body: `token=${opaque}` }),
       refresh: async () => {
-        // Fresh sessions, one per connection, each refreshing a chain of its own. Fresh each run: the
-        // previous run ends with refreshes in flight whose children were never read, and refreshing
-        // their parents again after the grace is reuse, which revokes the session (as it should).
-        const chains = await Promise.all(Array.from({ length: CONNECTIONS }, login))
+        // Fresh sessions each run, one chain per connection: a run ends with refreshes in flight whose
+        // children are never read, and refreshing their parents again after the grace is reuse, which
+        // (rightly) revokes the session. Each request presents the token of its chain's previous answer;
+        // only a new token counts (a repeat within the grace would cost no signature).
+        const chains = await Promise.all(Array.from({ length: CHAINS }, login))
         let next = 0
-        return load({
+        let rotations = 0
+        return load(service, redis, {
           url: service.url,
+          connections: CHAINS,
           requests: [
             {
               method: 'POST',
@@ -145,29 +170,26 @@ async function measure(
                 return { ...request, headers: { authorization: `Bearer ${chains[context.slot]}` } }
               },
               onResponse: (status: number, body: string, context: { slot?: number }) => {
-                if (status === 200) chains[context.slot!] = (JSON.parse(body) as { access_token: string }).access_token
+                if (status !== 200) return
+                const child = (JSON.parse(body) as { access_token: string }).access_token
+                if (child !== chains[context.slot!]) rotations++
+                chains[context.slot!] = child
               }
             }
           ]
-        })
-      },
-      token: () =>
-        load({
-          url: `${service.url}/oauth/token`,
-          method: 'POST',
-          headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
-          body: 'grant_type=client_credentials'
-        })
-    }
-    const figures = { live: [], verify: [], user: [], refresh: [], token: [] } as Record<Scenario, Figures[]>
-    for (let run = 0; run < RUNS; run++) {
-      for (const scenario of Object.keys(scenarios) as Scenario[]) {
-        if (only !== undefined && !only.includes(scenario)) continue
-        figures[scenario].push(await scenarios[scenario]())
-        process.stderr.write(`${label} run ${run + 1} ${scenario}: ${Math.round(figures[scenario].at(-1)!.rps)} req/s\n`)
+        }, () => rotations)
       }
     }
-    const logins = only !== undefined ? undefined : await load({
+    const figures: Partial<Record<Scenario, Figures[]>> = {}
+    for (let run = 0; run < RUNS; run++) {
+      for (const scenario of SCENARIOS) {
+        if (!wanted(scenario) || (scenario.startsWith('oidc') && oidc === undefined)) continue
+        const result = await scenarios[scenario]()
+        ;(figures[scenario] ??= []).push(result)
+        process.stderr.write(`${label} run ${run + 1} ${scenario}: ${Math.round(result.rps)}/s, ${result.cpuMicros.toFixed(0)} µs CPU, ${result.errors} errors\n`)
+      }
+    }
+    const logins = options.logins === false || ONLY !== undefined ? undefined : await load(service, redis, {
       url: `${service.url}/api/login`,
       connections: 8,
       method: 'POST',
@@ -175,10 +197,17 @@ async function measure(
       body: JSON.stringify({ email, password })
     })
     const redisBytes = env.REDIS_URL === undefined ? undefined : await redisMemory(env.REDIS_URL, env.REDIS_KEY_PREFIX!)
-    return { label, figures, logins, rssMb: service.maxRssMb, redisBytes }
+    return { label, figures, logins, idleRssMb, peakRssMb: service.peakRssMb, redisBytes }
   } finally {
-    await service.stop()
+    await Promise.all([service.stop(), bare.stop(), oidc?.stop()])
+    if (oidc !== undefined) await deleteKeys(env.REDIS_URL!, oidcPrefix)
   }
+}
+
+async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url)
+  for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1000 })) if ((keys as string[]).length > 0) await redis.del(...(keys as string[]))
+  redis.disconnect()
 }
 
 /** Average MEMORY USAGE of each kind of key, from a sample. */
@@ -202,7 +231,7 @@ async function redisMemory(url: string, prefix: string): Promise<Record<string, 
   }
 }
 
-/** Raw argon2 verifies/s with the same parameters, on a libuv pool of the same size, 8 at a time. */
+/** Raw argon2 verifies/s with the service's parameters, on a libuv pool of the same size, 8 at a time. */
 async function argon2Rate(): Promise<number> {
   const hash = await argon2.hash('benchmark password', ARGON2)
   let done = 0
@@ -223,102 +252,101 @@ async function withBenchStores<T>(work: (env: Record<string, string>) => Promise
   await client.connect()
   await client.query(`CREATE SCHEMA ${schema}`)
   try {
-    return await work({
-      DATABASE_URL,
-      DATABASE_SCHEMA: schema,
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: prefix
-    })
+    return await work({ DATABASE_URL, DATABASE_SCHEMA: schema, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix })
   } finally {
     await client.query(`DROP SCHEMA ${schema} CASCADE`)
     await client.end()
-    const redis = new Redis(redisUrl)
-    for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1000 })) if ((keys as string[]).length > 0) await redis.del(...(keys as string[]))
-    redis.disconnect()
+    await deleteKeys(redisUrl, prefix)
   }
 }
 
-/** A redis-server of the bench's own, on a free port and a scratch directory, with `args` (e.g. AOF settings). */
-async function withOwnRedis<T>(args: string[], work: (url: string) => Promise<T>): Promise<T> {
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'))
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...args], { stdio: 'ignore' })
-  const url = `redis://127.0.0.1:${port}`
-  try {
-    const ready = async (): Promise<boolean> => {
-      const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-      const answered = await probe.ping().then(() => true, () => false)
-      probe.disconnect()
-      return answered
-    }
-    for (let i = 0; i < 50 && !(await ready()); i++) await sleep(100)
-    return await work(url)
-  } finally {
-    server.kill('SIGTERM')
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
 
-function report(results: Awaited<ReturnType<typeof measure>>[], argon2PerSecond: number): string {
+/** A verdict: the measured ratio against its target. */
+const verdict = (ratio: number, target: number) => `${fmt(ratio, 2)} (target ≥ ${fmt(target, 2)}: ${ratio >= target ? 'met' : '**not met**'})`
+
+function report(results: ModeResult[], argon2PerSecond: number, crypto: CryptoRate): string {
   const lines: string[] = []
-  const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
   for (const result of results) {
-    const med = (scenario: Scenario, key: keyof Figures) => median(result.figures[scenario].map((f) => f[key]))
-    // Without the baseline in this mode, ratios are to the first mode's (the same machine, the same run).
-    const baseline = result.figures.live.length > 0 ? med('live', 'rps') : median(results[0]!.figures.live.map((f) => f.rps))
-    lines.push(`### ${result.label}`, '', '| path | requests/s (median) | p50 ms | p99 ms | ratio to /health/live | errors |', '|---|---|---|---|---|---|')
-    const names: Record<Scenario, string> = {
-      live: 'GET /health/live (baseline)',
-      verify: 'GET /auth/verify, valid token',
-      user: 'GET /api/user, valid token',
-      refresh: `POST /api/refresh, ${CONNECTIONS} sessions each on its own chain`,
-      token: 'POST /oauth/token, client credentials'
-    }
-    for (const scenario of Object.keys(names) as Scenario[]) {
-      if (result.figures[scenario].length === 0) continue
-      const errors = result.figures[scenario].reduce((sum, f) => sum + f.errors, 0)
-      lines.push(`| ${names[scenario]} | ${fmt(med(scenario, 'rps'))} | ${fmt(med(scenario, 'p50'), 1)} | ${fmt(med(scenario, 'p99'), 1)} | ${fmt((100 * med(scenario, 'rps')) / baseline)}% | ${errors} |`)
+    const med = (scenario: Scenario, key: keyof Figures) => median((result.figures[scenario] ?? []).map((f) => f[key]))
+    const bare = med('bare', 'rps')
+    lines.push(
+      `### ${result.label}`,
+      '',
+      '| path | per second (median) | p50 ms | p99 ms | × bare Fastify | × oidc-provider | CPU µs per request | Redis CPU µs per request | errors |',
+      '|---|---|---|---|---|---|---|---|---|'
+    )
+    const peer: Partial<Record<Scenario, Scenario>> = { token: 'oidcToken', introspect: 'oidcIntrospect' }
+    for (const scenario of SCENARIOS) {
+      const runs = result.figures[scenario]
+      if (runs === undefined || runs.length === 0) continue
+      const errors = runs.reduce((sum, f) => sum + f.errors, 0)
+      const versus = peer[scenario]
+      const oidcRatio = versus !== undefined && result.figures[versus] !== undefined ? fmt(med(scenario, 'rps') / med(versus, 'rps'), 2) : ''
+      lines.push(`| ${NAMES[scenario]} | ${fmt(med(scenario, 'rps'))} | ${fmt(med(scenario, 'p50'), 1)} | ${fmt(med(scenario, 'p99'), 1)} | ${fmt(med(scenario, 'rps') / bare, 2)} | ${oidcRatio} | ${fmt(med(scenario, 'cpuMicros'))} | ${fmt(med(scenario, 'redisMicros'), 1)} | ${errors} |`)
     }
     if (result.logins !== undefined) {
       const { logins } = result
-      lines.push(`| POST /api/login (8 connections) | ${fmt(logins.rps)} | ${fmt(logins.p50, 1)} | ${fmt(logins.p99, 1)} | ${fmt((100 * logins.rps) / argon2PerSecond)}% of raw argon2 | ${logins.errors} |`)
+      lines.push(`| POST /api/login (8 connections) | ${fmt(logins.rps, 1)} | ${fmt(logins.p50, 1)} | ${fmt(logins.p99, 1)} | | | ${fmt(logins.cpuMicros)} | ${fmt(logins.redisMicros, 1)} | ${logins.errors} |`)
     }
-    lines.push('', `RSS of the service under load (max): ${fmt(result.rssMb)} MB.`)
-    if (result.redisBytes !== undefined) {
-      lines.push(`Redis MEMORY USAGE per key: ${Object.entries(result.redisBytes).map(([name, bytes]) => `${name} ${bytes} B`).join(', ')}.`)
-    }
+    lines.push('', `Service RSS: ${fmt(result.idleRssMb)} MB idle, ${fmt(result.peakRssMb)} MB at its peak over the whole mode${result.logins !== undefined ? ' (logins included)' : ''}.`)
+    if (result.redisBytes !== undefined) lines.push(`Redis MEMORY USAGE per key: ${Object.entries(result.redisBytes).map(([name, bytes]) => `${name} ${bytes} B`).join(', ')}.`)
     lines.push('')
+
+    // The targets of issue 11 / DESIGN.md, for the modes that measured them.
+    const checks: string[] = []
+    const ratio = (scenario: Scenario, to: number) => (result.figures[scenario] === undefined ? undefined : med(scenario, 'rps') / to)
+    const add = (name: string, value: number | undefined, target: number) => value !== undefined && checks.push(`| ${name} | ${verdict(value, target)} |`)
+    add('/health/live × bare Fastify', ratio('live', bare), 0.8)
+    add('/auth/verify (strict) × bare Fastify', ratio('verify', bare), 0.5)
+    add('/api/user × bare Fastify', ratio('user', bare), 0.4)
+    if (result.figures.oidcToken !== undefined) add('/oauth/token × oidc-provider', ratio('token', med('oidcToken', 'rps')), 3)
+    if (result.figures.oidcIntrospect !== undefined) add('/oauth/introspect × oidc-provider', ratio('introspect', med('oidcIntrospect', 'rps')), 3)
+    add('refresh × raw ES256 limit', ratio('refresh', crypto.limitPerSecond), 0.5)
+    if (result.logins !== undefined) add('login × raw argon2', result.logins.rps / argon2PerSecond, 0.9)
+    if (checks.length > 0) {
+      lines.push('| target | measured |', '|---|---|', ...checks)
+      lines.push(`| RSS idle ≤ 100 MB | ${fmt(result.idleRssMb)} MB: ${result.idleRssMb <= 100 ? 'met' : '**not met**'} |`)
+      lines.push(`| RSS peak ≤ 160 MB | ${fmt(result.peakRssMb)} MB: ${result.peakRssMb <= 160 ? 'met' : '**not met**'} |`, '')
+    }
+    if (result.figures.refresh !== undefined) {
+      const cpu = med('refresh', 'cpuMicros')
+      const cryptoMicros = crypto.signMicros + crypto.verifyMicros
+      lines.push(`CPU per refresh: ${fmt(cpu)} µs in the service (${fmt(cryptoMicros)} µs of it the ES256 verify + sign, ${fmt(Math.max(0, cpu - cryptoMicros))} µs framework, stores and the rest), ${fmt(med('refresh', 'redisMicros'), 1)} µs in Redis.`, '')
+    }
   }
+  lines.push(`Raw ES256 on one core (node:crypto): sign ${fmt(crypto.signMicros, 1)} µs, verify ${fmt(crypto.verifyMicros, 1)} µs: a refresh limit of ${fmt(crypto.limitPerSecond)}/s.`)
   lines.push(`Raw argon2id verifies/s (m=19456, t=2, p=1; 8 at a time on a libuv pool of ${process.env.UV_THREADPOOL_SIZE ?? 4}): ${fmt(argon2PerSecond, 1)}.`)
   return lines.join('\n')
 }
 
 async function main(): Promise<void> {
-  const results = []
-  results.push(await withBenchStores((env) => measure('Redis + PostgreSQL', { ...env, ...GENEROUS_LIMITS })))
+  process.env.UV_THREADPOOL_SIZE ??= POOL_SIZE
+  const crypto = es256Rate(SECONDS)
+  const results: ModeResult[] = []
+  results.push(await withBenchStores((env) => measure('Redis + PostgreSQL, next to bare Fastify and oidc-provider', env, { oidc: true })))
   // The price of durable revocations (README, Durability): every revoking write fsynced before it is acknowledged.
   if (ONLY === undefined || ONLY.includes('refresh')) {
-    const fsync = await withOwnRedis(['--appendonly', 'yes', '--appendfsync', 'always'], (url) =>
-      withBenchStores((env) => measure('Redis with appendfsync always + PostgreSQL (refresh only)', { ...env, ...GENEROUS_LIMITS }, ['live', 'refresh']), url)
-    )
-    results.push(fsync)
+    results.push(await withOwnRedis(['--appendonly', 'yes', '--appendfsync', 'always'], (url) =>
+      withBenchStores((env) => measure('Redis with appendfsync always + PostgreSQL (refresh only)', env, { only: ['refresh'], logins: false }), url)
+    ))
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-'))
   try {
-    results.push(await measure('Embedded defaults (SQLite)', { DATA_DIR: dataDir, ...GENEROUS_LIMITS }))
+    results.push(await measure('Embedded defaults (SQLite)', { DATA_DIR: dataDir }, { only: ['live', 'verify', 'user', 'token', 'introspect', 'refresh'] }))
   } finally {
     rmSync(dataDir, { recursive: true, force: true })
   }
   const argon2PerSecond = await argon2Rate()
   const redisVersion = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim()
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${redisVersion.split(' ').slice(0, 3).join(' ')}`
-  const table = report(results, argon2PerSecond)
+  const table = report(results, argon2PerSecond, crypto)
   console.log(table)
   const document = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8')
   const start = document.indexOf('<!-- bench:start -->')
   const end = document.indexOf('<!-- bench:end -->')
   if (start >= 0 && end > start) {
-    const stamp = `Measured ${toIso(systemClock.now()).slice(0, 10)} on ${machine}; ${RUNS} alternating runs of ${SECONDS} s, ${CONNECTIONS} connections, autocannon in the same machine as the service.`
+    const stamp = `Measured ${toIso(systemClock.now()).slice(0, 10)} on ${machine}; ${RUNS} alternating runs of ${SECONDS} s, ${CONNECTIONS} connections (refresh: ${CHAINS}), autocannon on the same machine as the processes it loads.`
     writeFileSync(join(ROOT, 'BENCHMARKS.md'), `${document.slice(0, start)}<!-- bench:start -->\n${stamp}\n\n${table}\n${document.slice(end)}`)
   }
 }

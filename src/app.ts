@@ -1,4 +1,3 @@
-import helmet from '@fastify/helmet'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Clock } from './auth/clock.js'
 import type { Config } from './config.js'
@@ -11,6 +10,7 @@ import hardening from './plugins/hardening.js'
 import metrics from './plugins/metrics.js'
 import openapi from './plugins/openapi.js'
 import securityEvents from './plugins/security-events.js'
+import securityHeaders from './plugins/security-headers.js'
 import rateLimit from './plugins/rate-limit/index.js'
 import api from './routes/api/index.js'
 import authVerify from './routes/auth-verify.js'
@@ -63,7 +63,7 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   const { config } = options
   await fastify.register(configPlugin, { config })
   await fastify.register(lifecycle)
-  await fastify.register(helmet, { global: true })
+  await fastify.register(securityHeaders)
   // Not registered at all without origins: its hook would run on every request for nothing.
   if (config.CORS_ORIGINS.length > 0) await fastify.register(cors)
   await fastify.register(hardening)

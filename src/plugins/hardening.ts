@@ -9,10 +9,13 @@ import { ServiceError } from '../errors.js'
  */
 const NO_STORE = new Set(['/api/register', '/api/login', '/api/refresh', '/api/user', '/api/sessions'])
 
+const NO_STORE_HEADERS = { 'cache-control': 'no-store', pragma: 'no-cache' }
+
 export default fp(
   async function hardening(fastify) {
-    fastify.addHook('onRequest', async (request, reply) => {
-      if (NO_STORE.has(request.routeOptions.url ?? '')) reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' })
+    fastify.addHook('onRequest', (request, reply, done) => {
+      if (NO_STORE.has(request.routeOptions.url ?? '')) reply.headers(NO_STORE_HEADERS)
+      done()
     })
   },
   { name: 'hardening' }
