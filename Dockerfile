@@ -25,8 +25,10 @@ RUN npm run build
 
 FROM node:20-bookworm-slim AS runtime
 # tini: PID 1 that forwards SIGTERM, so that the service drains and closes gracefully.
-# MALLOC_ARENA_MAX=2: argon2 runs on 4 libuv threads, and glibc would keep an arena per thread
-# (about 45 MB more RSS under login load, measured; see BENCHMARKS.md).
+# Memory (measured, BENCHMARKS.md): MALLOC_ARENA_MAX=2, or glibc keeps an arena per libuv thread (45 MB);
+# fixed mmap and trim thresholds, so that argon2's 19 MiB per hash goes back to the system when the hash
+# is done (glibc would otherwise raise its mmap threshold and keep them: 35 MB idle after the first logins);
+# V8's young generation capped at 2 MB semi-spaces (17 MB). UV_THREADPOOL_SIZE: the pod's CPUs (k8s sets it).
 RUN apt-get update \
   && apt-get install -y --no-install-recommends tini \
   && rm -rf /var/lib/apt/lists/*
@@ -34,8 +36,10 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
     DATA_DIR=/data \
-    UV_THREADPOOL_SIZE=4 \
-    MALLOC_ARENA_MAX=2
+    UV_THREADPOOL_SIZE=2 \
+    MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
+    MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
@@ -46,4 +50,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "dist/src/server.js"]
+CMD ["node", "--max-semi-space-size=2", "dist/src/server.js"]

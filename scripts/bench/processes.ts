@@ -103,6 +103,7 @@ export async function withOwnRedis<T>(args: string[], work: (url: string) => Pro
   try {
     const ready = async (): Promise<boolean> => {
       const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      probe.on('error', () => {}) // not up yet: the ping below says so
       const answered = await probe.ping().then(() => true, () => false)
       probe.disconnect()
       return answered

@@ -58,8 +58,37 @@ export interface SignedTokenReader {
 
 const USER_CLAIMS = ['iss', 'sub', 'iat', 'exp', 'jti', 'sid', 'auth_time']
 const CLIENT_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'exp', 'jti', 'client_id', 'scope']
-/** fast-jwt keeps this many verified tokens per key, so a token used again costs a lookup, not a signature check. */
-const VERIFY_CACHE_SIZE = 10_000
+/**
+ * Tokens whose signature, `typ`, `iss` and claims were verified, kept so that a token presented again
+ * costs a lookup: no header parse, no hash, no signature check. Keyed by the whole token (it is its own
+ * proof), two generations of at most this many each; time (expiry, session end) is checked on every read.
+ */
+const VERIFIED_CACHE_SIZE = 5_000
+
+type SignedPayload = { kind: 'user' | 'client'; payload: Record<string, unknown> }
+
+/** A bounded map that forgets its least recently used half at once: a lookup is one or two Map reads. */
+export class GenerationalCache<V> {
+  private current = new Map<string, V>()
+  private previous = new Map<string, V>()
+  constructor(private readonly generationSize: number) {}
+
+  get(key: string): V | undefined {
+    const value = this.current.get(key)
+    if (value !== undefined) return value
+    const old = this.previous.get(key)
+    if (old !== undefined) this.set(key, old)
+    return old
+  }
+
+  set(key: string, value: V): void {
+    if (this.current.size >= this.generationSize) {
+      this.previous = this.current
+      this.current = new Map()
+    }
+    this.current.set(key, value)
+  }
+}
 
 type JwtVerifier = (token: string) => { payload: Record<string, unknown> }
 
@@ -114,7 +143,6 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
       algorithms: [key.alg as Algorithm],
       allowedIss: issuer,
       complete: true,
-      cache: VERIFY_CACHE_SIZE,
       ignoreExpiration: true
     }
     verifiers.set(kid, {
@@ -123,7 +151,19 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
     })
   }
 
-  function signedPayload(token: string): { kind: 'user' | 'client'; payload: Record<string, unknown> } {
+  const verified = new GenerationalCache<SignedPayload>(VERIFIED_CACHE_SIZE)
+
+  function signedPayload(token: string): SignedPayload {
+    const known = verified.get(token)
+    if (known !== undefined) return known
+    const signed = checkSignedPayload(token)
+    // Shared by every request that presents the token: nobody may change it.
+    Object.freeze(signed.payload)
+    verified.set(token, Object.freeze(signed))
+    return signed
+  }
+
+  function checkSignedPayload(token: string): SignedPayload {
     const header = headerOf(token)
     const entry = typeof header?.kid === 'string' ? verifiers.get(header.kid) : undefined
     if (entry === undefined) throw new ServiceError('TOKEN_INVALID', 'the token was not signed by one of our keys')

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { ConfigError } from '../config.js'
 import { StoreUnavailableError } from '../errors.js'
@@ -50,6 +51,22 @@ export async function migrateDatabase(connectionString: string, schema: string):
 
 const UNIQUE_VIOLATION = '23505'
 
+/**
+ * Every statement is prepared once per connection, by a name its text determines: PostgreSQL then skips
+ * parsing and planning on each request (the user lookup of /api/user, the client lookup of a grant). The
+ * statements are few and fixed, so the map stays small. (A PgBouncer in transaction mode needs 1.21 or
+ * later with max_prepared_statements set.)
+ */
+const statementNames = new Map<string, string>()
+function statementName(sql: string): string {
+  let name = statementNames.get(sql)
+  if (name === undefined) {
+    name = `jwt_auth_${createHash('sha256').update(sql).digest('hex').slice(0, 20)}`
+    statementNames.set(sql, name)
+  }
+  return name
+}
+
 /** A migrated pool and one way to query it, with the errors translated. */
 export interface PostgresStore {
   /** Rows, or `duplicate()` for a unique violation, or StoreUnavailableError for anything else. */
@@ -72,7 +89,7 @@ export async function openPostgresStore(
   return {
     async query<Row>(sql: string, values: unknown[] = []): Promise<Row[]> {
       try {
-        return (await pool.query(sql, values)).rows as Row[]
+        return (await pool.query({ name: statementName(sql), text: sql, values })).rows as Row[]
       } catch (error) {
         if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw duplicate()
         throw new StoreUnavailableError(store, error)

@@ -90,6 +90,7 @@ test('the base deploys what a production service needs', async (t) => {
   t.ok(container.lifecycle.preStop, 'preStop for draining')
   t.match(pod.volumes, [{ name: 'signing-key', secret: { secretName: 'jwt-auth-signing-key' } }], 'the signing key from a Secret')
   t.match(container.env, [{ name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'jwt-auth-database' } } }], 'DATABASE_URL from a Secret')
+  t.match(container.env, [{}, { name: 'UV_THREADPOOL_SIZE', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '1' } } }], "libuv's pool as wide as the pod's CPU limit")
   t.match(container.envFrom, [{ configMapRef: { name: 'jwt-auth-service' } }], 'settings from a ConfigMap')
   const config = base('configmap.yaml') as unknown as { data: Record<string, string> }
   t.equal(config.data.JWT_PRIVATE_KEY_FILE, '/etc/jwt-auth/signing-key.pem', 'the key file is where the Secret is mounted')

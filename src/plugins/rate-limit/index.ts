@@ -115,15 +115,19 @@ export default fp(
       }
     }
 
-    fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {
+    // A callback hook: it runs on every request, and all but the counted ones leave at once, without a promise.
+    fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) => {
       const counted = pending.get(request)
-      if (counted === undefined) return
+      if (counted === undefined) return done(null, payload)
       pending.delete(request)
-      if (reply.statusCode === 401) {
-        await Promise.all(counted.map(({ counter, key }) => counter.add(key)))
-      } else if (reply.statusCode < 400) {
-        await Promise.all(counted.filter(({ rule }) => rule.per === 'subject and address').map(({ counter, key }) => counter.clear(key)))
-      }
+      const counting =
+        reply.statusCode === 401
+          ? Promise.all(counted.map(({ counter, key }) => counter.add(key)))
+          : reply.statusCode < 400
+            ? Promise.all(counted.filter(({ rule }) => rule.per === 'subject and address').map(({ counter, key }) => counter.clear(key)))
+            : undefined
+      if (counting === undefined) return done(null, payload)
+      counting.then(() => done(null, payload), (error: Error) => done(error))
     })
 
     const clientGate = (redis === undefined ? memoryClientGate : (limits: Parameters<typeof memoryClientGate>[0]) => redisClientGate(redis, limits))(
