@@ -22,13 +22,18 @@ export interface ClientTokens {
   /**
    * The client-credentials grant (RFC 6749 §4.4), tokens in the RFC 9068 profile. `resource` (RFC 8707)
    * must be one of the client's audiences (or DEFAULT_AUDIENCE, the `aud` when it names none).
+   * `epochKeptAt`: keepEpoch() already ran for this grant at that time (in the round trip of the client's
+   * authentication); the token is issued at that time too. Otherwise this keeps the epoch first.
    */
-  issue(client: Client, request: { scope?: string; resource?: string }): Promise<ClientTokenGrant>
+  issue(client: Client, request: { scope?: string; resource?: string }, epochKeptAt?: number): Promise<ClientTokenGrant>
+  /** The store step a grant at `now` needs before its token exists (the client's epoch), for issue(). */
+  keepEpoch(clientId: string, now: number): Promise<void>
   /**
    * RFC 7662 for `by`: the token, when it is active and `by` may see it (its own tokens; any with the
    * `introspect` privilege); undefined otherwise, which the route answers as `{ active: false }`.
+   * `by` may still be being authenticated: the token is checked meanwhile, and its failure is `by`'s.
    */
-  introspect(token: string, by: Client): Promise<VerifiedToken | undefined>
+  introspect(token: string, by: Client | Promise<Client>): Promise<VerifiedToken | undefined>
   /**
    * RFC 7009 for `by`: an unknown, invalid or expired token is nothing to revoke. A client may revoke
    * its own tokens; others (a user token ends its session, as logout does) only with the `revoke`
@@ -54,7 +59,9 @@ const isOwn = (verified: VerifiedToken, client: Client): boolean => verified.kin
 
 export function createClientTokens({ clientTokens, sessions, issuer, reader, verifier, clock, config }: ClientTokenDependencies): ClientTokens {
   return {
-    async issue(client, { scope, resource }) {
+    keepEpoch: (clientId, now) => clientTokens.keepEpoch(clientId, now, (toSeconds(now) + config.CLIENT_TOKEN_TTL) * 1000),
+
+    async issue(client, { scope, resource }, epochKeptAt) {
       // Asking for no scope grants all of the client's scopes.
       const asked = scope === undefined ? [] : parseScopes(scope)
       const granted = asked.length === 0 ? client.scopes : asked
@@ -67,11 +74,11 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, ver
         throw new OAuthError(400, 'invalid_target', 'the client may not ask for tokens for this resource')
       }
       // One reading of the clock for the epoch and the token: the epoch can never be later than `iat`.
-      const now = clock.now()
+      const now = epochKeptAt ?? clock.now()
       const iat = toSeconds(now)
       const exp = iat + config.CLIENT_TOKEN_TTL
       // Before the token exists: a token is only handed out once the store can tell it apart from older ones.
-      await clientTokens.keepEpoch(client.client_id, now, exp * 1000)
+      if (epochKeptAt === undefined) await clientTokens.keepEpoch(client.client_id, now, exp * 1000)
       const signed = issuer.signClient({
         sub: client.client_id,
         client_id: client.client_id,
@@ -84,16 +91,19 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, ver
     },
 
     async introspect(token, by) {
-      let verified: VerifiedToken
-      try {
-        verified = await verifier.verify(token, { anyAudience: true })
-      } catch (error) {
+      // Checked while the client is being authenticated (`by` pending), in the same Redis round trip; nothing
+      // of it is answered before the client is known.
+      const checking = verifier.verify(token, { anyAudience: true }).catch((error: unknown) => {
         // A token we cannot vouch for is inactive; a store we cannot reach is still a 503.
         if (error instanceof ServiceError && error.statusCode === 401) return undefined
         throw error
-      }
+      })
+      // Should the authentication fail first, the check's own failure is not left unhandled.
+      checking.catch(() => undefined)
+      const client = await by
+      const verified = await checking
       // A token the client may not see is answered as inactive: the answer tells it nothing (RFC 7662 §2.2).
-      return isOwn(verified, by) || by.privileges.includes('introspect') ? verified : undefined
+      return verified !== undefined && (isOwn(verified, client) || client.privileges.includes('introspect')) ? verified : undefined
     },
 
     async revoke(token, by) {

@@ -1,6 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Client, ClientRegistration } from '../schemas/clients.js'
-import { withoutSecret, type ClientStore } from '../stores/clients/index.js'
+import type { ClientVersions } from '../stores/client-tokens/index.js'
+import { withoutSecret, type ClientStore, type ClientWithSecret } from '../stores/clients/index.js'
+import { GenerationalCache } from './generational-cache.js'
 import type { ClientCredentials } from './client-credentials.js'
 import { invalidClient } from './client-credentials.js'
 import { toIso, type Clock } from './clock.js'
@@ -9,8 +11,13 @@ export { ClientExistsError } from '../stores/clients/index.js'
 
 /** The registry of service accounts: what the clients CLI manages, and how /oauth/* authenticates them. */
 export interface Clients {
-  /** The client the credentials prove, or 401 invalid_client (the same answer and cost for an unknown id). */
-  authenticate(credentials: ClientCredentials): Promise<Client>
+  /**
+   * The client the credentials prove, or 401 invalid_client (the same answer and cost for an unknown id).
+   * `alongside(proven)` is the request's own per-client step (its rate limits, a grant's epoch), run in the
+   * same Redis round trip as the check of a cached record's version; should the record turn out to have
+   * changed, it runs again with the new verdict when that differs. It may throw (429), and then so does this.
+   */
+  authenticate(credentials: ClientCredentials, alongside?: (proven: boolean) => Promise<unknown>): Promise<Client>
   /** A new client and its secret (shown only now); ClientExistsError for a duplicate id. */
   create(clientId: string, registration: ClientRegistration): Promise<{ client: Client; secret: string }>
   list(): Promise<Client[]>
@@ -54,21 +61,72 @@ function secretMatches(secret: string, secretHash: string): boolean {
 /** Compared against when the client is unknown, so that an unknown id costs what a wrong secret does. */
 const DUMMY_SECRET_HASH = hashSecret('no client has this secret')
 
-export function createClients(store: ClientStore, forgetTokens: (clientId: string) => Promise<void>, clock: Clock): Clients {
+/**
+ * Client records kept in memory, so that a grant or an introspection costs no database round trip. A
+ * record is used only while its version (ClientVersions, read in the round trip of the request's rate
+ * limits) is the one it was read under, and while the database is known to answer (an unreachable store
+ * is a 503, as without the cache); and never longer than CLIENT_CACHE_MS, which bounds what a Redis that
+ * lost its data (and so its versions) could leave stale.
+ */
+const CLIENT_CACHE_MS = 30_000
+const CLIENT_CACHE_SIZE = 5_000
+
+interface CachedClient {
+  record: ClientWithSecret
+  version: string
+  until: number
+}
+
+export function createClients(store: ClientStore, forgetTokens: (clientId: string) => Promise<void>, clock: Clock, versions?: ClientVersions): Clients {
+  // Only for a database of its own (PostgreSQL) and with versions to check it by (Redis).
+  const reachable = store.reachable?.bind(store)
+  const cache = versions !== undefined && reachable !== undefined ? new GenerationalCache<CachedClient>(CLIENT_CACHE_SIZE) : undefined
+
+  /** The record from the store, cached under the version read before it (a change in between shows as a newer version). */
+  async function load(clientId: string): Promise<ClientWithSecret | undefined> {
+    if (cache === undefined || versions === undefined) return store.find(clientId)
+    const version = await versions.current(clientId)
+    const record = await store.find(clientId)
+    if (record !== undefined) cache.set(clientId, { record, version, until: clock.now() + CLIENT_CACHE_MS })
+    else cache.delete(clientId)
+    return record
+  }
+
+  /** Every change of a client that cached copies must not outlive: the stored change first, then the new version. */
+  const announce = async (clientId: string): Promise<void> => versions?.bump(clientId)
+
+  // The old record and every token are refused from now on; both are in the revocation store, which may fail.
   const forget = async (clientId: string): Promise<void> => {
     try {
+      await announce(clientId)
       await forgetTokens(clientId)
     } catch (error) {
       throw new TokensNotRevokedError(`the tokens of ${clientId} could not be revoked: ${(error as Error).message}`, { cause: error })
     }
   }
   return {
-    async authenticate(credentials) {
-      const client = await store.find(credentials.id)
-      const matches = secretMatches(credentials.secret, client?.secret_hash ?? DUMMY_SECRET_HASH)
-      if (client === undefined || !matches) throw invalidClient('unknown client or wrong secret', credentials.basic)
-      const { secret_hash: _secret, ...authenticated } = client
-      return authenticated
+    async authenticate(credentials, alongside = async () => undefined) {
+      const proves = (record: ClientWithSecret | undefined): boolean =>
+        secretMatches(credentials.secret, record?.secret_hash ?? DUMMY_SECRET_HASH) && record !== undefined
+      const answer = (record: ClientWithSecret | undefined, proven: boolean): Client => {
+        if (record === undefined || !proven) throw invalidClient('unknown client or wrong secret', credentials.basic)
+        return withoutSecret(record)
+      }
+      const cached = cache?.get(credentials.id)
+      if (cached !== undefined && cached.until > clock.now() && reachable!()) {
+        const proven = proves(cached.record)
+        // Issued in the same tick: ioredis sends both in one write (auto-pipelining), one round trip.
+        const [version] = await Promise.all([versions!.current(credentials.id), alongside(proven)])
+        if (version === cached.version) return answer(cached.record, proven)
+        const record = await load(credentials.id)
+        const provenNow = proves(record)
+        if (provenNow !== proven) await alongside(provenNow)
+        return answer(record, provenNow)
+      }
+      const record = await load(credentials.id)
+      const proven = proves(record)
+      await alongside(proven)
+      return answer(record, proven)
     },
     async create(clientId, registration) {
       const secret = generateSecret()
@@ -80,7 +138,12 @@ export function createClients(store: ClientStore, forgetTokens: (clientId: strin
       const client = await store.find(clientId)
       return client && withoutSecret(client)
     },
-    update: (clientId, changes) => store.update(clientId, changes),
+    async update(clientId, changes) {
+      const updated = await store.update(clientId, changes)
+      // Should this fail, the change is stored but not yet seen by instances that cached the client: a retry announces it.
+      if (updated !== undefined) await announce(clientId)
+      return updated
+    },
     async rotateSecret(clientId) {
       const secret = generateSecret()
       // Secret first: from now on nobody can get a token as this client but whoever is shown the new secret.
@@ -90,10 +153,16 @@ export function createClients(store: ClientStore, forgetTokens: (clientId: strin
       return client && { client: withoutSecret(client), secret }
     },
     async delete(clientId) {
-      if ((await store.find(clientId)) === undefined) return false
+      if ((await store.find(clientId)) === undefined) {
+        // Perhaps the retry of a deletion whose last step failed: the row is gone, cached copies may not be.
+        await announce(clientId)
+        return false
+      }
       // Tokens first: a failure leaves the client in place, so that a retry does both.
       await forget(clientId)
-      return store.delete(clientId)
+      const deleted = await store.delete(clientId)
+      await announce(clientId)
+      return deleted
     }
   }
 }

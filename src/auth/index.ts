@@ -1,7 +1,8 @@
 import type { Config } from '../config.js'
 import { loadKeySet, type KeySet } from '../keys/key-set.js'
 import { createClientStore, createUserStore, openRevocationStores } from '../stores/index.js'
-import type { Logger, RedisClient } from '../stores/redis-connection.js'
+import type { ClientVersions } from '../stores/client-tokens/index.js'
+import { redisConfigured, type Logger, type RedisClient } from '../stores/redis-connection.js'
 import { createAccounts, type Accounts } from './accounts.js'
 import { createClientTokens, type ClientTokens } from './client-tokens.js'
 import { createClients, type Clients } from './clients.js'
@@ -60,7 +61,7 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
   return {
     accounts: createAccounts(users, clock),
     sessions: createSessions({ users, sessions, issuer, reader, clock, config }),
-    clients: createClients(clientStore, clientTokenService.forget, clock),
+    clients: createClients(clientStore, clientTokenService.forget, clock, revocations.clientVersions),
     clientTokens: clientTokenService,
     verifier,
     issuer,
@@ -81,13 +82,19 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
 export async function openClientAdmin(config: Config, log: Logger): Promise<{ clients: Clients; close(): Promise<void> }> {
   const clientStore = await createClientStore(config)
   let revocations: Awaited<ReturnType<typeof openRevocationStores>> | undefined
-  // Opened only when a client's tokens are revoked: listing, showing and creating touch no revocation store.
-  const forget = async (clientId: string): Promise<void> => {
-    revocations ??= await openRevocationStores(config, log, systemClock.now)
-    await revocations.clientTokens.forget(clientId)
-  }
+  // Opened only when a client changes: listing, showing and creating touch no revocation store.
+  const open = async () => (revocations ??= await openRevocationStores(config, log, systemClock.now))
+  const forget = async (clientId: string): Promise<void> => (await open()).clientTokens.forget(clientId)
+  // The service's instances cache client records by these versions (clients.ts): every change bumps them.
+  const versions: ClientVersions | undefined =
+    !redisConfigured(config)
+      ? undefined
+      : {
+          current: async (clientId) => (await (await open()).clientVersions?.current(clientId)) ?? '0',
+          bump: async (clientId) => (await open()).clientVersions?.bump(clientId)
+        }
   return {
-    clients: createClients(clientStore, forget, systemClock),
+    clients: createClients(clientStore, forget, systemClock, versions),
     async close() {
       await Promise.allSettled([clientStore.close(), revocations?.close()])
     }

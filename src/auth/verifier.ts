@@ -5,6 +5,7 @@ import type { ClientClaims, UserClaims, VerifiedToken } from '../schemas/tokens.
 import type { ClientTokenStore } from '../stores/client-tokens/index.js'
 import type { SessionStore, TokenStatus } from '../stores/sessions/index.js'
 import type { Clock } from './clock.js'
+import { GenerationalCache } from './generational-cache.js'
 
 export interface Verifier {
   /**
@@ -66,29 +67,6 @@ const CLIENT_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'exp', 'jti', 'client_id', 's
 const VERIFIED_CACHE_SIZE = 5_000
 
 type SignedPayload = { kind: 'user' | 'client'; payload: Record<string, unknown> }
-
-/** A bounded map that forgets its least recently used half at once: a lookup is one or two Map reads. */
-export class GenerationalCache<V> {
-  private current = new Map<string, V>()
-  private previous = new Map<string, V>()
-  constructor(private readonly generationSize: number) {}
-
-  get(key: string): V | undefined {
-    const value = this.current.get(key)
-    if (value !== undefined) return value
-    const old = this.previous.get(key)
-    if (old !== undefined) this.set(key, old)
-    return old
-  }
-
-  set(key: string, value: V): void {
-    if (this.current.size >= this.generationSize) {
-      this.previous = this.current
-      this.current = new Map()
-    }
-    this.current.set(key, value)
-  }
-}
 
 type JwtVerifier = (token: string) => { payload: Record<string, unknown> }
 

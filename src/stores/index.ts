@@ -8,8 +8,8 @@ import { openRevocationDatabase } from './revocation-database.js'
 import type { SessionStore } from './sessions/index.js'
 import { createRedisSessionStore, SESSION_SCRIPTS } from './sessions/redis.js'
 import { createSqliteSessionStore } from './sessions/sqlite.js'
-import type { ClientTokenStore } from './client-tokens/index.js'
-import { CLIENT_TOKEN_SCRIPTS, createRedisClientTokenStore } from './client-tokens/redis.js'
+import type { ClientTokenStore, ClientVersions } from './client-tokens/index.js'
+import { CLIENT_TOKEN_SCRIPTS, createRedisClientTokenStore, createRedisClientVersions } from './client-tokens/redis.js'
 import { createSqliteClientTokenStore } from './client-tokens/sqlite.js'
 import type { UserStore } from './users/index.js'
 import { createPostgresUserStore } from './users/postgres.js'
@@ -28,6 +28,8 @@ export async function createClientStore(config: Config): Promise<ClientStore> {
 export interface RevocationStores {
   sessions: SessionStore
   clientTokens: ClientTokenStore
+  /** With Redis only: the clients' versions, which let instances cache client records (auth/clients.ts). */
+  clientVersions?: ClientVersions
   /** The Redis connection they share (undefined when embedded); its opener closes it. */
   redis: RedisClient | undefined
   ping(): Promise<void>
@@ -54,6 +56,7 @@ export async function openRevocationStores(config: Config, log: Logger, now: () 
   return {
     sessions: createRedisSessionStore(scripts, config.REDIS_KEY_PREFIX),
     clientTokens: createRedisClientTokenStore(scripts),
+    clientVersions: createRedisClientVersions(scripts),
     redis,
     ping: scripts.ping,
     async close() {

@@ -67,10 +67,19 @@ function statementName(sql: string): string {
   return name
 }
 
+/** How often a store whose reachability is asked checks it without being queried (a silent network partition). */
+export const REACHABILITY_PROBE_MS = 1000
+
 /** A migrated pool and one way to query it, with the errors translated. */
 export interface PostgresStore {
   /** Rows, or `duplicate()` for a unique violation, or StoreUnavailableError for anything else. */
   query<Row>(sql: string, values?: unknown[]): Promise<Row[]>
+  /**
+   * False from the moment the database is known not to answer (a query failed, a pooled connection was
+   * lost, or the probe that runs every REACHABILITY_PROBE_MS once this is first asked failed) until a
+   * query succeeds again: what a cache of its records asks before it answers for it.
+   */
+  reachable(): boolean
   close(): Promise<void>
 }
 
@@ -86,15 +95,36 @@ export async function openPostgresStore(
 ): Promise<PostgresStore> {
   await migrateDatabase(connectionString, schema)
   const pool = createPostgresPool(connectionString)
+  let answers = true
+  let probe: NodeJS.Timeout | undefined
+  // A pooled connection that the server or the network dropped.
+  pool.on('error', () => {
+    answers = false
+  })
   return {
     async query<Row>(sql: string, values: unknown[] = []): Promise<Row[]> {
       try {
-        return (await pool.query({ name: statementName(sql), text: sql, values })).rows as Row[]
+        const { rows } = await pool.query({ name: statementName(sql), text: sql, values })
+        answers = true
+        return rows as Row[]
       } catch (error) {
         if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw duplicate()
+        answers = false
         throw new StoreUnavailableError(store, error)
       }
     },
-    close: () => pool.end()
+    reachable() {
+      probe ??= setInterval(() => {
+        pool.query('SELECT 1').then(
+          () => (answers = true),
+          () => (answers = false)
+        )
+      }, REACHABILITY_PROBE_MS).unref()
+      return answers
+    },
+    async close() {
+      clearInterval(probe)
+      await pool.end()
+    }
   }
 }

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { invalidClient, presentedCredentials, type ClientAuthBody } from '../../auth/client-credentials.js'
-import { OAuthError } from '../../errors.js'
+import { presentedCredentials, type ClientAuthBody } from '../../auth/client-credentials.js'
 import { authorizationHeader } from '../../plugins/auth.js'
 import type { Client } from '../../schemas/clients.js'
 
@@ -8,20 +7,21 @@ import type { Client } from '../../schemas/clients.js'
  * client_secret_basic or client_secret_post (never both, RFC 6749 §2.3), checked by the clients
  * service in constant time, then counted by the rate limits in one round trip: 429 while the id has
  * too many failures from this address (correct secret or not), 401 invalid_client for a wrong one.
- * `grant`: the request spends one of the client's grants (POST /oauth/token).
+ * `grant`: the request spends one of the client's grants (POST /oauth/token). `alongside`: a store step
+ * for a proven client (a grant's epoch), run in the same round trip as the limits.
  */
 export async function authenticateClient(
   fastify: FastifyInstance,
   request: FastifyRequest,
-  options: { grant: boolean } = { grant: false }
+  options: { grant?: boolean; alongside?: (clientId: string) => Promise<unknown> } = {}
 ): Promise<Client> {
   // The route's schema (ClientAuthFields) has shaped the body.
   const credentials = presentedCredentials(authorizationHeader(request), request.body as ClientAuthBody)
-  const client = await fastify.auth.clients.authenticate(credentials).catch((error: unknown) => {
-    if (error instanceof OAuthError && error.error === 'invalid_client') return undefined
-    throw error
-  })
-  await fastify.limits.clientAuthenticated(request, credentials.id, client !== undefined, options.grant)
-  if (client === undefined) throw invalidClient('unknown client or wrong secret', credentials.basic)
-  return client
+  // The limits run in the round trip that checks a cached client record (clients.ts).
+  return fastify.auth.clients.authenticate(credentials, (proven) =>
+    Promise.all([
+      fastify.limits.clientAuthenticated(request, credentials.id, proven, options.grant ?? false),
+      proven ? options.alongside?.(credentials.id) : undefined
+    ])
+  )
 }

@@ -23,6 +23,8 @@ export interface ClientStore {
   /** False when there was no such client. */
   delete(clientId: string): Promise<boolean>
   ping(): Promise<void>
+  /** A database of its own (PostgreSQL): whether it is known to answer now; undefined for the in-process SQLite. */
+  reachable?(): boolean
   close(): Promise<void>
 }
 

@@ -55,6 +55,7 @@ export async function createPostgresClientStore(connectionString: string, schema
     async ping() {
       await query('SELECT 1', [])
     },
+    reachable: () => db.reachable(),
     async close() {
       await db.close()
     }
