@@ -59,8 +59,8 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
 
   const answer = (ping: Promise<void>): Promise<StoreHealth> => ping.then(() => 'ok' as const, () => 'unavailable' as const)
   return {
-    accounts: createAccounts(users, clock),
-    sessions: createSessions({ users, sessions, issuer, reader, clock, config }),
+    accounts: createAccounts(users, clock, revocations.userVersions),
+    sessions: createSessions({ users, sessions, userVersions: revocations.userVersions, issuer, reader, clock, config }),
     clients: createClients(clientStore, clientTokenService.forget, clock, revocations.clientVersions),
     clientTokens: clientTokenService,
     verifier,

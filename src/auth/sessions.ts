@@ -6,7 +6,7 @@ import { ServiceError, StoreUnavailableError } from '../errors.js'
 import type { TokenResponse } from '../schemas/common.js'
 import { SESSION_PAGE_MAX, type ClientInfo, type SessionRecord } from '../schemas/sessions.js'
 import type { UserClaims } from '../schemas/tokens.js'
-import type { RotateResult, Rotation, SessionStore } from '../stores/sessions/index.js'
+import type { RotateResult, Rotation, SessionStore, UserVersions } from '../stores/sessions/index.js'
 import type { UserStore } from '../stores/users/index.js'
 import { toIso, toSeconds, type Clock } from './clock.js'
 import { hashPassword, verifyPassword } from './passwords.js'
@@ -85,6 +85,8 @@ export interface Sessions {
 export interface SessionDependencies {
   users: UserStore
   sessions: SessionStore
+  /** With Redis: bumped after a password change, so that instances drop their cached copy of the user (accounts.ts). */
+  userVersions?: UserVersions
   issuer: TokenIssuer
   reader: SignedTokenReader
   clock: Clock
@@ -122,7 +124,7 @@ function decodeCursor(cursor: string): { created_at: number; sid: string } {
   throw new ServiceError('VALIDATION_FAILED', 'querystring/cursor is not a cursor of this listing')
 }
 
-export function createSessions({ users, sessions, issuer, reader, clock, config }: SessionDependencies): Sessions {
+export function createSessions({ users, sessions, userVersions, issuer, reader, clock, config }: SessionDependencies): Sessions {
   /** No token outlives its session: exp <= auth_time + SESSION_TTL. */
   const expiryFor = (iat: number, authTime: number): number => Math.min(iat + config.ACCESS_TOKEN_TTL, authTime + config.SESSION_TTL)
   const tokenResponse = (token: string, exp: number, now: number): TokenResponse => ({
@@ -290,6 +292,7 @@ export function createSessions({ users, sessions, issuer, reader, clock, config 
         // password is the current one already. Ending the other sessions again is all that is left.
         if (hash !== undefined && (await verifyPassword(hash, newPassword))) {
           await endSessionsAndSetNotBefore(claims.sub, { except: claims.sid })
+          await userVersions?.bump(claims.sub)
           return
         }
         throw new ServiceError('VALIDATION_FAILED', 'body/current_password is not the current password')
@@ -304,6 +307,8 @@ export function createSessions({ users, sessions, issuer, reader, clock, config 
       // Once more, now that the new hash is stored: a login that read the old hash before this point
       // began before this not-before, so it is refused if it has not started yet, and ended if it has.
       await endSessionsAndSetNotBefore(claims.sub, { except: claims.sid })
+      // The record changed (updated_at): cached copies are stale. Should this fail (503), the retry bumps it.
+      await userVersions?.bump(claims.sub)
     }
   }
 }

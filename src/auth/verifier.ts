@@ -18,6 +18,11 @@ export interface Verifier {
   /** verify(), for routes that take user tokens only (of DEFAULT_AUDIENCE). */
   verifyUser(token: string): Promise<UserClaims>
   /**
+   * verifyUser(), and `alongside(claims)` started in the same tick as the token's store check (so that its
+   * own Redis reads ride the same round trip); its answer is handed back only for an accepted token.
+   */
+  verifyUserWith<T>(token: string, alongside: (claims: UserClaims) => Promise<T>): Promise<{ claims: UserClaims; along: T }>
+  /**
    * verifyUser(), for the routes that end the token's own session (logout): they also take a token
    * that is `ending`, whose own logout was written but not yet acknowledged (a retry after a 503), and
    * only to end it again. Every other route refuses such a token.
@@ -183,7 +188,8 @@ export interface VerifierDependencies {
 }
 
 export function createVerifier({ reader, sessions, clientTokens, clock, defaultAudience }: VerifierDependencies): Verifier {
-  async function check(token: string, expect: Expectation, userOnly: boolean): Promise<{ verified: VerifiedToken; status: TokenStatus }> {
+  /** Everything but the store's verdict: signature, claims, time, kind and audience. */
+  function read(token: string, expect: Expectation, userOnly: boolean): VerifiedToken {
     const verified = reader.read(token)
     if (userOnly && verified.kind !== 'user') throw new ServiceError('TOKEN_INVALID', 'the token is not a user token')
     if ('audience' in expect) {
@@ -191,10 +197,15 @@ export function createVerifier({ reader, sessions, clientTokens, clock, defaultA
       // Sent to another service: refused here, however genuine (RFC 8725 §3.9).
       if (!audiences.includes(expect.audience)) throw new AudienceMismatchError(expect.audience, audiences)
     }
-    const now = clock.now()
-    const status =
-      verified.kind === 'user' ? await sessions.check(verified.claims, now) : await clientTokens.check(verified.claims, now)
-    return { verified, status }
+    return verified
+  }
+
+  const statusOf = (verified: VerifiedToken): Promise<TokenStatus> =>
+    verified.kind === 'user' ? sessions.check(verified.claims, clock.now()) : clientTokens.check(verified.claims, clock.now())
+
+  async function check(token: string, expect: Expectation, userOnly: boolean): Promise<{ verified: VerifiedToken; status: TokenStatus }> {
+    const verified = read(token, expect, userOnly)
+    return { verified, status: await statusOf(verified) }
   }
 
   async function verify(token: string, expect: Expectation = { audience: defaultAudience }, userOnly = false): Promise<VerifiedToken> {
@@ -207,6 +218,15 @@ export function createVerifier({ reader, sessions, clientTokens, clock, defaultA
     verify: (token, expect) => verify(token, expect),
     async verifyUser(token) {
       return (await verify(token, undefined, true)).claims as UserClaims
+    },
+    async verifyUserWith(token, alongside) {
+      const verified = read(token, { audience: defaultAudience }, true)
+      const claims = verified.claims as UserClaims
+      const along = alongside(claims)
+      // Should the check refuse the token first, alongside's own failure is not left unhandled.
+      along.catch(() => undefined)
+      if ((await statusOf(verified)) !== 'active') throw new ServiceError('TOKEN_REVOKED')
+      return { claims, along: await along }
     },
     async verifyUserOrEnding(token) {
       const { verified, status } = await check(token, { audience: defaultAudience }, true)

@@ -5,8 +5,8 @@ import { createSqliteClientStore } from './clients/sqlite.js'
 import { connectRedis, type Logger, type RedisClient } from './redis-connection.js'
 import { createRedisScripts } from './redis-scripts.js'
 import { openRevocationDatabase } from './revocation-database.js'
-import type { SessionStore } from './sessions/index.js'
-import { createRedisSessionStore, SESSION_SCRIPTS } from './sessions/redis.js'
+import type { SessionStore, UserVersions } from './sessions/index.js'
+import { createRedisSessionStore, createRedisUserVersions, SESSION_SCRIPTS } from './sessions/redis.js'
 import { createSqliteSessionStore } from './sessions/sqlite.js'
 import type { ClientTokenStore, ClientVersions } from './client-tokens/index.js'
 import { CLIENT_TOKEN_SCRIPTS, createRedisClientTokenStore, createRedisClientVersions } from './client-tokens/redis.js'
@@ -28,8 +28,9 @@ export async function createClientStore(config: Config): Promise<ClientStore> {
 export interface RevocationStores {
   sessions: SessionStore
   clientTokens: ClientTokenStore
-  /** With Redis only: the clients' versions, which let instances cache client records (auth/clients.ts). */
+  /** With Redis only: the clients' and users' versions, which let instances cache their records (auth/clients.ts, auth/accounts.ts). */
   clientVersions?: ClientVersions
+  userVersions?: UserVersions
   /** The Redis connection they share (undefined when embedded); its opener closes it. */
   redis: RedisClient | undefined
   ping(): Promise<void>
@@ -57,6 +58,7 @@ export async function openRevocationStores(config: Config, log: Logger, now: () 
     sessions: createRedisSessionStore(scripts, config.REDIS_KEY_PREFIX),
     clientTokens: createRedisClientTokenStore(scripts),
     clientVersions: createRedisClientVersions(scripts),
+    userVersions: createRedisUserVersions(scripts),
     redis,
     ping: scripts.ping,
     async close() {

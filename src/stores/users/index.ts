@@ -28,6 +28,8 @@ export interface UserStore {
   updatePassword(id: string, passwordHash: string, now: string): Promise<boolean>
   /** Answers when the database does; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>
+  /** A database of its own (PostgreSQL): whether it is known to answer now; undefined for the in-process SQLite. */
+  reachable?(): boolean
   close(): Promise<void>
 }
 

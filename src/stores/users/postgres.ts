@@ -49,6 +49,7 @@ export async function createPostgresUserStore(connectionString: string, schema: 
     async ping() {
       await query('SELECT 1', [])
     },
+    reachable: () => db.reachable(),
     async close() {
       await db.close()
     }

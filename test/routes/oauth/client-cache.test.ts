@@ -5,13 +5,13 @@
  * cached client gets 503 while the client store cannot answer. Redis + PostgreSQL, two instances, the
  * CLI's own core (openClientAdmin) making the changes, as `npm run clients` does.
  */
-import { connect, createServer, type Socket } from 'node:net'
 import pg from 'pg'
 import { test } from 'tap'
 import { openClientAdmin } from '../../../src/auth/index.js'
 import { loadConfig } from '../../../src/config.js'
 import { REACHABILITY_PROBE_MS } from '../../../src/stores/postgres-pool.js'
 import { assertOAuthError, basic, buildApp, form, storeEnv, until, type Env, type TestContext } from '../../helper.js'
+import { TcpProxy } from '../../services.js'
 
 const quiet = { warn: () => undefined }
 
@@ -72,37 +72,10 @@ test('privileges granted and withdrawn by the CLI hold on the next introspection
   for (const app of [a, b]) t.same((await introspect(app)).json(), { active: false }, 'withdrawn: seen at once')
 })
 
-/** A TCP relay to PostgreSQL that a test can cut and restore: the database becomes unreachable, as in a partition. */
-async function relayTo(target: { host: string; port: number }) {
-  const sockets = new Set<Socket>()
-  const server = createServer((inbound) => {
-    const outbound = connect(target.port, target.host)
-    for (const socket of [inbound, outbound]) {
-      sockets.add(socket)
-      socket.on('close', () => sockets.delete(socket))
-      socket.on('error', () => undefined)
-    }
-    inbound.pipe(outbound).pipe(inbound)
-  })
-  const listen = (port = 0) => new Promise<number>((resolve) => server.listen(port, '127.0.0.1', () => resolve((server.address() as { port: number }).port)))
-  const port = await listen()
-  return {
-    port,
-    async cut() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        for (const socket of sockets) socket.destroy()
-      })
-    },
-    restore: () => listen(port)
-  }
-}
-
 test('while the client store cannot answer, a cached client gets 503, and the cache serves again once it can', async (t) => {
   const direct = await storeEnv(t, 'redis-postgres')
   const url = new URL(direct.DATABASE_URL!)
-  const relay = await relayTo({ host: url.hostname, port: Number(url.port || 5432) })
-  t.teardown(() => relay.cut())
+  const relay = await TcpProxy.start(t, { host: url.hostname, port: Number(url.port || 5432) })
   url.port = String(relay.port)
   const env = { ...direct, DATABASE_URL: url.toString() }
   const { a, secret } = await setUp(t, env)
