@@ -3,8 +3,8 @@ import type { User } from '../schemas/common.js'
 import type { UserVersions } from '../stores/sessions/index.js'
 import { EmailTakenError, emailKey, type UserStore } from '../stores/users/index.js'
 import { toIso, type Clock } from './clock.js'
-import { GenerationalCache } from './generational-cache.js'
 import { hashPassword } from './passwords.js'
+import { RecordCache } from './record-cache.js'
 
 export { emailKey }
 
@@ -18,34 +18,17 @@ export interface Accounts {
   find(id: string): Promise<User | undefined>
 }
 
-/**
- * User records (the public fields /api/user answers with) kept in memory, as client records are
- * (clients.ts): used only while their version (UserVersions, bumped after a password change) is the one
- * they were read under and the database is known to answer, and never longer than USER_CACHE_MS. Login and
- * password change always read the store.
- */
+/** User records (the public fields /api/user answers with): see record-cache.ts. Login and password change always read the store. */
 const USER_CACHE_MS = 30_000
 const USER_CACHE_SIZE = 10_000
 
-interface CachedUser {
-  user: User
-  version: string
-  until: number
-}
-
 export function createAccounts(users: UserStore, clock: Clock, versions?: UserVersions): Accounts {
+  // Only for a database of its own (PostgreSQL) and with versions to check it by (Redis).
   const reachable = users.reachable?.bind(users)
-  const cache = versions !== undefined && reachable !== undefined ? new GenerationalCache<CachedUser>(USER_CACHE_SIZE) : undefined
-
-  /** The record from the store, cached under the version read before it (a change in between shows as a newer version). */
-  async function load(id: string, knownVersion?: string): Promise<User | undefined> {
-    if (cache === undefined || versions === undefined) return users.findById(id)
-    const version = knownVersion ?? (await versions.current(id))
-    const user = await users.findById(id)
-    if (user !== undefined) cache.set(id, { user: Object.freeze(user), version, until: clock.now() + USER_CACHE_MS })
-    else cache.delete(id)
-    return user
-  }
+  const cache =
+    versions !== undefined && reachable !== undefined
+      ? new RecordCache<User>({ versions, read: (id) => users.findById(id), reachable, clock, ttlMs: USER_CACHE_MS, size: USER_CACHE_SIZE })
+      : undefined
 
   return {
     async register({ name, email, password }) {
@@ -58,12 +41,11 @@ export function createAccounts(users: UserStore, clock: Clock, versions?: UserVe
       }
     },
     async find(id) {
-      const cached = cache?.get(id)
-      if (cached !== undefined && cached.until > clock.now() && reachable!()) {
-        const version = await versions!.current(id)
-        return version === cached.version ? cached.user : load(id, version)
-      }
-      return load(id)
+      if (cache === undefined) return users.findById(id)
+      const cached = cache.candidate(id)
+      if (cached === undefined) return cache.load(id)
+      const version = await versions!.current(id)
+      return version === cached.version ? cached.value : cache.load(id, version)
     }
   }
 }

@@ -109,7 +109,7 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, ver
     async revoke(token, by) {
       let verified: VerifiedToken
       try {
-        verified = reader.read(token)
+        verified = reader.read(token, { keep: false })
       } catch (error) {
         if (error instanceof ServiceError && error.statusCode === 401) return { kind: 'nothing' }
         throw error

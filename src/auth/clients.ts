@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Client, ClientRegistration } from '../schemas/clients.js'
 import type { ClientVersions } from '../stores/client-tokens/index.js'
 import { withoutSecret, type ClientStore, type ClientWithSecret } from '../stores/clients/index.js'
-import { GenerationalCache } from './generational-cache.js'
+import { RecordCache } from './record-cache.js'
 import type { ClientCredentials } from './client-credentials.js'
 import { invalidClient } from './client-credentials.js'
 import { toIso, type Clock } from './clock.js'
@@ -61,36 +61,18 @@ function secretMatches(secret: string, secretHash: string): boolean {
 /** Compared against when the client is unknown, so that an unknown id costs what a wrong secret does. */
 const DUMMY_SECRET_HASH = hashSecret('no client has this secret')
 
-/**
- * Client records kept in memory, so that a grant or an introspection costs no database round trip. A
- * record is used only while its version (ClientVersions, read in the round trip of the request's rate
- * limits) is the one it was read under, and while the database is known to answer (an unreachable store
- * is a 503, as without the cache); and never longer than CLIENT_CACHE_MS, which bounds what a Redis that
- * lost its data (and so its versions) could leave stale.
- */
+/** Client records, secret hashes included: see record-cache.ts. */
 const CLIENT_CACHE_MS = 30_000
 const CLIENT_CACHE_SIZE = 5_000
-
-interface CachedClient {
-  record: ClientWithSecret
-  version: string
-  until: number
-}
 
 export function createClients(store: ClientStore, forgetTokens: (clientId: string) => Promise<void>, clock: Clock, versions?: ClientVersions): Clients {
   // Only for a database of its own (PostgreSQL) and with versions to check it by (Redis).
   const reachable = store.reachable?.bind(store)
-  const cache = versions !== undefined && reachable !== undefined ? new GenerationalCache<CachedClient>(CLIENT_CACHE_SIZE) : undefined
-
-  /** The record from the store, cached under the version read before it (a change in between shows as a newer version). */
-  async function load(clientId: string): Promise<ClientWithSecret | undefined> {
-    if (cache === undefined || versions === undefined) return store.find(clientId)
-    const version = await versions.current(clientId)
-    const record = await store.find(clientId)
-    if (record !== undefined) cache.set(clientId, { record, version, until: clock.now() + CLIENT_CACHE_MS })
-    else cache.delete(clientId)
-    return record
-  }
+  const cache =
+    versions !== undefined && reachable !== undefined
+      ? new RecordCache<ClientWithSecret>({ versions, read: (id) => store.find(id), reachable, clock, ttlMs: CLIENT_CACHE_MS, size: CLIENT_CACHE_SIZE })
+      : undefined
+  const load = (clientId: string): Promise<ClientWithSecret | undefined> => (cache === undefined ? store.find(clientId) : cache.load(clientId))
 
   /** Every change of a client that cached copies must not outlive: the stored change first, then the new version. */
   const announce = async (clientId: string): Promise<void> => versions?.bump(clientId)
@@ -112,13 +94,13 @@ export function createClients(store: ClientStore, forgetTokens: (clientId: strin
         if (record === undefined || !proven) throw invalidClient('unknown client or wrong secret', credentials.basic)
         return withoutSecret(record)
       }
-      const cached = cache?.get(credentials.id)
-      if (cached !== undefined && cached.until > clock.now() && reachable!()) {
-        const proven = proves(cached.record)
+      const cached = cache?.candidate(credentials.id)
+      if (cached !== undefined) {
+        const proven = proves(cached.value)
         // Issued in the same tick: ioredis sends both in one write (auto-pipelining), one round trip.
         const [version] = await Promise.all([versions!.current(credentials.id), alongside(proven)])
-        if (version === cached.version) return answer(cached.record, proven)
-        const record = await load(credentials.id)
+        if (version === cached.version) return answer(cached.value, proven)
+        const record = await cache!.load(credentials.id, version)
         const provenNow = proves(record)
         if (provenNow !== proven) await alongside(provenNow)
         return answer(record, provenNow)

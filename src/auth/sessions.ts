@@ -218,7 +218,7 @@ export function createSessions({ users, sessions, userVersions, issuer, reader, 
     },
 
     async rotate(parentToken) {
-      const parent = reader.read(parentToken)
+      const parent = reader.read(parentToken, { keep: false })
       if (parent.kind !== 'user') throw new ServiceError('TOKEN_INVALID', 'the token is not a user token')
       const claims = parent.claims
       const now = clock.now()

@@ -59,7 +59,11 @@ export function audiencesOf(verified: VerifiedToken, defaultAudience: string): s
  * and it is never handed to routes.
  */
 export interface SignedTokenReader {
-  read(token: string): VerifiedToken
+  /**
+   * `keep: false` for a token about to be rotated or revoked, which will not be presented again: it is
+   * not kept among the verified tokens (a refresh would otherwise fill them with dead tokens).
+   */
+  read(token: string, options?: { keep: boolean }): VerifiedToken
 }
 
 const USER_CLAIMS = ['iss', 'sub', 'iat', 'exp', 'jti', 'sid', 'auth_time']
@@ -136,13 +140,13 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
 
   const verified = new GenerationalCache<SignedPayload>(VERIFIED_CACHE_SIZE)
 
-  function signedPayload(token: string): SignedPayload {
+  function signedPayload(token: string, keep: boolean): SignedPayload {
     const known = verified.get(token)
     if (known !== undefined) return known
     const signed = checkSignedPayload(token)
     // Shared by every request that presents the token: nobody may change it.
     Object.freeze(signed.payload)
-    verified.set(token, Object.freeze(signed))
+    if (keep) verified.set(token, Object.freeze(signed))
     return signed
   }
 
@@ -160,8 +164,8 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
   }
 
   return {
-    read(token) {
-      const { kind, payload } = signedPayload(token)
+    read(token, { keep } = { keep: true }) {
+      const { kind, payload } = signedPayload(token, keep)
       const now = clock.now()
       if (kind === 'user' && isUserClaims(payload)) {
         // No token outlives its session; a session shortened by a lower SESSION_TTL ends its tokens too.
