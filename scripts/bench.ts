@@ -52,6 +52,8 @@ interface Figures {
   /** CPU µs per request (per refresh, for refresh) of the process that answered, and of Redis. */
   cpuMicros: number
   redisMicros: number
+  /** The answering process's peak RSS during the scenario. */
+  peakRssMb: number
 }
 const SCENARIOS = ['bare', 'live', 'verify', 'user', 'token', 'oidcToken', 'introspect', 'oidcIntrospect', 'refresh'] as const
 type Scenario = (typeof SCENARIOS)[number]
@@ -81,6 +83,7 @@ async function json(url: string, init: RequestInit & { form?: boolean }): Promis
  * requests that count (refresh counts rotations, not requests).
  */
 async function load(target: Target, redis: number | undefined, options: autocannon.Options, counted?: () => number): Promise<Figures> {
+  target.resetWindow()
   const cpuBefore = cpuSeconds(target.pid)
   const redisBefore = redis === undefined ? 0 : cpuSeconds(redis)
   const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...options })
@@ -92,7 +95,8 @@ async function load(target: Target, redis: number | undefined, options: autocann
     p99: result.latency.p99,
     errors: result.non2xx + result.errors + result.timeouts,
     cpuMicros: perRequest(cpuSeconds(target.pid) - cpuBefore),
-    redisMicros: redis === undefined ? 0 : perRequest(cpuSeconds(redis) - redisBefore)
+    redisMicros: redis === undefined ? 0 : perRequest(cpuSeconds(redis) - redisBefore),
+    peakRssMb: target.windowPeakRssMb
   }
 }
 
@@ -282,8 +286,8 @@ function report(results: ModeResult[], argon2PerSecond: number, crypto: CryptoRa
     lines.push(
       `### ${result.label}`,
       '',
-      '| path | per second (median) | p50 ms | p99 ms | × bare Fastify | × oidc-provider | CPU µs per request | Redis CPU µs per request | errors |',
-      '|---|---|---|---|---|---|---|---|---|'
+      '| path | per second (median) | p50 ms | p99 ms | × bare Fastify | × oidc-provider | CPU µs per request | Redis CPU µs per request | peak RSS MB | errors |',
+      '|---|---|---|---|---|---|---|---|---|---|'
     )
     const peer: Partial<Record<Scenario, Scenario>> = { token: 'oidcToken', introspect: 'oidcIntrospect' }
     for (const scenario of SCENARIOS) {
@@ -292,11 +296,11 @@ function report(results: ModeResult[], argon2PerSecond: number, crypto: CryptoRa
       const errors = runs.reduce((sum, f) => sum + f.errors, 0)
       const versus = peer[scenario]
       const oidcRatio = versus !== undefined && result.figures[versus] !== undefined ? fmt(med(scenario, 'rps') / med(versus, 'rps'), 2) : ''
-      lines.push(`| ${NAMES[scenario]} | ${fmt(med(scenario, 'rps'))} | ${fmt(med(scenario, 'p50'), 1)} | ${fmt(med(scenario, 'p99'), 1)} | ${fmt(med(scenario, 'rps') / bare, 2)} | ${oidcRatio} | ${fmt(med(scenario, 'cpuMicros'))} | ${fmt(med(scenario, 'redisMicros'), 1)} | ${errors} |`)
+      lines.push(`| ${NAMES[scenario]} | ${fmt(med(scenario, 'rps'))} | ${fmt(med(scenario, 'p50'), 1)} | ${fmt(med(scenario, 'p99'), 1)} | ${fmt(med(scenario, 'rps') / bare, 2)} | ${oidcRatio} | ${fmt(med(scenario, 'cpuMicros'))} | ${fmt(med(scenario, 'redisMicros'), 1)} | ${fmt(Math.max(...runs.map((f) => f.peakRssMb)))} | ${errors} |`)
     }
     if (result.logins !== undefined) {
       const { logins } = result
-      lines.push(`| POST /api/login (8 connections) | ${fmt(logins.rps, 1)} | ${fmt(logins.p50, 1)} | ${fmt(logins.p99, 1)} | | | ${fmt(logins.cpuMicros)} | ${fmt(logins.redisMicros, 1)} | ${logins.errors} |`)
+      lines.push(`| POST /api/login (8 connections) | ${fmt(logins.rps, 1)} | ${fmt(logins.p50, 1)} | ${fmt(logins.p99, 1)} | | | ${fmt(logins.cpuMicros)} | ${fmt(logins.redisMicros, 1)} | ${fmt(logins.peakRssMb)} | ${logins.errors} |`)
     }
     lines.push('', `Service RSS: ${fmt(result.idleRssMb)} MB idle, ${fmt(result.peakRssMb)} MB at its peak over the whole mode${result.logins !== undefined ? ' (logins included)' : ''}.`)
     if (result.redisBytes !== undefined) lines.push(`Redis MEMORY USAGE per key: ${Object.entries(result.redisBytes).map(([name, bytes]) => `${name} ${bytes} B`).join(', ')}.`)

@@ -49,7 +49,13 @@ export function rssMb(pid: number): number {
 export class Target {
   private constructor(readonly name: string, readonly url: string, readonly child: ChildProcess, readonly env: Record<string, string>) {}
   peakRssMb = 0
+  /** The peak since the last resetWindow(): which scenario drives the peak. */
+  windowPeakRssMb = 0
   private sampler: NodeJS.Timeout | undefined
+
+  resetWindow(): void {
+    this.windowPeakRssMb = rssMb(this.pid)
+  }
 
   get pid(): number {
     return this.child.pid!
@@ -65,7 +71,11 @@ export class Target {
     for (let i = 0; i < 150; i++) {
       if (child.exitCode !== null) break
       if (await ready(target.url).catch(() => false)) {
-        target.sampler = setInterval(() => (target.peakRssMb = Math.max(target.peakRssMb, rssMb(target.pid))), 250)
+        target.sampler = setInterval(() => {
+          const now = rssMb(target.pid)
+          target.peakRssMb = Math.max(target.peakRssMb, now)
+          target.windowPeakRssMb = Math.max(target.windowPeakRssMb, now)
+        }, 250)
         return target
       }
       await sleep(100)
