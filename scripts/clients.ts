@@ -125,8 +125,12 @@ function describeStore(config: Config): string {
 const shown = ({ client_id, scopes, audiences, privileges, created_at }: Client) => ({ client_id, scope: scopes.join(' '), audiences, privileges, created_at })
 const print = (value: unknown): void => console.log(JSON.stringify(value))
 
+/** The command being run, for the error message of a failure (a client id may well be "rotate-secret"). */
+let running: Command | undefined
+
 async function main(): Promise<void> {
   const command = parseCommand(process.argv.slice(2))
+  running = command
   if (command.name === 'help') {
     console.log(USAGE)
     return
@@ -182,7 +186,7 @@ main().catch((error: unknown) => {
   if (error instanceof NoClientError) console.error(error.message)
   else if (error instanceof ClientExistsError) console.error('a client with that id exists already')
   else if (error instanceof TokensNotRevokedError) {
-    const state = process.argv.includes('rotate-secret') ? 'the old secret no longer works, but its tokens do' : 'the client is still there'
+    const state = running?.name === 'rotate-secret' ? 'the old secret no longer works, but its tokens do' : 'the client is still there'
     console.error(`${error.message}\n${state}: run the same command again once the revocation store (REDIS_*) answers`)
   } else if (error instanceof ConfigError) console.error(error.message)
   else console.error(error instanceof Error ? `${error.name}: ${error.message}` : error)

@@ -45,9 +45,9 @@ if (values.out === '') usageError('--out needs a file name')
 loadDotEnv()
 const dataDir = process.env.DATA_DIR || './data'
 const text = generatePrivateKey(alg)
-const kid = parseSigningKey(alg, text, 'the new key').kid
+const key = parseSigningKey(alg, text, 'the new key')
 const inDataDir = values.out === undefined || basename(values.out) === values.out
-const file = inDataDir ? join(dataDir, values.out ?? `signing-key-${kid.slice(0, 12)}.pem`) : values.out!
+const file = inDataDir ? join(dataDir, values.out ?? `signing-key-${key.kid.slice(0, 12)}.pem`) : values.out!
 try {
   if (inDataDir) mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   // 'wx': never overwrite a key that may still be signing tokens.
@@ -56,5 +56,4 @@ try {
   console.error(`cannot write ${file}: ${(error as Error).message}`)
   process.exit(1)
 }
-const key = parseSigningKey(alg, text, file)
 console.log(JSON.stringify({ file, alg, kid: key.kid, public_jwk: key.publicJwk ?? null }, null, 2))

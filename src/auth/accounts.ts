@@ -1,6 +1,6 @@
 import { ServiceError } from '../errors.js'
 import type { User } from '../schemas/common.js'
-import type { UserVersions } from '../stores/sessions/index.js'
+import type { RecordVersions } from '../stores/record-versions.js'
 import { EmailTakenError, emailKey, type UserStore } from '../stores/users/index.js'
 import { toIso, type Clock } from './clock.js'
 import { hashPassword } from './passwords.js'
@@ -22,7 +22,7 @@ export interface Accounts {
 const USER_CACHE_MS = 30_000
 const USER_CACHE_SIZE = 10_000
 
-export function createAccounts(users: UserStore, clock: Clock, versions?: UserVersions): Accounts {
+export function createAccounts(users: UserStore, clock: Clock, versions?: RecordVersions): Accounts {
   // Only for a database of its own (PostgreSQL) and with versions to check it by (Redis).
   const reachable = users.reachable?.bind(users)
   const cache =

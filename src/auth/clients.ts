@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Client, ClientRegistration } from '../schemas/clients.js'
-import type { ClientVersions } from '../stores/client-tokens/index.js'
+import type { RecordVersions } from '../stores/record-versions.js'
 import { withoutSecret, type ClientStore, type ClientWithSecret } from '../stores/clients/index.js'
 import { RecordCache } from './record-cache.js'
 import type { ClientCredentials } from './client-credentials.js'
@@ -65,7 +65,7 @@ const DUMMY_SECRET_HASH = hashSecret('no client has this secret')
 const CLIENT_CACHE_MS = 30_000
 const CLIENT_CACHE_SIZE = 5_000
 
-export function createClients(store: ClientStore, forgetTokens: (clientId: string) => Promise<void>, clock: Clock, versions?: ClientVersions): Clients {
+export function createClients(store: ClientStore, forgetTokens: (clientId: string) => Promise<void>, clock: Clock, versions?: RecordVersions): Clients {
   // Only for a database of its own (PostgreSQL) and with versions to check it by (Redis).
   const reachable = store.reachable?.bind(store)
   const cache =

@@ -1,7 +1,7 @@
 import type { Config } from '../config.js'
 import { loadKeySet, type KeySet } from '../keys/key-set.js'
 import { createClientStore, createUserStore, openRevocationStores } from '../stores/index.js'
-import type { ClientVersions } from '../stores/client-tokens/index.js'
+import type { RecordVersions } from '../stores/record-versions.js'
 import { redisConfigured, type Logger, type RedisClient } from '../stores/redis-connection.js'
 import { createAccounts, type Accounts } from './accounts.js'
 import { createClientTokens, type ClientTokens } from './client-tokens.js'
@@ -86,7 +86,7 @@ export async function openClientAdmin(config: Config, log: Logger): Promise<{ cl
   const open = async () => (revocations ??= await openRevocationStores(config, log, systemClock.now))
   const forget = async (clientId: string): Promise<void> => (await open()).clientTokens.forget(clientId)
   // The service's instances cache client records by these versions (clients.ts): every change bumps them.
-  const versions: ClientVersions | undefined =
+  const versions: RecordVersions | undefined =
     !redisConfigured(config)
       ? undefined
       : {

@@ -1,10 +1,7 @@
+import type { RecordVersions } from '../stores/record-versions.js'
 import type { Clock } from './clock.js'
 import { GenerationalCache } from './generational-cache.js'
 
-/** Where a record's version is read: Redis (ClientVersions, UserVersions). */
-export interface Versions {
-  current(id: string): Promise<string>
-}
 
 /**
  * Records of a database of its own (PostgreSQL) kept in memory by id (users in accounts.ts, clients in
@@ -19,7 +16,7 @@ export class RecordCache<T extends object> {
 
   constructor(
     private readonly options: {
-      versions: Versions
+      versions: Pick<RecordVersions, 'current'>
       read: (id: string) => Promise<T | undefined>
       reachable: () => boolean
       clock: Clock

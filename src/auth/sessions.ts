@@ -6,7 +6,8 @@ import { ServiceError, StoreUnavailableError } from '../errors.js'
 import type { TokenResponse } from '../schemas/common.js'
 import { SESSION_PAGE_MAX, type ClientInfo, type SessionRecord } from '../schemas/sessions.js'
 import type { UserClaims } from '../schemas/tokens.js'
-import type { RotateResult, Rotation, SessionStore, UserVersions } from '../stores/sessions/index.js'
+import type { RecordVersions } from '../stores/record-versions.js'
+import type { RotateResult, Rotation, SessionStore } from '../stores/sessions/index.js'
 import type { UserStore } from '../stores/users/index.js'
 import { toIso, toSeconds, type Clock } from './clock.js'
 import { hashPassword, verifyPassword } from './passwords.js'
@@ -86,7 +87,7 @@ export interface SessionDependencies {
   users: UserStore
   sessions: SessionStore
   /** With Redis: bumped after a password change, so that instances drop their cached copy of the user (accounts.ts). */
-  userVersions?: UserVersions
+  userVersions?: RecordVersions
   issuer: TokenIssuer
   reader: SignedTokenReader
   clock: Clock

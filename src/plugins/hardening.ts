@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { ServiceError } from '../errors.js'
 
@@ -13,9 +13,13 @@ const NO_STORE_HEADERS = { 'cache-control': 'no-store', pragma: 'no-cache' }
 
 export default fp(
   async function hardening(fastify) {
-    fastify.addHook('onRequest', (request, reply, done) => {
-      if (NO_STORE.has(request.routeOptions.url ?? '')) reply.headers(NO_STORE_HEADERS)
+    // Decided once per route as routes are added (every route comes after this plugin: app.ts), not per request.
+    const noStore: onRequestHookHandler = (_request, reply, done) => {
+      reply.headers(NO_STORE_HEADERS)
       done()
+    }
+    fastify.addHook('onRoute', (route) => {
+      if (NO_STORE.has(route.url)) route.onRequest = [...[route.onRequest ?? []].flat(), noStore]
     })
   },
   { name: 'hardening' }

@@ -5,11 +5,12 @@ import { createSqliteClientStore } from './clients/sqlite.js'
 import { connectRedis, type Logger, type RedisClient } from './redis-connection.js'
 import { createRedisScripts } from './redis-scripts.js'
 import { openRevocationDatabase } from './revocation-database.js'
-import type { SessionStore, UserVersions } from './sessions/index.js'
-import { createRedisSessionStore, createRedisUserVersions, SESSION_SCRIPTS } from './sessions/redis.js'
+import type { SessionStore } from './sessions/index.js'
+import { createRedisSessionStore, SESSION_SCRIPTS, userVersionKey } from './sessions/redis.js'
 import { createSqliteSessionStore } from './sessions/sqlite.js'
-import type { ClientTokenStore, ClientVersions } from './client-tokens/index.js'
-import { CLIENT_TOKEN_SCRIPTS, createRedisClientTokenStore, createRedisClientVersions } from './client-tokens/redis.js'
+import type { ClientTokenStore } from './client-tokens/index.js'
+import { CLIENT_TOKEN_SCRIPTS, clientVersionKey, createRedisClientTokenStore } from './client-tokens/redis.js'
+import { createRedisVersions, VERSION_SCRIPTS, type RecordVersions } from './record-versions.js'
 import { createSqliteClientTokenStore } from './client-tokens/sqlite.js'
 import type { UserStore } from './users/index.js'
 import { createPostgresUserStore } from './users/postgres.js'
@@ -29,8 +30,8 @@ export interface RevocationStores {
   sessions: SessionStore
   clientTokens: ClientTokenStore
   /** With Redis only: the clients' and users' versions, which let instances cache their records (auth/clients.ts, auth/accounts.ts). */
-  clientVersions?: ClientVersions
-  userVersions?: UserVersions
+  clientVersions?: RecordVersions
+  userVersions?: RecordVersions
   /** The Redis connection they share (undefined when embedded); its opener closes it. */
   redis: RedisClient | undefined
   ping(): Promise<void>
@@ -50,15 +51,15 @@ export async function openRevocationStores(config: Config, log: Logger, now: () 
       close: database.close
     }
   }
-  const scripts = createRedisScripts(redis, { ...SESSION_SCRIPTS, ...CLIENT_TOKEN_SCRIPTS }, {
+  const scripts = createRedisScripts(redis, { ...SESSION_SCRIPTS, ...CLIENT_TOKEN_SCRIPTS, ...VERSION_SCRIPTS }, {
     waitReplicas: config.REDIS_WAIT_REPLICAS,
     waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS
   })
   return {
     sessions: createRedisSessionStore(scripts, config.REDIS_KEY_PREFIX),
     clientTokens: createRedisClientTokenStore(scripts),
-    clientVersions: createRedisClientVersions(scripts),
-    userVersions: createRedisUserVersions(scripts),
+    clientVersions: createRedisVersions(scripts, clientVersionKey),
+    userVersions: createRedisVersions(scripts, userVersionKey),
     redis,
     ping: scripts.ping,
     async close() {

@@ -10,6 +10,10 @@ function hostsOf(list: string): { host: string; port: number }[] {
   })
 }
 
+/** Whether the settings name a Redis (a URL, Sentinels or Cluster nodes): the revocation stores live there. */
+export const redisConfigured = (config: Config): boolean =>
+  config.REDIS_URL !== undefined || config.REDIS_SENTINELS !== undefined || config.REDIS_CLUSTER_NODES !== undefined
+
 /**
  * One Redis, a Cluster or a Sentinel group, from the settings; `undefined` when none is configured.
  *
@@ -18,10 +22,6 @@ function hostsOf(list: string): { host: string; port: number }[] {
  * reconnecting in the background and the service recovers by itself when Redis returns. A command
  * that failed so is never sent again on the new connection.
  */
-/** Whether the settings name a Redis (a URL, Sentinels or Cluster nodes): the revocation stores live there. */
-export const redisConfigured = (config: Config): boolean =>
-  config.REDIS_URL !== undefined || config.REDIS_SENTINELS !== undefined || config.REDIS_CLUSTER_NODES !== undefined
-
 export function createRedisClient(config: Config): RedisClient | undefined {
   const options: RedisOptions = {
     keyPrefix: config.REDIS_KEY_PREFIX,

@@ -1,11 +1,11 @@
 import fastifyRateLimit from '@fastify/rate-limit'
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, onSendHookHandler, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { emailKey } from '../../auth/accounts.js'
 import { ServiceError, StoreUnavailableError } from '../../errors.js'
 import { authenticated } from '../auth.js'
 import { addressKey } from './address.js'
-import { memoryClientGate, memoryCounter, redisClientGate, redisCounter, type WindowCounter } from './counters.js'
+import { memoryClientGate, memoryCounter, redisClientGate, redisCounter, type GateLimits, type WindowCounter } from './counters.js'
 
 export interface RateLimits {
   /**
@@ -13,6 +13,8 @@ export interface RateLimits {
    * all addresses together: guessing stays expensive, and no guesser can lock the owner out from elsewhere.
    */
   login: preHandlerAsyncHookHandler[]
+  /** The login route's onSend: counts the attempt the failure limits let through, once its answer is known. */
+  loginAnswered: onSendHookHandler
   register: preHandlerAsyncHookHandler[]
   /** Per user, for PUT /api/user/password (which verifies the current password); runs after `authenticate`. */
   password: preHandlerAsyncHookHandler[]
@@ -115,8 +117,8 @@ export default fp(
       }
     }
 
-    // A callback hook: it runs on every request, and all but the counted ones leave at once, without a promise.
-    fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) => {
+    // On the login route only (login.ts), not on every request; a callback hook, without a promise when nothing is counted.
+    const loginAnswered: onSendHookHandler = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) => {
       const counted = pending.get(request)
       if (counted === undefined) return done(null, payload)
       pending.delete(request)
@@ -128,14 +130,13 @@ export default fp(
             : undefined
       if (counting === undefined) return done(null, payload)
       counting.then(() => done(null, payload), (error: Error) => done(error))
-    })
+    }
 
-    const clientGate = (redis === undefined ? memoryClientGate : (limits: Parameters<typeof memoryClientGate>[0]) => redisClientGate(redis, limits))(
-      { maxFailures: config.RATE_LIMIT_CLIENT_AUTH_FAILURES, maxGrants: config.RATE_LIMIT_TOKEN_PER_CLIENT, windowMs: timeWindow },
-      clock.now
-    )
+    const gateLimits: GateLimits = { maxFailures: config.RATE_LIMIT_CLIENT_AUTH_FAILURES, maxGrants: config.RATE_LIMIT_TOKEN_PER_CLIENT, windowMs: timeWindow }
+    const clientGate = redis === undefined ? memoryClientGate(gateLimits, clock.now) : redisClientGate(redis, gateLimits)
 
     fastify.decorate<RateLimits>('limits', {
+      loginAnswered,
       login: [
         await limit('login-ip', config.RATE_LIMIT_LOGIN_PER_IP, address),
         failureLimit(

@@ -22,6 +22,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     preValidation: normalizeToNfc('password'),
     preHandler: fastify.limits.login,
+    onSend: fastify.limits.loginAnswered,
     handler: async (request) => {
       const { email, password } = request.body
       const result = await fastify.auth.sessions.login(email, password, { user_agent: request.headers['user-agent'] ?? '', ip: request.ip })

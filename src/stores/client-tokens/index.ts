@@ -22,19 +22,6 @@ export interface ClientTokenStore {
   forget(clientId: string): Promise<void>
 }
 
-/**
- * A version per client, changed by every change of the client that its cached copies must not outlive
- * (scopes, audiences, privileges, secret, deletion): what lets an instance keep client records in memory
- * and still refuse a changed client on the next request (auth/clients.ts). Redis only: with the embedded
- * stores the clients' table is in-process, and nothing is cached.
- */
-export interface ClientVersions {
-  /** The client's current version ('0' for one never changed). */
-  current(clientId: string): Promise<string>
-  /** A new version: every cached copy of the client is stale from now on. */
-  bump(clientId: string): Promise<void>
-}
-
 export interface ClientTokenRef {
   client_id: string
   jti: string

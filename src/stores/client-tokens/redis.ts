@@ -1,17 +1,18 @@
 import { GARBAGE_DELAY_MS, LUA_EXPIRED, type RedisScripts, type ScriptDefinition } from '../redis-scripts.js'
-import type { ClientTokenStore, ClientVersions } from './index.js'
+import type { ClientTokenStore } from './index.js'
 
 /*
  *   {c:<client_id>}:epoch   the second from which the client's revocations are tracked; kept until its
  *                           newest token's expiry, plus GARBAGE_DELAY_MS (garbage collection: every token it
  *                           covers is expired by then)
  *   {c:<client_id>}:j:<jti> "r": a revoked client token; PXAT the token's exp (and `expired()` past it)
- *   {c:<client_id>}:v       the client's version (ClientVersions): INCR on every change of the client; no TTL
+ *   {c:<client_id>}:v       the client's version (record-versions.ts): INCR on every change of the client; no TTL
  *                           (a few bytes per client that ever changed)
  */
 const epochKey = (clientId: string): string => `{c:${clientId}}:epoch`
 const tokenKey = (clientId: string, jti: string): string => `{c:${clientId}}:j:${jti}`
-const versionKey = (clientId: string): string => `{c:${clientId}}:v`
+/** The client's record version (record-versions.ts), in the client's hash slot. */
+export const clientVersionKey = (clientId: string): string => `{c:${clientId}}:v`
 
 // KEYS: epoch. ARGV: now (s), until (ms)
 const KEEP_EPOCH = `
@@ -30,18 +31,7 @@ export const CLIENT_TOKEN_SCRIPTS: Record<string, ScriptDefinition> = {
   jwtClientKeepEpoch: { numberOfKeys: 1, lua: KEEP_EPOCH },
   jwtClientCheck: { numberOfKeys: 2, lua: CHECK },
   jwtClientRevoke: { numberOfKeys: 1, lua: "return redis.call('SET', KEYS[1], 'r', 'PXAT', ARGV[1])" },
-  jwtClientForget: { numberOfKeys: 1, lua: "return redis.call('DEL', KEYS[1])" },
-  jwtClientVersion: { numberOfKeys: 1, lua: "return redis.call('GET', KEYS[1])" },
-  jwtClientBump: { numberOfKeys: 1, lua: "return redis.call('INCR', KEYS[1])" }
-}
-
-/** Read on every client authentication that a cached record answers, in the round trip of its rate limits. */
-export function createRedisClientVersions(scripts: RedisScripts): ClientVersions {
-  return {
-    current: async (clientId) => (await scripts.run<string | null>('jwtClientVersion', versionKey(clientId))) ?? '0',
-    // Durable like a revocation (WAIT): a failover must not bring back the version a rotated secret had.
-    bump: async (clientId) => void (await scripts.revoke('jwtClientBump', versionKey(clientId)))
-  }
+  jwtClientForget: { numberOfKeys: 1, lua: "return redis.call('DEL', KEYS[1])" }
 }
 
 export function createRedisClientTokenStore(scripts: RedisScripts): ClientTokenStore {

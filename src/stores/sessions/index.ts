@@ -13,18 +13,6 @@ import type { SessionRecord } from '../../schemas/sessions.js'
  * expiry in the backend (Redis TTLs, purged rows) only collects garbage.
  * Every method throws StoreUnavailableError when the store cannot answer: callers fail closed.
  */
-/**
- * A version per user, changed after every change of the user's record (a new password hash, and with it
- * updated_at): what lets an instance keep user records in memory (auth/accounts.ts). Redis only, as
- * ClientVersions: with the embedded stores the users' table is in-process, and nothing is cached.
- */
-export interface UserVersions {
-  /** The user's current version ('0' for one never changed). */
-  current(sub: string): Promise<string>
-  /** A new version: every cached copy of the user's record is stale from now on. */
-  bump(sub: string): Promise<void>
-}
-
 export interface SessionStore {
   /**
    * Starts a session, atomically with two decisions: it is refused when the user's not-before is at or

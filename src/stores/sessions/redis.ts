@@ -1,6 +1,6 @@
 import type { SessionRecord } from '../../schemas/sessions.js'
 import { GARBAGE_DELAY_MS, LUA_EXPIRED, UnacknowledgedWriteError, type RedisScripts, type ScriptDefinition } from '../redis-scripts.js'
-import { pendingState, rotatedState, type NotBefore, type SessionStore, type UserVersions } from './index.js'
+import { pendingState, rotatedState, type NotBefore, type SessionStore } from './index.js'
 
 /*
  * Key layout. Every key of one user carries the hash tag {u:<sub>}, so that the keys a request
@@ -11,7 +11,7 @@ import { pendingState, rotatedState, type NotBefore, type SessionStore, type Use
  *   {u:<sub>}:sessions    sorted set: sid -> last_refreshed_at (ms); who is ended first at MAX_SESSIONS_PER_USER
  *   {u:<sub>}:created     sorted set: sid -> created_at (ms); the listing order, (created_at, sid), which pages follow
  *   {u:<sub>}:nb          the user's not-before (ms): no session starts on credentials checked at or before it
- *   {u:<sub>}:v           the user's record version (UserVersions): INCR after every change of the record; no TTL
+ *   {u:<sub>}:v           the user's record version (record-versions.ts): INCR after every change of the record; no TTL
  *   {u:<sub>}:j:<jti>     the token's state (index.ts: p pending, x rotated, l logging out, r revoked); PXAT the token's exp
  *   {u:<sub>}:g:<jti>     the sealed first child of a rotated token, kept for the grace
  *   {u:<sub>}:e:<sid>     a session ended by DELETE /api/sessions/:id whose end is not yet acknowledged: until when (ms)
@@ -68,7 +68,6 @@ const sessionKey = (sub: string, sid: string): string => `${tag(sub)}:s:${sid}`
 const byRefreshKey = (sub: string): string => `${tag(sub)}:sessions`
 const byCreationKey = (sub: string): string => `${tag(sub)}:created`
 const notBeforeKey = (sub: string): string => `${tag(sub)}:nb`
-const versionKey = (sub: string): string => `${tag(sub)}:v`
 const tokenKey = (sub: string, jti: string): string => `${tag(sub)}:j:${jti}`
 const graceKey = (sub: string, jti: string): string => `${tag(sub)}:g:${jti}`
 const endedKey = (sub: string, sid: string): string => `${tag(sub)}:e:${sid}`
@@ -326,8 +325,6 @@ return rows`
 export const SESSION_SCRIPTS: Record<string, ScriptDefinition> = {
   jwtSessionStart: { numberOfKeys: 4, lua: START },
   jwtSessionCheck: { numberOfKeys: 2, lua: CHECK },
-  jwtUserVersion: { numberOfKeys: 1, lua: "return redis.call('GET', KEYS[1])" },
-  jwtUserBump: { numberOfKeys: 1, lua: "return redis.call('INCR', KEYS[1])" },
   jwtSessionRotate: { numberOfKeys: 5, lua: ROTATE },
   jwtSessionConfirmRotation: { numberOfKeys: 1, lua: CONFIRM_ROTATION },
   jwtSessionRollbackRotation: { numberOfKeys: 2, lua: ROLLBACK_ROTATION },
@@ -339,16 +336,10 @@ export const SESSION_SCRIPTS: Record<string, ScriptDefinition> = {
   jwtSessionList: { numberOfKeys: 2, lua: LIST }
 }
 
-/** The Redis session store. `keyPrefix` is the client's, for the keys the scripts build themselves. */
-/** Read on every /api/user that a cached record answers, in the round trip of the token's check. */
-export function createRedisUserVersions(scripts: RedisScripts): UserVersions {
-  return {
-    current: async (sub) => (await scripts.run<string | null>('jwtUserVersion', versionKey(sub))) ?? '0',
-    // Durable like a revocation (WAIT), as client versions are.
-    bump: async (sub) => void (await scripts.revoke('jwtUserBump', versionKey(sub)))
-  }
-}
+/** The user's record version (record-versions.ts), in the user's hash slot. */
+export const userVersionKey = (sub: string): string => `${tag(sub)}:v`
 
+/** The Redis session store. `keyPrefix` is the client's, for the keys the scripts build themselves. */
 export function createRedisSessionStore(scripts: RedisScripts, keyPrefix: string): SessionStore {
   const sessionPrefix = (sub: string): string => `${keyPrefix}${sessionKey(sub, '')}`
   const index = (sub: string): [string, string] => [byRefreshKey(sub), byCreationKey(sub)]

@@ -61,9 +61,12 @@ test('privileges granted and withdrawn by the CLI hold on the next introspection
   const env = await storeEnv(t, 'redis-postgres')
   const { a, b, admin, secret } = await setUp(t, env)
   const other = await admin.clients.create('other', { scopes: ['x'], audiences: [], privileges: [] })
-  const foreign = (await grant(a, secret)).statusCode === 200 &&
-    ((await a.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('other', other.secret)))).json().access_token as string)
-  const introspect = (app: typeof a) => app.inject(form('/oauth/introspect', { token: foreign as string }, basic('billing', secret)))
+  t.equal((await grant(a, secret)).statusCode, 200, 'billing is cached on A')
+  t.equal((await grant(b, secret)).statusCode, 200, 'and on B')
+  const issued = await a.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('other', other.secret)))
+  t.equal(issued.statusCode, 200, "another client's token")
+  const foreign = issued.json().access_token as string
+  const introspect = (app: typeof a) => app.inject(form('/oauth/introspect', { token: foreign }, basic('billing', secret)))
 
   for (const app of [a, b]) t.same((await introspect(app)).json(), { active: false }, 'not its token, no privilege')
   await admin.clients.update('billing', { privileges: ['introspect'] })
