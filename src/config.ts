@@ -77,6 +77,12 @@ export const EnvironmentSchema = Type.Object({
    */
   MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
   CLIENT_TOKEN_TTL: Type.Integer({ minimum: 1, maximum: TEN_YEARS, default: 900, duration: true }),
+  /**
+   * strict: the revocation state from the store on every check; replicated: from the in-memory replica
+   * that the revocation feed keeps (Redis only), strict again while it may be older than REVOCATION_MAX_LAG_MS.
+   */
+  REVOCATION_CHECK: Type.Union([Type.Literal('strict'), Type.Literal('replicated')], { default: 'strict' }),
+  REVOCATION_MAX_LAG_MS: Type.Integer({ minimum: 20, maximum: 60000, default: 250 }),
   TRUST_PROXY: Type.String({ default: 'false' }),
   /** Origins whose pages may call the API, the JWKS and the discovery document (CORS); none by default. */
   CORS_ORIGINS: Type.Optional(Type.String()),
@@ -155,6 +161,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // A production token must name the public URL: http://localhost would be wrong in every client's check.
   if (environment.NODE_ENV === 'production' && environment.ISSUER === undefined) {
     throw new ConfigError('ISSUER is required when NODE_ENV=production: the public URL of the service, e.g. https://auth.example.com')
+  }
+  const hasRedis = environment.REDIS_URL !== undefined || environment.REDIS_SENTINELS !== undefined || environment.REDIS_CLUSTER_NODES !== undefined
+  if (environment.REVOCATION_CHECK === 'replicated' && !hasRedis) {
+    throw new ConfigError('invalid setting REVOCATION_CHECK="replicated": the revocation feed needs Redis (set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES), or use REVOCATION_CHECK=strict')
   }
   const issuer = environment.ISSUER ?? `http://localhost:${environment.PORT}`
   const audience = environment.DEFAULT_AUDIENCE ?? issuer

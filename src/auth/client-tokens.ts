@@ -18,16 +18,22 @@ export interface ClientTokenGrant {
 /** What /oauth/revoke revoked, for the audit log. */
 export type Revoked = { kind: 'nothing' } | { kind: 'client'; client_id: string } | { kind: 'user'; sub: string; sid: string }
 
+/** A grant's epoch, kept at `at` (ms): the client's epoch (s) that the token's `iat` may not precede. */
+export interface KeptEpoch {
+  at: number
+  epoch: number
+}
+
 export interface ClientTokens {
   /**
    * The client-credentials grant (RFC 6749 §4.4), tokens in the RFC 9068 profile. `resource` (RFC 8707)
    * must be one of the client's audiences (or DEFAULT_AUDIENCE, the `aud` when it names none).
-   * `epochKeptAt`: keepEpoch() already ran for this grant at that time (in the round trip of the client's
-   * authentication); the token is issued at that time too. Otherwise this keeps the epoch first.
+   * `kept`: keepEpoch() already ran for this grant at `kept.at` (in the round trip of the client's
+   * authentication) and answered `kept.epoch`; the token is issued at that time too. Otherwise this keeps the epoch first.
    */
-  issue(client: Client, request: { scope?: string; resource?: string }, epochKeptAt?: number): Promise<ClientTokenGrant>
-  /** The store step a grant at `now` needs before its token exists (the client's epoch), for issue(). */
-  keepEpoch(clientId: string, now: number): Promise<void>
+  issue(client: Client, request: { scope?: string; resource?: string }, kept?: KeptEpoch): Promise<ClientTokenGrant>
+  /** The store step a grant at `now` needs before its token exists (the client's epoch, in seconds), for issue(). */
+  keepEpoch(clientId: string, now: number): Promise<number>
   /**
    * RFC 7662 for `by`: the token, when it is active and `by` may see it (its own tokens; any with the
    * `introspect` privilege); undefined otherwise, which the route answers as `{ active: false }`.
@@ -59,9 +65,10 @@ const isOwn = (verified: VerifiedToken, client: Client): boolean => verified.kin
 
 export function createClientTokens({ clientTokens, sessions, issuer, reader, verifier, clock, config }: ClientTokenDependencies): ClientTokens {
   return {
-    keepEpoch: (clientId, now) => clientTokens.keepEpoch(clientId, now, (toSeconds(now) + config.CLIENT_TOKEN_TTL) * 1000),
+    // Kept until the token's expiry, which is a second later when its iat is the next second (see issue).
+    keepEpoch: (clientId, now) => clientTokens.keepEpoch(clientId, now, (toSeconds(now) + 1 + config.CLIENT_TOKEN_TTL) * 1000),
 
-    async issue(client, { scope, resource }, epochKeptAt) {
+    async issue(client, { scope, resource }, kept) {
       // Asking for no scope grants all of the client's scopes.
       const asked = scope === undefined ? [] : parseScopes(scope)
       const granted = asked.length === 0 ? client.scopes : asked
@@ -73,12 +80,14 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, ver
       if (resource !== undefined && resource !== config.DEFAULT_AUDIENCE && !client.audiences.includes(resource)) {
         throw new OAuthError(400, 'invalid_target', 'the client may not ask for tokens for this resource')
       }
-      // One reading of the clock for the epoch and the token: the epoch can never be later than `iat`.
-      const now = epochKeptAt ?? clock.now()
-      const iat = toSeconds(now)
+      // One reading of the clock for the epoch and the token. Before the token exists: a token is only
+      // handed out once the store can tell it apart from older ones.
+      const now = kept?.at ?? clock.now()
+      const epoch = kept?.epoch ?? (await clientTokens.keepEpoch(client.client_id, now, (toSeconds(now) + 1 + config.CLIENT_TOKEN_TTL) * 1000))
+      // Within the second the client was forgotten in, the epoch is the next one (client-tokens/index.ts): the
+      // token counts from there, so that it passes while those issued up to the forgetting do not.
+      const iat = Math.max(toSeconds(now), epoch)
       const exp = iat + config.CLIENT_TOKEN_TTL
-      // Before the token exists: a token is only handed out once the store can tell it apart from older ones.
-      if (epochKeptAt === undefined) await clientTokens.keepEpoch(client.client_id, now, exp * 1000)
       const signed = issuer.signClient({
         sub: client.client_id,
         client_id: client.client_id,
@@ -128,6 +137,9 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, ver
       return { kind: 'user', sub: verified.claims.sub, sid: verified.claims.sid }
     },
 
-    forget: (clientId) => clientTokens.forget(clientId)
+    forget(clientId) {
+      const now = clock.now()
+      return clientTokens.forget(clientId, now, now + config.CLIENT_TOKEN_TTL * 1000)
+    }
   }
 }

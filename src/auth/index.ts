@@ -1,6 +1,7 @@
 import type { Config } from '../config.js'
 import { loadKeySet, type KeySet } from '../keys/key-set.js'
-import { createClientStore, createUserStore, openRevocationStores } from '../stores/index.js'
+import { openRevocationFeed, type RevocationFeed } from '../revocation/index.js'
+import { createClientStore, createUserStore, openRevocationStores, type RevocationStores } from '../stores/index.js'
 import type { RecordVersions } from '../stores/record-versions.js'
 import { redisConfigured, type Logger, type RedisClient } from '../stores/redis-connection.js'
 import { createAccounts, type Accounts } from './accounts.js'
@@ -26,6 +27,8 @@ export interface Auth {
   clock: Clock
   /** The stores' Redis connection (undefined when embedded), which the rate limits share. */
   redis: RedisClient | undefined
+  /** REVOCATION_CHECK=replicated: the in-memory replica of the revocation feed and its reader. */
+  feed: RevocationFeed | undefined
   /** Whether each store answers now (for /health/ready). */
   health(): Promise<{ users: StoreHealth; clients: StoreHealth; revocations: StoreHealth }>
   close(): Promise<void>
@@ -53,7 +56,9 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
 
   const issuer = createTokenIssuer(keys, { issuer: config.ISSUER, audience: config.DEFAULT_AUDIENCE }, options.signUserPayload)
   const reader = createSignedTokenReader(keys, { issuer: config.ISSUER, sessionTtl: config.SESSION_TTL, clock })
-  const verifier = createVerifier({ reader, sessions, clientTokens, clock, defaultAudience: config.DEFAULT_AUDIENCE })
+  const feed = openFeedFor(config, revocations, clock, options.log)
+  const replicated = feed === undefined ? undefined : { replica: feed.replica, reader: feed.reader, layout: feed.layout, maxLagMs: config.REVOCATION_MAX_LAG_MS }
+  const verifier = createVerifier({ reader, sessions, clientTokens, clock, defaultAudience: config.DEFAULT_AUDIENCE, replicated })
   const clientTokenService = createClientTokens({ clientTokens, sessions, issuer, reader, verifier, clock, config })
   await warmUpPasswords()
 
@@ -68,14 +73,24 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
     keys,
     clock,
     redis: revocations.redis,
+    feed,
     async health() {
       const [usersOk, clientsOk, revocationsOk] = await Promise.all([answer(users.ping()), answer(clientStore.ping()), answer(revocations.ping())])
       return { users: usersOk, clients: clientsOk, revocations: revocationsOk }
     },
     async close() {
+      await feed?.close()
       await Promise.allSettled([users.close(), clientStore.close(), revocations.close()])
     }
   }
+}
+
+/** REVOCATION_CHECK=replicated: the replica, fed by the feed and by this instance's own revoking writes. */
+function openFeedFor(config: Config, revocations: RevocationStores, clock: Clock, log: Logger): RevocationFeed | undefined {
+  if (config.REVOCATION_CHECK !== 'replicated' || revocations.redis === undefined || revocations.layout === undefined) return undefined
+  const feed = openRevocationFeed({ redis: revocations.redis, layout: revocations.layout, now: clock.now, maxLagMs: config.REVOCATION_MAX_LAG_MS, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log })
+  revocations.onPublished((events) => feed.applyOwn(events))
+  return feed
 }
 
 /** What the clients CLI needs, without keys or the user store: the registry, with token revocation on delete and rotation. */
@@ -84,7 +99,10 @@ export async function openClientAdmin(config: Config, log: Logger): Promise<{ cl
   let revocations: Awaited<ReturnType<typeof openRevocationStores>> | undefined
   // Opened only when a client changes: listing, showing and creating touch no revocation store.
   const open = async () => (revocations ??= await openRevocationStores(config, log, systemClock.now))
-  const forget = async (clientId: string): Promise<void> => (await open()).clientTokens.forget(clientId)
+  const forget = async (clientId: string): Promise<void> => {
+    const now = systemClock.now()
+    return (await open()).clientTokens.forget(clientId, now, now + config.CLIENT_TOKEN_TTL * 1000)
+  }
   // The service's instances cache client records by these versions (clients.ts): every change bumps them.
   const versions: RecordVersions | undefined =
     !redisConfigured(config)

@@ -6,6 +6,12 @@ import type { ClientTokenStore } from '../stores/client-tokens/index.js'
 import type { SessionStore, TokenStatus } from '../stores/sessions/index.js'
 import type { Clock } from './clock.js'
 import { GenerationalCache } from './generational-cache.js'
+import type { FeedReader } from '../revocation/feed-reader.js'
+import type { RevocationReplica } from '../revocation/replica.js'
+import type { FeedLayout } from '../stores/revocation-feed.js'
+
+const ACTIVE: Promise<TokenStatus> = Promise.resolve('active')
+const REVOKED: Promise<TokenStatus> = Promise.resolve('revoked')
 
 export interface Verifier {
   /**
@@ -183,15 +189,28 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
   }
 }
 
+/**
+ * REVOCATION_CHECK=replicated: the revocation state from the in-memory replica while it is known to be
+ * at most `maxLagMs` behind the feed, from the store (strict) otherwise. A token refused by the replica is
+ * refused; one it accepts was not revoked longer than `maxLagMs` ago.
+ */
+export interface ReplicatedCheck {
+  replica: RevocationReplica
+  reader: Pick<FeedReader, 'lagMs'>
+  layout: Pick<FeedLayout, 'shardOf'>
+  maxLagMs: number
+}
+
 export interface VerifierDependencies {
   reader: SignedTokenReader
   sessions: SessionStore
   clientTokens: ClientTokenStore
   clock: Clock
   defaultAudience: string
+  replicated?: ReplicatedCheck
 }
 
-export function createVerifier({ reader, sessions, clientTokens, clock, defaultAudience }: VerifierDependencies): Verifier {
+export function createVerifier({ reader, sessions, clientTokens, clock, defaultAudience, replicated }: VerifierDependencies): Verifier {
   /** Everything but the store's verdict: signature, claims, time, kind and audience. */
   function read(token: string, expect: Expectation, userOnly: boolean): VerifiedToken {
     const verified = reader.read(token)
@@ -204,8 +223,17 @@ export function createVerifier({ reader, sessions, clientTokens, clock, defaultA
     return verified
   }
 
-  const statusOf = (verified: VerifiedToken): Promise<TokenStatus> =>
+  const strictStatusOf = (verified: VerifiedToken): Promise<TokenStatus> =>
     verified.kind === 'user' ? sessions.check(verified.claims, clock.now()) : clientTokens.check(verified.claims, clock.now())
+
+  function replicatedStatusOf({ replica, reader: feed, layout, maxLagMs }: ReplicatedCheck, verified: VerifiedToken): Promise<TokenStatus> {
+    if (feed.lagMs() > maxLagMs) return strictStatusOf(verified)
+    const owner = verified.kind === 'user' ? verified.claims.sub : verified.claims.client_id
+    return replica.isRevoked(verified.claims, layout.shardOf(owner), clock.now()) ? REVOKED : ACTIVE
+  }
+
+  const statusOf = (verified: VerifiedToken): Promise<TokenStatus> =>
+    replicated === undefined ? strictStatusOf(verified) : replicatedStatusOf(replicated, verified)
 
   async function check(token: string, expect: Expectation, userOnly: boolean): Promise<{ verified: VerifiedToken; status: TokenStatus }> {
     const verified = read(token, expect, userOnly)
@@ -233,7 +261,9 @@ export function createVerifier({ reader, sessions, clientTokens, clock, defaultA
       return { claims, along: await along }
     },
     async verifyUserOrEnding(token) {
-      const { verified, status } = await check(token, { audience: defaultAudience }, true)
+      // Strict in every mode: only the store knows whether the token's own logout awaits acknowledgement.
+      const verified = read(token, { audience: defaultAudience }, true)
+      const status = await strictStatusOf(verified)
       if (status === 'revoked') throw new ServiceError('TOKEN_REVOKED')
       return { claims: verified.claims as UserClaims, ending: status === 'ending' }
     }

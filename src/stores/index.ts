@@ -12,6 +12,7 @@ import type { ClientTokenStore } from './client-tokens/index.js'
 import { CLIENT_TOKEN_SCRIPTS, clientVersionKey, createRedisClientTokenStore } from './client-tokens/redis.js'
 import { createRedisVersions, VERSION_SCRIPTS, type RecordVersions } from './record-versions.js'
 import { createSqliteClientTokenStore } from './client-tokens/sqlite.js'
+import { feedKeepTime, feedLayout, type FeedEvent, type FeedLayout } from './revocation-feed.js'
 import type { UserStore } from './users/index.js'
 import { createPostgresUserStore } from './users/postgres.js'
 import { createSqliteUserStore } from './users/sqlite.js'
@@ -32,6 +33,10 @@ export interface RevocationStores {
   /** With Redis only: the clients' and users' versions, which let instances cache their records (auth/clients.ts, auth/accounts.ts). */
   clientVersions?: RecordVersions
   userVersions?: RecordVersions
+  /** With Redis only: where the revocation feed is (revocation-feed.ts). */
+  layout?: FeedLayout
+  /** Adds a listener told the events of every revoking write this instance made, once Redis ran it. */
+  onPublished(listener: (events: FeedEvent[]) => void): void
   /** The Redis connection they share (undefined when embedded); its opener closes it. */
   redis: RedisClient | undefined
   ping(): Promise<void>
@@ -47,19 +52,28 @@ export async function openRevocationStores(config: Config, log: Logger, now: () 
       sessions: createSqliteSessionStore(database),
       clientTokens: createSqliteClientTokenStore(database),
       redis,
+      onPublished: () => {},
       ping: database.ping,
       close: database.close
     }
   }
+  const listeners: ((events: FeedEvent[]) => void)[] = []
+  const published = (events: FeedEvent[]): void => {
+    for (const listener of listeners) listener(events)
+  }
+  const layout = feedLayout(config.REDIS_CLUSTER_NODES !== undefined)
+  const feedKeepMs = feedKeepTime(config)
   const scripts = createRedisScripts(redis, { ...SESSION_SCRIPTS, ...CLIENT_TOKEN_SCRIPTS, ...VERSION_SCRIPTS }, {
     waitReplicas: config.REDIS_WAIT_REPLICAS,
     waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS
   })
   return {
-    sessions: createRedisSessionStore(scripts, config.REDIS_KEY_PREFIX),
-    clientTokens: createRedisClientTokenStore(scripts),
-    clientVersions: createRedisVersions(scripts, clientVersionKey),
-    userVersions: createRedisVersions(scripts, userVersionKey),
+    sessions: createRedisSessionStore(scripts, { keyPrefix: config.REDIS_KEY_PREFIX, layout, tokenLifetimeMs: config.ACCESS_TOKEN_TTL * 1000, feedKeepMs, published }),
+    clientTokens: createRedisClientTokenStore(scripts, { layout, feedKeepMs, published }),
+    clientVersions: createRedisVersions(scripts, clientVersionKey(layout)),
+    userVersions: createRedisVersions(scripts, userVersionKey(layout)),
+    layout,
+    onPublished: (listener) => void listeners.push(listener),
     redis,
     ping: scripts.ping,
     async close() {

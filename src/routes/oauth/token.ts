@@ -27,10 +27,12 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
     handler: async (request, reply) => {
       // The client's epoch is kept in the round trip of its authentication: one round trip per grant.
       const now = fastify.auth.clock.now()
-      const client = await authenticateClient(fastify, request, { grant: true, alongside: (clientId) => fastify.auth.clientTokens.keepEpoch(clientId, now) })
+      let epoch: Promise<number> | undefined
+      const client = await authenticateClient(fastify, request, { grant: true, alongside: (clientId) => (epoch = fastify.auth.clientTokens.keepEpoch(clientId, now)) })
       const { grant_type, scope, resource } = request.body
       if (grant_type !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type', 'only client_credentials is supported')
-      const grant = await fastify.auth.clientTokens.issue(client, { scope, resource }, now)
+      // Authenticated: the client's epoch was kept alongside (client-auth.ts).
+      const grant = await fastify.auth.clientTokens.issue(client, { scope, resource }, { at: now, epoch: await epoch! })
       fastify.securityEvent(request, 'client.token_issued', { client_id: client.client_id, scope: grant.scope })
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
       return grant

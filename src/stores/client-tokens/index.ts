@@ -13,14 +13,21 @@ import type { TokenStatus } from '../sessions/index.js'
 export interface ClientTokenStore {
   /**
    * Called on every grant, before the token is signed: sets the epoch to `now` unless one is live, and
-   * keeps it at least until `until` (ms), the new token's expiry.
+   * keeps it at least until `until` (ms), the new token's expiry. Returns the epoch (s): the token's `iat`
+   * must not be before it.
    */
-  keepEpoch(clientId: string, now: number, until: number): Promise<void>
+  keepEpoch(clientId: string, now: number, until: number): Promise<number>
   check(token: ClientTokenRef, now: number): Promise<TokenStatus>
   revoke(token: ClientTokenRef, now: number): Promise<void>
-  /** Every token of the client is refused from now on (the client was deleted). */
-  forget(clientId: string): Promise<void>
+  /**
+   * Every token of the client issued up to `now` (ms) is refused from now on (the client was deleted, or its
+   * secret rotated): the epoch becomes the next second, kept until `until` (ms), when those tokens have expired.
+   */
+  forget(clientId: string, now: number, until: number): Promise<void>
 }
+
+/** The epoch a forgotten client's tokens start from: the second after `now`, so that none issued up to `now` passes. */
+export const epochAfter = (now: number): number => Math.floor(now / 1000) + 1
 
 export interface ClientTokenRef {
   client_id: string

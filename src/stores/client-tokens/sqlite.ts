@@ -1,5 +1,5 @@
 import type { RevocationDatabase } from '../revocation-database.js'
-import type { ClientTokenStore } from './index.js'
+import { epochAfter, type ClientTokenStore } from './index.js'
 
 /** The embedded client-token store, in the revocation database's tables. */
 export function createSqliteClientTokenStore({ db, guard }: RevocationDatabase): ClientTokenStore {
@@ -12,11 +12,14 @@ export function createSqliteClientTokenStore({ db, guard }: RevocationDatabase):
   const epochOf = db.prepare<[string, number], { epoch: number }>('SELECT epoch FROM client_epochs WHERE client_id = ? AND expires_at > ?')
   const revoked = db.prepare<[string, number], { state: string }>('SELECT state FROM revoked_tokens WHERE jti = ? AND expires_at > ?')
   const revoke = db.prepare("INSERT OR REPLACE INTO revoked_tokens (jti, state, expires_at) VALUES (?, 'r', ?)")
-  const forget = db.prepare('DELETE FROM client_epochs WHERE client_id = ?')
+  const forget = db.prepare('INSERT OR REPLACE INTO client_epochs (client_id, epoch, expires_at) VALUES (?, ?, ?)')
 
   return {
     async keepEpoch(clientId, now, until) {
-      guard(() => keepEpoch.run({ clientId, epoch: Math.floor(now / 1000), until, now }))
+      return guard(() => {
+        keepEpoch.run({ clientId, epoch: Math.floor(now / 1000), until, now })
+        return epochOf.get(clientId, now)!.epoch
+      })
     },
     async check({ client_id, jti, iat }, now) {
       return guard(() => {
@@ -28,8 +31,8 @@ export function createSqliteClientTokenStore({ db, guard }: RevocationDatabase):
     async revoke({ jti, exp }) {
       guard(() => revoke.run(jti, exp * 1000))
     },
-    async forget(clientId) {
-      guard(() => forget.run(clientId))
+    async forget(clientId, now, until) {
+      guard(() => forget.run(clientId, epochAfter(now), until))
     }
   }
 }

@@ -1,11 +1,13 @@
 import type { SessionRecord } from '../../schemas/sessions.js'
 import { GARBAGE_DELAY_MS, LUA_EXPIRED, UnacknowledgedWriteError, type RedisScripts, type ScriptDefinition } from '../redis-scripts.js'
+import { LUA_FEED, type FeedEvent, type FeedLayout } from '../revocation-feed.js'
 import { pendingState, rotatedState, type NotBefore, type SessionStore } from './index.js'
 
 /*
- * Key layout. Every key of one user carries the hash tag {u:<sub>}, so that the keys a request
- * touches live in one slot: the per-request check stays one round trip, and the scripts below stay
- * atomic, on Redis Cluster too.
+ * Key layout. Every key of one user carries the user's hash tag, {u:<sub>} (on Redis Cluster the tag
+ * of the user's feed shard, {f:<k>}:u:<sub>: revocation-feed.ts), so that the keys a request touches
+ * live in one slot: the per-request check stays one round trip, and the scripts below stay atomic, on
+ * Redis Cluster too. Below, {u:<sub>} stands for that tag.
  *
  *   {u:<sub>}:s:<sid>     hash: the session (created_at, last_refreshed_at, auth_time, expires_at, user_agent, ip)
  *   {u:<sub>}:sessions    sorted set: sid -> last_refreshed_at (ms); who is ended first at MAX_SESSIONS_PER_USER
@@ -15,6 +17,10 @@ import { pendingState, rotatedState, type NotBefore, type SessionStore } from '.
  *   {u:<sub>}:j:<jti>     the token's state (index.ts: p pending, x rotated, l logging out, r revoked); PXAT the token's exp
  *   {u:<sub>}:g:<jti>     the sealed first child of a rotated token, kept for the grace
  *   {u:<sub>}:e:<sid>     a session ended by DELETE /api/sessions/:id whose end is not yet acknowledged: until when (ms)
+ *
+ * Every revoking script also appends its event to the user's feed shard (revocation-feed.ts): an ended
+ * session (evicted, reused, logged out, ended one by one or all at once), a rotated token, the rollback
+ * of a rotation. Its last two KEYS are the shard's stream and generation, its last ARGV the events' keep time.
  *
  * The two sorted sets index the same sessions: every script that adds or removes a session does both.
  * Entries whose session has ended are collected by the scripts that meet them. In the previous release
@@ -63,14 +69,14 @@ import { pendingState, rotatedState, type NotBefore, type SessionStore } from '.
  * rotation confirmed after a 503: its retry gets the child within the grace, and is reuse after it.
  * The previous release reads p and l as revoked, and x:<grace end>.<id> as its own x:<grace end>.
  */
-const tag = (sub: string): string => `{u:${sub}}`
-const sessionKey = (sub: string, sid: string): string => `${tag(sub)}:s:${sid}`
-const byRefreshKey = (sub: string): string => `${tag(sub)}:sessions`
-const byCreationKey = (sub: string): string => `${tag(sub)}:created`
-const notBeforeKey = (sub: string): string => `${tag(sub)}:nb`
-const tokenKey = (sub: string, jti: string): string => `${tag(sub)}:j:${jti}`
-const graceKey = (sub: string, jti: string): string => `${tag(sub)}:g:${jti}`
-const endedKey = (sub: string, sid: string): string => `${tag(sub)}:e:${sid}`
+// Every key below starts with the user's tag (FeedLayout.userTag).
+const sessionKey = (tag: string, sid: string): string => `${tag}:s:${sid}`
+const byRefreshKey = (tag: string): string => `${tag}:sessions`
+const byCreationKey = (tag: string): string => `${tag}:created`
+const notBeforeKey = (tag: string): string => `${tag}:nb`
+const tokenKey = (tag: string, jti: string): string => `${tag}:j:${jti}`
+const graceKey = (tag: string, jti: string): string => `${tag}:g:${jti}`
+const endedKey = (tag: string, sid: string): string => `${tag}:e:${sid}`
 
 // A session is live while its record exists and has not reached expires_at (records written by the
 // previous release have no expires_at; their TTL still ends them).
@@ -112,11 +118,12 @@ local function drop(byRefresh, byCreation, prefix, sid)
 end
 `
 
-// KEYS: session, byRefresh, byCreation, not-before.
+// KEYS: session, byRefresh, byCreation, not-before, feed stream, feed generation.
 // ARGV: sid, expires_at (ms), created_at = now (ms), auth_time (s), user_agent, ip, garbage at (ms),
-//       checked at (ms), max sessions, key prefix of the user's sessions.
+//       checked at (ms), max sessions, key prefix of the user's sessions, events' until (ms), keep (ms).
 // Returns {'refused'} or {'started', evicted sid...}.
-const START = `${INDEX}
+const START = `${INDEX}${LUA_FEED}
+generation()
 local notBefore = redis.call('GET', KEYS[4])
 if notBefore and tonumber(notBefore) >= tonumber(ARGV[8]) then return {'refused'} end
 upgrade(KEYS[2], KEYS[3], ARGV[10])
@@ -134,7 +141,10 @@ if redis.call('ZCARD', KEYS[2]) >= cap then
   local excess = redis.call('ZCARD', KEYS[2]) - cap + 1
   if excess > 0 then
     for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
-      if live(ARGV[10] .. sid, now) then table.insert(result, sid) end
+      if live(ARGV[10] .. sid, now) then
+        table.insert(result, sid)
+        publish('s', sid, ARGV[11])
+      end
       drop(KEYS[2], KEYS[3], ARGV[10], sid)
     end
   end
@@ -172,11 +182,11 @@ end
 if not live(KEYS[2], now) then return 2 end
 return 0`
 
-// KEYS: token, grace, session, byRefresh, byCreation.
+// KEYS: token, grace, session, byRefresh, byCreation, feed stream, feed generation.
 // ARGV: token exp (ms), sealed child, grace (ms), now (ms), sid, garbage delay (ms), key prefix of the user's sessions,
-//       this attempt's pending state, pending until (ms).
+//       this attempt's pending state, pending until (ms), jti, events' until (ms), keep (ms).
 // The whole decision is one script, so two refreshes of one token can never both rotate it.
-const ROTATE = `${INDEX}${LUA_EXPIRED}${LUA_DEAD}
+const ROTATE = `${INDEX}${LUA_EXPIRED}${LUA_DEAD}${LUA_FEED}
 if expired(ARGV[1]) then return {'revoked'} end
 local now = tonumber(ARGV[4])
 local grace = tonumber(ARGV[3])
@@ -198,6 +208,7 @@ if state and string.sub(state, 1, 1) == 'x' and alive then
     return {'repeated', child}
   end
   drop(KEYS[4], KEYS[5], ARGV[7], ARGV[5])
+  publish('s', ARGV[5], ARGV[11])
   return {'reused'}
 end
 if state or not alive then return {'revoked'} end
@@ -209,6 +220,7 @@ else
 end
 redis.call('HSET', KEYS[3], 'last_refreshed_at', ARGV[4])
 redis.call('ZADD', KEYS[4], 'XX', ARGV[4], ARGV[5])
+publish('j', ARGV[10], ARGV[1])
 return {'rotated'}`
 
 // KEYS: token. ARGV: this attempt's pending state, its rotated state. Returns 1 when confirmed.
@@ -217,18 +229,21 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1`
 
-// KEYS: token, grace. ARGV: this attempt's pending state, its rotated state.
-const ROLLBACK_ROTATION = `
+// KEYS: token, grace, feed stream, feed generation. ARGV: this attempt's pending state, its rotated state, jti, keep (ms).
+const ROLLBACK_ROTATION = `${LUA_FEED}
 local state = redis.call('GET', KEYS[1])
 if state ~= ARGV[1] and state ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
+publish('a', ARGV[3], 0)
 return 1`
 
-// KEYS: token, byRefresh, byCreation. ARGV: token exp (ms), sid, key prefix of the user's sessions.
-const END = `${INDEX}
+// KEYS: token, byRefresh, byCreation, feed stream, feed generation.
+// ARGV: token exp (ms), sid, key prefix of the user's sessions, events' until (ms), keep (ms).
+const END = `${INDEX}${LUA_FEED}
 upgrade(KEYS[2], KEYS[3], ARGV[3])
 if redis.call('GET', KEYS[1]) ~= 'r' then redis.call('SET', KEYS[1], 'l', 'PXAT', ARGV[1]) end
 drop(KEYS[2], KEYS[3], ARGV[3], ARGV[2])
+publish('s', ARGV[2], ARGV[4])
 return 1`
 
 // KEYS: token.
@@ -237,31 +252,36 @@ if redis.call('GET', KEYS[1]) ~= 'l' then return 0 end
 redis.call('SET', KEYS[1], 'r', 'KEEPTTL')
 return 1`
 
-// KEYS: byRefresh, byCreation, the session's end marker ({u:<sub>}:e:<sid>).
-// ARGV: key prefix of the user's sessions, sid, now (ms), pending until (ms), garbage delay (ms).
+// KEYS: byRefresh, byCreation, the session's end marker ({u:<sub>}:e:<sid>), feed stream, feed generation.
+// ARGV: key prefix of the user's sessions, sid, now (ms), pending until (ms), garbage delay (ms), events' until (ms), keep (ms).
 // Returns 1 when the session was live, or its end is still unacknowledged (a retry: it is repeated).
-const END_ONE = `${INDEX}
+const END_ONE = `${INDEX}${LUA_FEED}
 upgrade(KEYS[1], KEYS[2], ARGV[1])
 local now = tonumber(ARGV[3])
 local ended = live(ARGV[1] .. ARGV[2], now) or (tonumber(redis.call('GET', KEYS[3])) or 0) > now
 drop(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 if not ended then return 0 end
 redis.call('SET', KEYS[3], ARGV[4], 'PXAT', tonumber(ARGV[4]) + tonumber(ARGV[5]))
+publish('s', ARGV[2], ARGV[6])
 return 1`
 
 // KEYS: the session's end marker.
 const FORGET_END = `return redis.call('DEL', KEYS[1])`
 
-// KEYS: byRefresh, byCreation, not-before.
+// KEYS: byRefresh, byCreation, not-before, feed stream, feed generation.
 // ARGV: key prefix of the user's sessions, mode (all | except), sid, now (ms),
-//       not-before (ms, or '' to leave it), not-before garbage at (ms).
-// Returns how many of the ended sessions were live. The not-before only moves forward.
-const END_MANY = `${INDEX}
+//       not-before (ms, or '' to leave it), not-before garbage at (ms), events' until (ms), keep (ms).
+// Returns {how many of the ended sessions were live, their sids...}. The not-before only moves forward.
+const END_MANY = `${INDEX}${LUA_FEED}
 upgrade(KEYS[1], KEYS[2], ARGV[1])
-local ended = 0
+local ended = {0}
 local now = tonumber(ARGV[4])
 local function finish(sid)
-  if live(ARGV[1] .. sid, now) then ended = ended + 1 end
+  if live(ARGV[1] .. sid, now) then
+    ended[1] = ended[1] + 1
+    table.insert(ended, sid)
+    publish('s', sid, ARGV[7])
+  end
   drop(KEYS[1], KEYS[2], ARGV[1], sid)
 end
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
@@ -323,100 +343,150 @@ for _, sid in ipairs(gone) do drop(KEYS[2], KEYS[1], ARGV[1], sid) end
 return rows`
 
 export const SESSION_SCRIPTS: Record<string, ScriptDefinition> = {
-  jwtSessionStart: { numberOfKeys: 4, lua: START },
+  jwtSessionStart: { numberOfKeys: 6, lua: START },
   jwtSessionCheck: { numberOfKeys: 2, lua: CHECK },
-  jwtSessionRotate: { numberOfKeys: 5, lua: ROTATE },
+  jwtSessionRotate: { numberOfKeys: 7, lua: ROTATE },
   jwtSessionConfirmRotation: { numberOfKeys: 1, lua: CONFIRM_ROTATION },
-  jwtSessionRollbackRotation: { numberOfKeys: 2, lua: ROLLBACK_ROTATION },
-  jwtSessionEnd: { numberOfKeys: 3, lua: END },
+  jwtSessionRollbackRotation: { numberOfKeys: 4, lua: ROLLBACK_ROTATION },
+  jwtSessionEnd: { numberOfKeys: 5, lua: END },
   jwtSessionConfirmEnd: { numberOfKeys: 1, lua: CONFIRM_END },
-  jwtSessionEndOne: { numberOfKeys: 3, lua: END_ONE },
+  jwtSessionEndOne: { numberOfKeys: 5, lua: END_ONE },
   jwtSessionForgetEnd: { numberOfKeys: 1, lua: FORGET_END },
-  jwtSessionEndMany: { numberOfKeys: 3, lua: END_MANY },
+  jwtSessionEndMany: { numberOfKeys: 5, lua: END_MANY },
   jwtSessionList: { numberOfKeys: 2, lua: LIST }
 }
 
 /** The user's record version (record-versions.ts), in the user's hash slot. */
-export const userVersionKey = (sub: string): string => `${tag(sub)}:v`
+export const userVersionKey = (layout: FeedLayout) => (sub: string): string => `${layout.userTag(sub)}:v`
 
-/** The Redis session store. `keyPrefix` is the client's, for the keys the scripts build themselves. */
-export function createRedisSessionStore(scripts: RedisScripts, keyPrefix: string): SessionStore {
-  const sessionPrefix = (sub: string): string => `${keyPrefix}${sessionKey(sub, '')}`
-  const index = (sub: string): [string, string] => [byRefreshKey(sub), byCreationKey(sub)]
+export interface RedisSessionStoreOptions {
+  /** The client's key prefix, for the keys the scripts build themselves. */
+  keyPrefix: string
+  layout: FeedLayout
+  /** ms: the longest a user token lives (ACCESS_TOKEN_TTL): an ended session's event is kept that long. */
+  tokenLifetimeMs: number
+  /** ms: how long the feed keeps an event (revocation-feed.ts). */
+  feedKeepMs: number
+  /** Told the events of each revoking write once Redis ran it: the instance's own replica applies them before the answer. */
+  published: (events: FeedEvent[]) => void
+}
+
+/** The Redis session store. */
+export function createRedisSessionStore(scripts: RedisScripts, options: RedisSessionStoreOptions): SessionStore {
+  const { keyPrefix, layout, tokenLifetimeMs, feedKeepMs, published } = options
+  const tagOf = layout.userTag
+  const sessionPrefix = (tag: string): string => `${keyPrefix}${sessionKey(tag, '')}`
+  const index = (tag: string): [string, string] => [byRefreshKey(tag), byCreationKey(tag)]
+  const feed = layout.feedKeysOf
+  /** Every token of a session ended at `now` has expired by then. */
+  const endedUntil = (now: number): number => now + tokenLifetimeMs
+  const sessionsEnded = (sids: string[], now: number): void => {
+    if (sids.length > 0) published(sids.map((id) => ({ kind: 'session', id, until: endedUntil(now) })))
+  }
 
   async function endMany(sub: string, mode: 'all' | 'except', sid: string, now: number, notBefore?: NotBefore): Promise<number> {
-    return scripts.revoke<number>(
+    const tag = tagOf(sub)
+    const [ended, ...sids] = await scripts.revoke<[number, ...string[]]>(
       'jwtSessionEndMany',
-      ...index(sub), notBeforeKey(sub),
-      sessionPrefix(sub), mode, sid, now,
+      ...index(tag), notBeforeKey(tag), ...feed(tag),
+      sessionPrefix(tag), mode, sid, now,
       notBefore === undefined ? '' : notBefore.at,
-      notBefore === undefined ? '' : notBefore.at + notBefore.keepMs + GARBAGE_DELAY_MS
+      notBefore === undefined ? '' : notBefore.at + notBefore.keepMs + GARBAGE_DELAY_MS,
+      endedUntil(now), feedKeepMs
     )
+    sessionsEnded(sids, now)
+    return ended
   }
 
   return {
     async start(session, { checkedAt, maxSessions }) {
-      const { sub, sid } = session
+      const tag = tagOf(session.sub)
       const [outcome, ...evicted] = await scripts.run<string[]>(
         'jwtSessionStart',
-        sessionKey(sub, sid), ...index(sub), notBeforeKey(sub),
-        sid, session.expires_at, session.created_at, session.auth_time, session.user_agent, session.ip,
-        session.expires_at + GARBAGE_DELAY_MS, checkedAt, maxSessions, sessionPrefix(sub)
+        sessionKey(tag, session.sid), ...index(tag), notBeforeKey(tag), ...feed(tag),
+        session.sid, session.expires_at, session.created_at, session.auth_time, session.user_agent, session.ip,
+        session.expires_at + GARBAGE_DELAY_MS, checkedAt, maxSessions, sessionPrefix(tag), endedUntil(session.created_at), feedKeepMs
       )
-      return outcome === 'refused' ? { outcome } : { outcome: 'started', evicted }
+      if (outcome === 'refused') return { outcome }
+      sessionsEnded(evicted, session.created_at)
+      return { outcome: 'started', evicted }
     },
 
     async check({ sub, sid, jti, exp }, now) {
-      const verdict = await scripts.run<number>('jwtSessionCheck', tokenKey(sub, jti), sessionKey(sub, sid), now, exp * 1000)
+      const tag = tagOf(sub)
+      const verdict = await scripts.run<number>('jwtSessionCheck', tokenKey(tag, jti), sessionKey(tag, sid), now, exp * 1000)
       return verdict === 0 ? 'active' : verdict === 3 ? 'ending' : 'revoked'
     },
 
     async rotate({ sub, sid, jti, exp }, rotation) {
+      const tag = tagOf(sub)
       let answer: [string, string?]
       try {
         answer = await scripts.revoke<[string, string?]>(
           'jwtSessionRotate',
-          tokenKey(sub, jti), graceKey(sub, jti), sessionKey(sub, sid), ...index(sub),
-          exp * 1000, rotation.sealedChild, rotation.graceMs, rotation.now, sid, GARBAGE_DELAY_MS, sessionPrefix(sub),
-          pendingState(rotation), rotation.pendingUntil
+          tokenKey(tag, jti), graceKey(tag, jti), sessionKey(tag, sid), ...index(tag), ...feed(tag),
+          exp * 1000, rotation.sealedChild, rotation.graceMs, rotation.now, sid, GARBAGE_DELAY_MS, sessionPrefix(tag),
+          pendingState(rotation), rotation.pendingUntil, jti, endedUntil(rotation.now), feedKeepMs
         )
       } catch (error) {
         const outcome = error instanceof UnacknowledgedWriteError ? (error.result as string[] | undefined)?.[0] : undefined
         // A reuse is reported even when its revocation is not yet safe on enough replicas.
-        if (outcome === 'reused') return { outcome, acknowledged: false }
+        if (outcome === 'reused') {
+          sessionsEnded([sid], rotation.now)
+          return { outcome, acknowledged: false }
+        }
+        // Written on the master: refused here at once, whatever becomes of it (its rollback restores it).
+        if (outcome === 'rotated') published([{ kind: 'token', id: jti, until: exp * 1000 }])
         // These wrote nothing that the WAIT was for: the answer stands.
         if (outcome === 'revoked' || outcome === 'pending') return { outcome }
         throw error
       }
       const [outcome, child] = answer
       if (outcome === 'repeated') return { outcome, sealedChild: child! }
-      if (outcome === 'reused') return { outcome, acknowledged: true }
+      if (outcome === 'reused') {
+        sessionsEnded([sid], rotation.now)
+        return { outcome, acknowledged: true }
+      }
+      if (outcome === 'rotated') published([{ kind: 'token', id: jti, until: exp * 1000 }])
       return { outcome: outcome as 'rotated' | 'revoked' | 'pending' }
     },
 
     async confirmRotation({ sub, jti }, rotation) {
-      return (await scripts.revoke<number>('jwtSessionConfirmRotation', tokenKey(sub, jti), pendingState(rotation), rotatedState(rotation))) === 1
+      return (await scripts.revoke<number>('jwtSessionConfirmRotation', tokenKey(tagOf(sub), jti), pendingState(rotation), rotatedState(rotation))) === 1
     },
 
     async rollbackRotation({ sub, jti }, rotation) {
-      await scripts.followUp('jwtSessionRollbackRotation', tokenKey(sub, jti), graceKey(sub, jti), pendingState(rotation), rotatedState(rotation))
+      const tag = tagOf(sub)
+      const restored = await scripts.followUp<number>(
+        'jwtSessionRollbackRotation',
+        tokenKey(tag, jti), graceKey(tag, jti), ...feed(tag), pendingState(rotation), rotatedState(rotation), jti, feedKeepMs
+      )
+      if (restored === 1) published([{ kind: 'restored', id: jti }])
     },
 
-    async end({ sub, sid, jti, exp }) {
-      await scripts.revoke('jwtSessionEnd', tokenKey(sub, jti), ...index(sub), exp * 1000, sid, sessionPrefix(sub))
+    async end({ sub, sid, jti, exp }, now) {
+      const tag = tagOf(sub)
+      await scripts.revoke('jwtSessionEnd', tokenKey(tag, jti), ...index(tag), ...feed(tag), exp * 1000, sid, sessionPrefix(tag), endedUntil(now), feedKeepMs)
+      sessionsEnded([sid], now)
     },
 
     async confirmEnd({ sub, jti }) {
-      await scripts.followUp('jwtSessionConfirmEnd', tokenKey(sub, jti))
+      await scripts.followUp('jwtSessionConfirmEnd', tokenKey(tagOf(sub), jti))
     },
 
     async endOne(sub, sid, { now, pendingUntil }) {
-      const ended = await scripts.revoke<number>('jwtSessionEndOne', ...index(sub), endedKey(sub, sid), sessionPrefix(sub), sid, now, pendingUntil, GARBAGE_DELAY_MS)
+      const tag = tagOf(sub)
+      const ended = await scripts.revoke<number>(
+        'jwtSessionEndOne',
+        ...index(tag), endedKey(tag, sid), ...feed(tag),
+        sessionPrefix(tag), sid, now, pendingUntil, GARBAGE_DELAY_MS, endedUntil(now), feedKeepMs
+      )
+      if (ended === 1) sessionsEnded([sid], now)
       return ended === 1
     },
 
     async confirmEndOne(sub, sid) {
-      await scripts.followUp('jwtSessionForgetEnd', endedKey(sub, sid))
+      await scripts.followUp('jwtSessionForgetEnd', endedKey(tagOf(sub), sid))
     },
 
     async endMany(sub, which, now) {
@@ -428,10 +498,11 @@ export function createRedisSessionStore(scripts: RedisScripts, keyPrefix: string
     },
 
     async list(sub, { limit, after }, now) {
+      const tag = tagOf(sub)
       const rows = await scripts.run<string[][]>(
         'jwtSessionList',
-        byCreationKey(sub), byRefreshKey(sub),
-        sessionPrefix(sub), now, limit, after?.created_at ?? '', after?.sid ?? ''
+        byCreationKey(tag), byRefreshKey(tag),
+        sessionPrefix(tag), now, limit, after?.created_at ?? '', after?.sid ?? ''
       )
       const sessions = rows.map(([sid, createdAt, lastRefreshedAt, authTime, expiresAt, userAgent, ip]): SessionRecord => ({
         sid: sid!,

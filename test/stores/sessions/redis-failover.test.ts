@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { test } from 'tap'
 import { assertError, bearer, buildApp, claimsOf, login, registerAndLogin, storeEnv, until, type TestContext } from '../../helper.js'
 import { OwnRedisCluster, OwnSentinelGroup } from '../../redis-topologies.js'
+import { feedLayout } from '../../../src/stores/revocation-feed.js'
 
 /**
  * Revocations acknowledged before a master failover are still enforced after it. With
@@ -39,7 +40,8 @@ async function revocationsSurviveFailover(t: TestContext, redisSettings: Record<
 test('Redis Cluster: revocations survive a master failover', async (t) => {
   const cluster = await OwnRedisCluster.start(t)
   await revocationsSurviveFailover(t, { REDIS_CLUSTER_NODES: cluster.nodes }, async (sub) => {
-    const master = await cluster.masterOf(`{u:${sub}}`)
+    // The user's keys live in the slot of the user's feed shard (revocation-feed.ts).
+    const master = await cluster.masterOf(feedLayout(true).userTag(sub))
     await cluster.kill(master)
     await until('a replica promoted in place of the killed master', async () => {
       const masters = await cluster.masters()

@@ -1,0 +1,135 @@
+import type { Config } from '../config.js'
+import { GARBAGE_DELAY_MS } from './redis-scripts.js'
+
+/**
+ * The revocation feed in Redis: every revoking script appends its event to a stream in the same
+ * script as the write, so no revocation exists without its event (revocation/ reads it).
+ *
+ *   {f:<k>}:feed   stream shard k: one entry per revocation, fields k (kind), i (id), u (until, ms),
+ *                  n (a client's not-before, ms); trimmed by time (MINID) once every token it can
+ *                  concern has expired
+ *   {f:<k>}:gen    the shard's generation: Redis' time (ms) when it began; no TTL. A Redis that lost
+ *                  its data begins a new one, and verifiers refuse every token issued before it
+ *
+ * A script touches one hash slot on Redis Cluster, so there the keys of a user or a client carry the
+ * hash tag of their shard ({f:<k>}, k from a hash of the id): a user maps to one shard, and readers read
+ * all of them. On one Redis (or Sentinel) there is one shard and the keys keep their own tags.
+ */
+
+/** How long the feed keeps an event (ms): until every token it can concern has expired, and GARBAGE_DELAY_MS more. */
+export const feedKeepTime = (config: Pick<Config, 'ACCESS_TOKEN_TTL' | 'CLIENT_TOKEN_TTL'>): number =>
+  Math.max(config.ACCESS_TOKEN_TTL, config.CLIENT_TOKEN_TTL) * 1000 + GARBAGE_DELAY_MS
+
+/** Cluster: how many stream shards (and hash slots) the users' and clients' keys spread over. */
+export const CLUSTER_FEED_SHARDS = 16
+
+/** The kinds of event; a verifier applies them in stream order. */
+export type FeedEvent =
+  /** A token (user or client) is revoked until `until` (its exp, ms). */
+  | { kind: 'token'; id: string; until: number }
+  /** A session ended: every token of it is refused until `until` (ms), by when all of them have expired. */
+  | { kind: 'session'; id: string; until: number }
+  /** A client's tokens issued (iat, s) before `notBefore` (ms) are refused, until `until` (ms). */
+  | { kind: 'client'; id: string; notBefore: number; until: number }
+  /** The rollback of an unacknowledged rotation: the token is no longer revoked. */
+  | { kind: 'restored'; id: string }
+
+export interface FeedLayout {
+  shards: number
+  /** The shard whose stream carries the events of a user (by sub) or a client (by client_id). */
+  shardOf(id: string): number
+  /** The hash tag (and key prefix) of a user's or client's keys. */
+  userTag(sub: string): string
+  clientTag(clientId: string): string
+  /** The stream and generation keys of the shard that holds the id's events. */
+  feedKeysOf(tag: string): [stream: string, generation: string]
+  stream(shard: number): string
+  generation(shard: number): string
+}
+
+/** FNV-1a: stable across processes and releases, so every instance maps an id to the same shard. */
+function shardOf(id: string, shards: number): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193)
+  return (hash >>> 0) % shards
+}
+
+const stream = (shard: number): string => `{f:${shard}}:feed`
+const generation = (shard: number): string => `{f:${shard}}:gen`
+
+export function feedLayout(cluster: boolean): FeedLayout {
+  if (!cluster) {
+    return {
+      shards: 1,
+      shardOf: () => 0,
+      userTag: (sub) => `{u:${sub}}`,
+      clientTag: (clientId) => `{c:${clientId}}`,
+      feedKeysOf: () => [stream(0), generation(0)],
+      stream,
+      generation
+    }
+  }
+  const shards = CLUSTER_FEED_SHARDS
+  return {
+    shards,
+    shardOf: (id) => shardOf(id, shards),
+    userTag: (sub) => `{f:${shardOf(sub, shards)}}:u:${sub}`,
+    clientTag: (clientId) => `{f:${shardOf(clientId, shards)}}:c:${clientId}`,
+    feedKeysOf: (tag) => {
+      const shard = Number(/^\{f:(\d+)\}/.exec(tag)![1])
+      return [stream(shard), generation(shard)]
+    },
+    stream,
+    generation
+  }
+}
+
+/**
+ * Lua for the revoking scripts. Their last two KEYS are the shard's stream and generation, their last
+ * ARGV how long (ms) an event is kept (the longest token lifetime, plus GARBAGE_DELAY_MS).
+ * `publish(kind, id, until, notBefore)` appends one event; `generation()` begins the shard's generation
+ * if there is none (a new session or client epoch must never predate its generation).
+ */
+export const LUA_FEED = `
+local function redisNowMs()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+local function generation()
+  redis.call('SET', KEYS[#KEYS], redisNowMs(), 'NX')
+end
+local function publish(kind, id, untilMs, notBefore)
+  generation()
+  local minId = math.max(0, redisNowMs() - tonumber(ARGV[#ARGV]))
+  if notBefore then
+    redis.call('XADD', KEYS[#KEYS - 1], 'MINID', '~', minId, '*', 'k', kind, 'i', id, 'u', untilMs, 'n', notBefore)
+  else
+    redis.call('XADD', KEYS[#KEYS - 1], 'MINID', '~', minId, '*', 'k', kind, 'i', id, 'u', untilMs)
+  end
+end
+`
+
+/** Reads an entry's fields (a flat [name, value, ...] list) into its event; undefined for one it does not know. */
+export function parseFeedEvent(fields: string[]): FeedEvent | undefined {
+  const get = (name: string): string | undefined => {
+    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]
+    return undefined
+  }
+  const id = get('i')
+  const until = Number(get('u'))
+  if (id === undefined) return undefined
+  switch (get('k')) {
+    case 'j':
+      return Number.isFinite(until) ? { kind: 'token', id, until } : undefined
+    case 's':
+      return Number.isFinite(until) ? { kind: 'session', id, until } : undefined
+    case 'c': {
+      const notBefore = Number(get('n'))
+      return Number.isFinite(until) && Number.isFinite(notBefore) ? { kind: 'client', id, notBefore, until } : undefined
+    }
+    case 'a':
+      return { kind: 'restored', id }
+    default:
+      return undefined
+  }
+}
