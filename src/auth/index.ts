@@ -29,6 +29,8 @@ export interface Auth {
   redis: RedisClient | undefined
   /** REVOCATION_CHECK=replicated: the in-memory replica of the revocation feed and its reader. */
   feed: RevocationFeed | undefined
+  /** The feed for GET /oauth/revocations: the replicated check's, or one opened at the first subscriber; undefined without Redis. */
+  subscribableFeed(): RevocationFeed | undefined
   /** Whether each store answers now (for /health/ready). */
   health(): Promise<{ users: StoreHealth; clients: StoreHealth; revocations: StoreHealth }>
   close(): Promise<void>
@@ -56,7 +58,7 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
 
   const issuer = createTokenIssuer(keys, { issuer: config.ISSUER, audience: config.DEFAULT_AUDIENCE }, options.signUserPayload)
   const reader = createSignedTokenReader(keys, { issuer: config.ISSUER, sessionTtl: config.SESSION_TTL, clock })
-  const feed = openFeedFor(config, revocations, clock, options.log)
+  let feed = config.REVOCATION_CHECK === 'replicated' ? openFeedFor(config, revocations, clock, options.log) : undefined
   const replicated = feed === undefined ? undefined : { replica: feed.replica, reader: feed.reader, layout: feed.layout, maxLagMs: config.REVOCATION_MAX_LAG_MS }
   const verifier = createVerifier({ reader, sessions, clientTokens, clock, defaultAudience: config.DEFAULT_AUDIENCE, replicated })
   const clientTokenService = createClientTokens({ clientTokens, sessions, issuer, reader, verifier, clock, config })
@@ -73,7 +75,10 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
     keys,
     clock,
     redis: revocations.redis,
-    feed,
+    get feed() {
+      return config.REVOCATION_CHECK === 'replicated' ? feed : undefined
+    },
+    subscribableFeed: () => (feed ??= openFeedFor(config, revocations, clock, options.log)),
     async health() {
       const [usersOk, clientsOk, revocationsOk] = await Promise.all([answer(users.ping()), answer(clientStore.ping()), answer(revocations.ping())])
       return { users: usersOk, clients: clientsOk, revocations: revocationsOk }
@@ -85,9 +90,9 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
   }
 }
 
-/** REVOCATION_CHECK=replicated: the replica, fed by the feed and by this instance's own revoking writes. */
+/** The replica, fed by the feed and by this instance's own revoking writes; undefined without Redis. */
 function openFeedFor(config: Config, revocations: RevocationStores, clock: Clock, log: Logger): RevocationFeed | undefined {
-  if (config.REVOCATION_CHECK !== 'replicated' || revocations.redis === undefined || revocations.layout === undefined) return undefined
+  if (revocations.redis === undefined || revocations.layout === undefined) return undefined
   const feed = openRevocationFeed({ redis: revocations.redis, layout: revocations.layout, now: clock.now, maxLagMs: config.REVOCATION_MAX_LAG_MS, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log })
   revocations.onPublished((events) => feed.applyOwn(events))
   return feed

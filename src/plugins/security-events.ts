@@ -15,6 +15,7 @@ export type SecurityEvent =
   | 'token.revoked'
   | 'client.token_issued'
   | 'client.auth_failed'
+  | 'client.feed_subscribed'
 
 export interface EventDetails {
   user_id?: string

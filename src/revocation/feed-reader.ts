@@ -29,7 +29,8 @@ export interface FeedReaderOptions {
 }
 
 const BATCH = 10_000
-const START = '0-0'
+/** The position before a stream's first entry. */
+export const START = '0-0'
 /** After a failed read, the next one waits this long (ms): the connection is reconnecting meanwhile. */
 const RETRY_MS = 100
 
@@ -42,7 +43,7 @@ end
 return redis.call('GET', KEYS[1])`
 
 /** a > b for stream entry ids. */
-function after(a: string, b: string): boolean {
+export function after(a: string, b: string): boolean {
   const [aMs, aSeq] = a.split('-').map(Number) as [number, number]
   const [bMs, bSeq] = b.split('-').map(Number) as [number, number]
   return aMs !== bMs ? aMs > bMs : aSeq > bSeq

@@ -47,8 +47,8 @@ export interface FeedLayout {
   generation(shard: number): string
 }
 
-/** FNV-1a: stable across processes and releases, so every instance maps an id to the same shard. */
-function shardOf(id: string, shards: number): number {
+/** FNV-1a: stable across processes and releases, so every instance (and the verifier library) maps an id to the same shard. */
+export function feedShardOf(id: string, shards: number): number {
   let hash = 0x811c9dc5
   for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193)
   return (hash >>> 0) % shards
@@ -72,9 +72,9 @@ export function feedLayout(cluster: boolean): FeedLayout {
   const shards = CLUSTER_FEED_SHARDS
   return {
     shards,
-    shardOf: (id) => shardOf(id, shards),
-    userTag: (sub) => `{f:${shardOf(sub, shards)}}:u:${sub}`,
-    clientTag: (clientId) => `{f:${shardOf(clientId, shards)}}:c:${clientId}`,
+    shardOf: (id) => feedShardOf(id, shards),
+    userTag: (sub) => `{f:${feedShardOf(sub, shards)}}:u:${sub}`,
+    clientTag: (clientId) => `{f:${feedShardOf(clientId, shards)}}:c:${clientId}`,
     feedKeysOf: (tag) => {
       const shard = Number(/^\{f:(\d+)\}/.exec(tag)![1])
       return [stream(shard), generation(shard)]

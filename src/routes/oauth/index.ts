@@ -2,6 +2,7 @@ import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyPluginAsync } from 'fastify'
 import { OAuthError, ServiceError } from '../../errors.js'
 import introspect from './introspect.js'
+import revocations from './revocations.js'
 import revoke from './revoke.js'
 import token from './token.js'
 
@@ -38,6 +39,8 @@ const oauth: FastifyPluginAsync = async (fastify) => {
   await fastify.register(token)
   await fastify.register(introspect)
   await fastify.register(revoke)
+  // The feed lives in Redis: without it there is nothing to subscribe to.
+  if (fastify.auth.redis !== undefined) await fastify.register(revocations)
 }
 
 export default oauth

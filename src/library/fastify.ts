@@ -1,0 +1,61 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { createVerifier, VerificationError, type TokenVerifier, type VerifiedClaims, type VerifierOptions } from './verifier.js'
+
+/**
+ * jwt-auth-service/fastify: the verifier library as a Fastify plugin.
+ *
+ *   await app.register(jwtAuth, { issuer, audience, feed })
+ *   app.get('/orders', { preHandler: app.requireToken({ scopes: ['orders:read'] }) }, (request) => request.tokenClaims)
+ *
+ * A refused token gets SPEC.md's error shape: 401 with `WWW-Authenticate: Bearer error="invalid_token"`,
+ * 403 `insufficient_scope`, 503 with `Retry-After` while the revocation feed is stale (never a pass).
+ */
+export interface JwtAuthPluginOptions extends VerifierOptions {
+  /** Wait at registration until the revocation feed is fresh (ms; default 10,000; 0 not to wait). */
+  readyTimeoutMs?: number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokenVerifier: TokenVerifier
+    /** A preHandler that admits a request only with a valid bearer token (with `scopes`, each of them). */
+    requireToken(options?: { scopes?: string[] }): (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  }
+  interface FastifyRequest {
+    /** The claims of the request's token, once `requireToken` admitted it. */
+    tokenClaims: VerifiedClaims | null
+  }
+}
+
+const REASON: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' }
+
+function refuse(reply: FastifyReply, error: VerificationError, tokenPresented: boolean): FastifyReply {
+  if (error.statusCode === 401) reply.header('www-authenticate', tokenPresented ? 'Bearer error="invalid_token"' : 'Bearer')
+  if (error.statusCode === 403) reply.header('www-authenticate', 'Bearer error="insufficient_scope"')
+  if (error.statusCode === 503) reply.header('retry-after', '1')
+  return reply.code(error.statusCode).send({ statusCode: error.statusCode, error: REASON[error.statusCode], code: error.code, message: error.message })
+}
+
+const jwtAuth: FastifyPluginAsync<JwtAuthPluginOptions> = async (fastify, options) => {
+  const verifier = createVerifier(options)
+  fastify.addHook('onClose', async () => verifier.close())
+  if ((options.readyTimeoutMs ?? 10_000) > 0) await verifier.ready(options.readyTimeoutMs ?? 10_000)
+  fastify.decorate('tokenVerifier', verifier)
+  fastify.decorateRequest('tokenClaims', null)
+  fastify.decorate('requireToken', ({ scopes }: { scopes?: string[] } = {}) => {
+    return async function requireToken(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      const match = /^bearer +(\S+)$/i.exec(request.headers.authorization ?? '')
+      if (match === null) return void refuse(reply, new VerificationError('TOKEN_INVALID', 'a bearer token is required'), false)
+      try {
+        request.tokenClaims = await verifier.verify(match[1]!, { scopes })
+      } catch (error) {
+        if (!(error instanceof VerificationError)) throw error
+        return void refuse(reply, error, true)
+      }
+    }
+  })
+}
+
+export default fp(jwtAuth, { name: 'jwt-auth-service', fastify: '5.x' })
+export { createVerifier, VerificationError, type TokenVerifier, type VerifiedClaims, type VerifierOptions }

@@ -1,0 +1,191 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
+import { GenerationalCache } from '../auth/generational-cache.js'
+import { FeedReader } from '../revocation/feed-reader.js'
+import { RevocationReplica } from '../revocation/replica.js'
+import { feedLayout } from '../stores/revocation-feed.js'
+import { openSseFeed, type ReplicaSource } from './sse-feed.js'
+
+/**
+ * jwt-auth-service/verifier: verify the service's tokens inside another service, without a round trip,
+ * and still refuse a revoked one within `maxLagMs`.
+ *
+ *   const verifier = createVerifier({ issuer: 'https://auth.example.com', audience: 'https://api.example.com',
+ *     feed: { url: 'https://auth.example.com/oauth/revocations', clientId: 'orders', clientSecret } })
+ *   const claims = await verifier.verify(token, { scopes: ['orders:read'] })
+ *
+ * Signatures are checked against the issuer's JWKS (fetched, cached, fetched again for an unknown `kid`
+ * at most once per `jwksCooldownMs`); `typ`, `iss`, `aud`, `exp` and the claims the service always
+ * writes are checked; the revocation state comes from an in-memory replica of the revocation feed, read
+ * from Redis directly (`{ redisUrl }`) or from the service over HTTP (`{ url, clientId, clientSecret }`,
+ * a client with the `revocations` privilege). While the replica may be older than `maxLagMs` (the feed
+ * is broken, or behind), every token is refused with FEED_STALE (503): never accepted unchecked.
+ */
+export type FeedSource =
+  | { redisUrl: string; keyPrefix?: string }
+  | { redisClusterNodes: string; keyPrefix?: string }
+  | { url: string; clientId: string; clientSecret: string }
+
+export interface VerifierOptions {
+  /** The service's ISSUER: every token's `iss`. */
+  issuer: string
+  /** This service's audience (the `resource` its clients ask tokens for, or the service's DEFAULT_AUDIENCE). */
+  audience: string
+  feed: FeedSource
+  /** Default: `<issuer>/.well-known/jwks.json`. */
+  jwksUri?: string
+  /** Default 250 (ms), as the service's REVOCATION_MAX_LAG_MS. */
+  maxLagMs?: number
+  /** Default 30,000 (ms). */
+  jwksCooldownMs?: number
+  /** Told every failure of the feed (it reconnects by itself). */
+  onError?: (error: Error) => void
+}
+
+export interface VerifiedClaims extends JWTPayload {
+  iss: string
+  sub: string
+  jti: string
+  iat: number
+  exp: number
+  /** User tokens. */
+  sid?: string
+  auth_time?: number
+  /** Client-credentials tokens. */
+  client_id?: string
+  scope?: string
+}
+
+export type VerificationCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'INSUFFICIENT_SCOPE' | 'FEED_STALE' | 'KEYS_UNAVAILABLE'
+
+const STATUS: Record<VerificationCode, 401 | 403 | 503> = {
+  TOKEN_INVALID: 401,
+  TOKEN_EXPIRED: 401,
+  TOKEN_REVOKED: 401,
+  INSUFFICIENT_SCOPE: 403,
+  FEED_STALE: 503,
+  // The JWKS could not be fetched: an outage is not the token's fault.
+  KEYS_UNAVAILABLE: 503
+}
+
+export class VerificationError extends Error {
+  override name = 'VerificationError'
+  readonly statusCode: 401 | 403 | 503
+  constructor(readonly code: VerificationCode, message: string) {
+    super(message)
+    this.statusCode = STATUS[code]
+  }
+}
+
+export interface TokenVerifier {
+  /** The token's claims, or a VerificationError. `scopes`: each must be in the token's `scope`. */
+  verify(token: string, options?: { scopes?: string[] }): Promise<VerifiedClaims>
+  /** How stale the replica may be now (ms); Infinity until the feed's first proof. */
+  lagMs(): number
+  /** Resolves once the replica is within `maxLagMs` (rejects after `timeoutMs`). */
+  ready(timeoutMs?: number): Promise<void>
+  close(): Promise<void>
+}
+
+const ALGORITHMS = ['ES256', 'EdDSA', 'RS256']
+const VERIFIED_CACHE_SIZE = 5_000
+
+interface Known {
+  claims: VerifiedClaims
+  owner: string
+}
+
+function redisFeed(feed: { redisUrl: string; keyPrefix?: string } | { redisClusterNodes: string; keyPrefix?: string }, onError?: (error: Error) => void): ReplicaSource {
+  const options: RedisOptions = { keyPrefix: feed.keyPrefix ?? 'jwt:', lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000 }
+  const cluster = 'redisClusterNodes' in feed
+  const redis = cluster
+    ? new Cluster(feed.redisClusterNodes.split(',').map((node) => ({ host: node.split(':')[0]!, port: Number(node.split(':')[1]) })), {
+        keyPrefix: options.keyPrefix,
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        redisOptions: { ...options, keyPrefix: undefined }
+      })
+    : new Redis(feed.redisUrl, options)
+  redis.on('error', (error: Error) => onError?.(error))
+  void redis.connect().catch(() => {})
+  const layout = feedLayout(cluster)
+  const replica = new RevocationReplica(layout.shards)
+  const reader = new FeedReader({ redis, layout, replica, now: Date.now, probeEveryMs: 50, blockMs: 1_000, log: { warn: (details, message) => onError?.(new Error(message)) } })
+  reader.start()
+  return {
+    replica: () => replica,
+    shardOf: layout.shardOf,
+    lagMs: () => reader.lagMs(),
+    async close() {
+      await reader.stop()
+      redis.disconnect()
+    }
+  }
+}
+
+const typOf = (header: { typ?: string }): string => (header.typ ?? '').toLowerCase().replace(/^application\//, '')
+
+export function createVerifier(options: VerifierOptions): TokenVerifier {
+  const { issuer, audience, feed } = options
+  if (typeof issuer !== 'string' || issuer === '') throw new TypeError('createVerifier: `issuer` is required (the service\'s ISSUER)')
+  if (typeof audience !== 'string' || audience === '') throw new TypeError('createVerifier: `audience` is required (the audience this service accepts)')
+  if (feed === undefined) throw new TypeError('createVerifier: `feed` is required ({ redisUrl } or { url, clientId, clientSecret })')
+  const maxLagMs = options.maxLagMs ?? 250
+  const jwks = createRemoteJWKSet(new URL(options.jwksUri ?? `${issuer.replace(/\/$/, '')}/.well-known/jwks.json`), {
+    cooldownDuration: options.jwksCooldownMs ?? 30_000
+  })
+  const source = 'url' in feed ? openSseFeed({ ...feed, onError: options.onError }) : redisFeed(feed, options.onError)
+  const known = new GenerationalCache<Known>(VERIFIED_CACHE_SIZE)
+
+  async function signed(token: string): Promise<Known> {
+    const cached = known.get(token)
+    if (cached !== undefined) return cached
+    let payload: JWTPayload
+    let typ: string
+    try {
+      const verified = await jwtVerify(token, jwks, { issuer, audience, algorithms: ALGORITHMS, requiredClaims: ['sub', 'jti', 'iat', 'exp'] })
+      payload = verified.payload
+      typ = typOf(verified.protectedHeader)
+    } catch (error) {
+      const code = (error as { code?: unknown }).code
+      if (code === 'ERR_JWT_EXPIRED') throw new VerificationError('TOKEN_EXPIRED', 'the token has expired')
+      if (code === 'ERR_JWKS_TIMEOUT' || typeof code !== 'string' || !code.startsWith('ERR_')) {
+        throw new VerificationError('KEYS_UNAVAILABLE', 'the issuer\'s keys could not be fetched')
+      }
+      throw new VerificationError('TOKEN_INVALID', 'the token is not valid')
+    }
+    const claims = payload as VerifiedClaims
+    const user = typ === 'jwt' && typeof claims.sid === 'string' && Number.isInteger(claims.auth_time)
+    const client = typ === 'at+jwt' && typeof claims.client_id === 'string' && claims.client_id === claims.sub
+    if (!user && !client) throw new VerificationError('TOKEN_INVALID', 'the token is not one of the service\'s user or client tokens')
+    const entry = Object.freeze({ claims: Object.freeze(claims), owner: user ? claims.sub : claims.client_id! })
+    known.set(token, entry)
+    return entry
+  }
+
+  return {
+    async verify(token, { scopes } = {}) {
+      const { claims, owner } = await signed(token)
+      const now = Date.now()
+      if (claims.exp * 1000 <= now) throw new VerificationError('TOKEN_EXPIRED', 'the token has expired')
+      const replica = source.replica()
+      if (replica === undefined || source.lagMs() > maxLagMs) throw new VerificationError('FEED_STALE', 'the revocation feed is stale: the token cannot be checked')
+      if (replica.isRevoked(claims, source.shardOf(owner), now)) throw new VerificationError('TOKEN_REVOKED', 'the token has been revoked')
+      if (scopes !== undefined && scopes.length > 0) {
+        const granted = (claims.scope ?? '').split(' ')
+        const missing = scopes.filter((scope) => !granted.includes(scope))
+        if (missing.length > 0) throw new VerificationError('INSUFFICIENT_SCOPE', `the token lacks the scope ${missing.join(' ')}`)
+      }
+      return claims
+    },
+    lagMs: () => source.lagMs(),
+    async ready(timeoutMs = 10_000) {
+      const deadline = performance.now() + timeoutMs
+      while (source.replica() === undefined || source.lagMs() > maxLagMs) {
+        if (performance.now() > deadline) throw new VerificationError('FEED_STALE', `the revocation feed was not fresh within ${timeoutMs} ms`)
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+    },
+    close: () => source.close()
+  }
+}

@@ -1,0 +1,234 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { test } from 'tap'
+import { createVerifier, VerificationError, type TokenVerifier, type VerifierOptions } from '../../src/library/verifier.js'
+import jwtAuth from '../../src/library/fastify.js'
+import { basic, bearer, buildApp, createClient, form, login, registerAndLogin, REDIS_URL, sleep, storeEnv, until, type Env, type TestContext } from '../helper.js'
+import { OwnRedis } from '../services.js'
+
+/** The service, listening on a loopback port (the library fetches its JWKS and its feed over HTTP). */
+async function listeningService(t: TestContext, overrides: Env = {}): Promise<{ app: FastifyInstance; url: string; env: Env }> {
+  const env = await storeEnv(t, 'redis-postgres', overrides)
+  const app = await buildApp(t, env)
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  return { app, url: address, env }
+}
+
+function verifierFor(t: TestContext, options: VerifierOptions): TokenVerifier {
+  const verifier = createVerifier(options)
+  t.teardown(() => verifier.close())
+  return verifier
+}
+
+async function refusal(promise: Promise<unknown>): Promise<VerificationError> {
+  try {
+    await promise
+  } catch (error) {
+    if (error instanceof VerificationError) return error
+    throw error
+  }
+  throw new Error('the token was accepted')
+}
+
+async function clientToken(app: FastifyInstance, clientId: string, secret: string, fields: Record<string, string> = {}): Promise<string> {
+  const response = await app.inject(form('/oauth/token', { grant_type: 'client_credentials', ...fields }, basic(clientId, secret)))
+  if (response.statusCode !== 200) throw new Error(`token: ${response.statusCode} ${response.body}`)
+  return response.json().access_token as string
+}
+
+test('createVerifier without issuer, audience or feed throws', async (t) => {
+  const feed = { redisUrl: REDIS_URL }
+  t.throws(() => createVerifier({ audience: 'https://api.test', feed } as unknown as VerifierOptions), /issuer/)
+  t.throws(() => createVerifier({ issuer: 'http://auth.test', feed } as unknown as VerifierOptions), /audience/)
+  t.throws(() => createVerifier({ issuer: 'http://auth.test', audience: 'http://auth.test' } as unknown as VerifierOptions), /feed/)
+})
+
+test('the library, fed from Redis: verifies locally, and refuses a revoked token within milliseconds', async (t) => {
+  const { app, url, env } = await listeningService(t)
+  const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json`, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
+  await verifier.ready()
+  const account = await registerAndLogin(app)
+  const claims = await verifier.verify(account.token)
+  t.match(claims, { iss: 'http://auth.test', sid: String, jti: String }, 'a user token\'s claims')
+
+  t.equal((await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })).statusCode, 200)
+  await until('the library to refuse the logged-out token', async () => (await refusal(verifier.verify(account.token)).catch(() => undefined))?.code === 'TOKEN_REVOKED', 1_000)
+
+  const secret = await createClient(app, 'lib-client', ['orders:read', 'orders:write'], { audiences: ['https://orders.test'] })
+  const forOrders = await clientToken(app, 'lib-client', secret, { resource: 'https://orders.test', scope: 'orders:read' })
+  const orders = verifierFor(t, { issuer: 'http://auth.test', audience: 'https://orders.test', jwksUri: `${url}/.well-known/jwks.json`, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
+  await orders.ready()
+  t.match(await orders.verify(forOrders, { scopes: ['orders:read'] }), { client_id: 'lib-client', scope: 'orders:read' })
+
+  const otherAudience = (await login(app, account.email, account.password)).access_token
+  const cases: [string, () => Promise<unknown>, string][] = [
+    ['a scope the token lacks', () => orders.verify(forOrders, { scopes: ['orders:write'] }), 'INSUFFICIENT_SCOPE'],
+    ['a token for another audience', () => orders.verify(otherAudience), 'TOKEN_INVALID'],
+    ['a tampered payload', () => orders.verify(forOrders.replace(/\.([^.]+)\./, (_, p: string) => `.${p.slice(0, -2)}AA.`)), 'TOKEN_INVALID'],
+    ['not a JWT', () => orders.verify('not-a-token'), 'TOKEN_INVALID'],
+    ['alg none', () => orders.verify(`${Buffer.from('{"alg":"none","typ":"at+jwt"}').toString('base64url')}.${forOrders.split('.')[1]}.`), 'TOKEN_INVALID']
+  ]
+  for (const [what, attempt, code] of cases) t.equal((await refusal(attempt())).code, code, what)
+
+  await app.inject(form('/oauth/revoke', { token: forOrders }, basic('lib-client', secret)))
+  await until('the library to refuse the revoked client token', async () => (await refusal(orders.verify(forOrders)).catch(() => undefined))?.code === 'TOKEN_REVOKED', 1_000)
+})
+
+test('the library refuses every token while its feed is stale (FEED_STALE, 503), and accepts again once it is not', async (t) => {
+  const redis = await OwnRedis.start(t)
+  const { app, url, env } = await listeningService(t, { REDIS_URL: redis.url })
+  const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json`, maxLagMs: 100, feed: { redisUrl: redis.url, keyPrefix: env.REDIS_KEY_PREFIX } })
+  await verifier.ready()
+  const account = await registerAndLogin(app)
+  await verifier.verify(account.token)
+  redis.pause()
+  try {
+    await sleep(200)
+    const stale = await refusal(verifier.verify(account.token))
+    t.equal(stale.code, 'FEED_STALE')
+    t.equal(stale.statusCode, 503)
+  } finally {
+    redis.resume()
+  }
+  await verifier.ready()
+  t.match(await verifier.verify(account.token), { sub: String }, 'accepted again')
+})
+
+test('GET /oauth/revocations: the feed over Server-Sent Events, for the library and for any SSE client', async (t) => {
+  const { app, url } = await listeningService(t)
+  const secret = await createClient(app, 'feed-reader', ['read'], { privileges: ['revocations'] })
+  const plain = await createClient(app, 'no-feed', ['read'])
+
+  t.test('negative cases', async (t) => {
+    const cases: [string, Record<string, string>, number, string][] = [
+      ['no client authentication', {}, 401, 'invalid_client'],
+      ['a wrong secret', basic('feed-reader', 'wrong'), 401, 'invalid_client'],
+      ['an unknown client', basic('nobody', 'x'), 401, 'invalid_client'],
+      ['malformed Basic credentials', { authorization: 'Basic !!!' }, 401, 'invalid_client'],
+      ['a client without the revocations privilege', basic('no-feed', plain), 403, 'unauthorized_client']
+    ]
+    for (const [what, headers, status, error] of cases) {
+      const response = await app.inject({ url: '/oauth/revocations', headers })
+      t.equal(response.statusCode, status, what)
+      t.equal(response.json().error, error, what)
+    }
+    t.equal((await app.inject({ method: 'POST', url: '/oauth/revocations', headers: basic('feed-reader', secret) })).statusCode, 404, 'POST is no method of it')
+  })
+
+  t.test('a snapshot, then live events, and a cursor to resume from', async (t) => {
+    const account = await registerAndLogin(app)
+    await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })
+    const read = async (lastEventId?: string, until = 'ready'): Promise<{ events: { event: string; data: string; id?: string }[] }> => {
+      const controller = new AbortController()
+      const headers: Record<string, string> = { ...basic('feed-reader', secret), accept: 'text/event-stream' }
+      if (lastEventId !== undefined) headers['last-event-id'] = lastEventId
+      const response = await fetch(`${url}/oauth/revocations`, { headers, signal: controller.signal })
+      t.equal(response.status, 200)
+      t.match(response.headers.get('content-type'), /^text\/event-stream/)
+      const events: { event: string; data: string; id?: string }[] = []
+      let text = ''
+      for await (const chunk of response.body!) {
+        text += Buffer.from(chunk as Uint8Array).toString('utf8')
+        let end: number
+        while ((end = text.indexOf('\n\n')) >= 0) {
+          const block = text.slice(0, end)
+          text = text.slice(end + 2)
+          const field = (name: string) => block.split('\n').find((line) => line.startsWith(`${name}: `))?.slice(name.length + 2)
+          if (field('event') !== undefined) events.push({ event: field('event')!, data: field('data')!, id: field('id') })
+        }
+        if (events.some((e) => e.event === until)) break
+      }
+      controller.abort()
+      return { events }
+    }
+    const first = await read()
+    t.equal(first.events[0]!.event, 'generation')
+    const sid = JSON.parse(Buffer.from(account.token.split('.')[1]!, 'base64url').toString()).sid as string
+    t.ok(first.events.some((e) => e.event === 'revocation' && JSON.parse(e.data).id === sid), 'the snapshot holds the ended session')
+    const cursor = first.events.find((e) => e.event === 'ready')!.id!
+    t.ok(cursor, 'ready carries the cursor')
+
+    const resumed = await read(cursor)
+    t.notOk(resumed.events.some((e) => e.event === 'revocation'), 'resumed after the cursor: nothing is sent twice')
+    const other = await registerAndLogin(app)
+    const live = read(cursor, 'revocation')
+    await sleep(100)
+    await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(other.token) })
+    const events = (await live).events.filter((e) => e.event === 'revocation')
+    t.equal(events.length, 1, 'the new revocation, live')
+    const unknown = await read('123~9-9')
+    t.ok(unknown.events.some((e) => e.event === 'revocation' && JSON.parse(e.data).id === sid), 'an unknown cursor gets the whole snapshot')
+  })
+
+  t.test('the library over HTTP: ready, then a logout refused within milliseconds; heartbeats keep it fresh', async (t) => {
+    const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json`, feed: { url: `${url}/oauth/revocations`, clientId: 'feed-reader', clientSecret: secret } })
+    await verifier.ready()
+    const account = await registerAndLogin(app)
+    await verifier.verify(account.token)
+    await sleep(500)
+    t.ok(verifier.lagMs() < 250, `fresh after a while without events (${Math.round(verifier.lagMs())} ms)`)
+    await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })
+    await until('the library to refuse the logged-out token', async () => (await refusal(verifier.verify(account.token)).catch(() => undefined))?.code === 'TOKEN_REVOKED', 1_000)
+  })
+})
+
+test('the Fastify plugin: a preHandler that answers 401, 403 and 503 in the service\'s error shape', async (t) => {
+  const redis = await OwnRedis.start(t)
+  const { app: service, url, env } = await listeningService(t, { REDIS_URL: redis.url })
+  const api = Fastify()
+  t.teardown(() => api.close())
+  await api.register(jwtAuth, { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json`, maxLagMs: 100, feed: { redisUrl: redis.url, keyPrefix: env.REDIS_KEY_PREFIX } })
+  api.get('/me', { preHandler: api.requireToken() }, async (request) => ({ sub: request.tokenClaims!.sub }))
+  api.get('/admin', { preHandler: api.requireToken({ scopes: ['admin'] }) }, async () => ({ ok: true }))
+  await api.ready()
+
+  const account = await registerAndLogin(service)
+  const me = await api.inject({ url: '/me', headers: bearer(account.token) })
+  t.equal(me.statusCode, 200)
+  t.match(me.json(), { sub: String })
+
+  const cases: [string, Record<string, string>, string, number, string][] = [
+    ['no token', {}, '/me', 401, 'TOKEN_INVALID'],
+    ['a malformed token', bearer('abc'), '/me', 401, 'TOKEN_INVALID'],
+    ['another scheme', { authorization: `Basic ${account.token}` }, '/me', 401, 'TOKEN_INVALID'],
+    ['a missing scope', bearer(account.token), '/admin', 403, 'INSUFFICIENT_SCOPE']
+  ]
+  for (const [what, headers, path, status, code] of cases) {
+    const response = await api.inject({ url: path, headers })
+    t.equal(response.statusCode, status, what)
+    t.match(response.json(), { statusCode: status, error: String, code, message: String }, what)
+    if (status === 401) t.match(response.headers['www-authenticate'], /^Bearer/, `${what}: a Bearer challenge`)
+  }
+  await service.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })
+  await until('the plugin to refuse the logged-out token', async () => (await api.inject({ url: '/me', headers: bearer(account.token) })).statusCode === 401, 1_000)
+  t.match((await api.inject({ url: '/me', headers: bearer(account.token) })).headers['www-authenticate'], /error="invalid_token"/)
+
+  const fresh = (await login(service, account.email, account.password)).access_token
+  redis.pause()
+  try {
+    await sleep(200)
+    const stale = await api.inject({ url: '/me', headers: bearer(fresh) })
+    t.equal(stale.statusCode, 503, 'a stale feed: 503, never a pass')
+    t.equal(stale.json().code, 'FEED_STALE')
+    t.ok(stale.headers['retry-after'])
+  } finally {
+    redis.resume()
+  }
+})
+
+test('the package exports the library as jwt-auth-service/verifier and jwt-auth-service/fastify, with types', async (t) => {
+  // Resolved as a dependent would (the package's own name, through "exports"), from the build.
+  const [verifierName, pluginName] = ['jwt-auth-service/verifier', 'jwt-auth-service/fastify']
+  const verifier = (await import(verifierName)) as Record<string, unknown>
+  const plugin = (await import(pluginName)) as Record<string, unknown>
+  t.type(verifier.createVerifier, 'function')
+  t.type(plugin.default, 'function')
+  t.type(plugin.createVerifier, 'function')
+  const manifest = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { exports: Record<string, { types: string }> }
+  for (const entry of ['./verifier', './fastify']) {
+    const types = join(import.meta.dirname, '..', '..', manifest.exports[entry]!.types)
+    t.ok(existsSync(types), `${entry}: its types are built (${manifest.exports[entry]!.types})`)
+    t.match(readFileSync(types, 'utf8'), /createVerifier/, `${entry}: the types declare createVerifier`)
+  }
+})
