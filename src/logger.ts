@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { FastifyRequest, FastifyServerOptions } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 
 /**
@@ -32,7 +32,63 @@ export function redactUrl(url: string): string {
  * pino, as the process runs it: JSON, a request id per request, and nothing secret. Request bodies
  * are never logged; the paths below cover what could still carry a credential or a hash.
  */
-export function loggerOptions(config: Config, stream?: NodeJS.WritableStream): Pick<FastifyServerOptions, 'logger' | 'genReqId'> {
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
+
+type LogMethod = (...args: unknown[]) => void
+type Bindings = Parameters<FastifyBaseLogger['child']>[0]
+type ChildLoggerOptions = NonNullable<Parameters<FastifyBaseLogger['child']>[1]>
+
+/**
+ * A request's logger, made only when a line is written: pino's `child` (bindings serialised and redacted)
+ * cost more than a whole /health/live request's own work, on every request, for a logger that at
+ * LOG_LEVEL=warn almost never writes. A level below the request's (the route's `logLevel`, else the
+ * server's) writes nothing and makes nothing.
+ */
+class LazyRequestLogger {
+  private made: FastifyBaseLogger | undefined
+  readonly level: string
+  private readonly threshold: number
+  constructor(private readonly parent: FastifyBaseLogger, private readonly bindings: Bindings, private readonly options: ChildLoggerOptions) {
+    this.level = options.level ?? parent.level
+    this.threshold = LEVELS[this.level] ?? LEVELS.info!
+  }
+
+  private get logger(): FastifyBaseLogger {
+    return (this.made ??= this.parent.child(this.bindings, this.options))
+  }
+
+  private write(level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal', args: unknown[]): void {
+    if (LEVELS[level]! >= this.threshold) (this.logger[level] as LogMethod)(...args)
+  }
+
+  trace(...args: unknown[]): void {
+    this.write('trace', args)
+  }
+  debug(...args: unknown[]): void {
+    this.write('debug', args)
+  }
+  info(...args: unknown[]): void {
+    this.write('info', args)
+  }
+  warn(...args: unknown[]): void {
+    this.write('warn', args)
+  }
+  error(...args: unknown[]): void {
+    this.write('error', args)
+  }
+  fatal(...args: unknown[]): void {
+    this.write('fatal', args)
+  }
+  silent(): void {}
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.logger.child(bindings, options)
+  }
+  isLevelEnabled(level: string): boolean {
+    return (LEVELS[level] ?? Infinity) >= this.threshold
+  }
+}
+
+export function loggerOptions(config: Config, stream?: NodeJS.WritableStream): Pick<FastifyServerOptions, 'logger' | 'genReqId' | 'childLoggerFactory'> {
   return {
     logger: {
       level: config.LOG_LEVEL,
@@ -68,6 +124,7 @@ export function loggerOptions(config: Config, stream?: NodeJS.WritableStream): P
         censor: '[redacted]'
       }
     },
-    genReqId: () => randomUUID()
+    genReqId: () => randomUUID(),
+    childLoggerFactory: (logger, bindings, options) => new LazyRequestLogger(logger, bindings, options) as unknown as FastifyBaseLogger
   }
 }

@@ -115,3 +115,39 @@ test('safe defaults: security headers, no X-Powered-By, 404 in the error shape',
   assertError(t, await app.inject({ url: '/no/such/route' }), 404, 'NOT_FOUND')
   assertError(t, await app.inject({ method: 'DELETE', url: '/api/login' }), 404, 'NOT_FOUND')
 })
+
+test('request loggers are made lazily, and still write what their level lets through, with the request id', async (t) => {
+  const lines: string[] = []
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean))
+      done()
+    }
+  })
+  const config = loadConfig({ ...(await storeEnv(t, 'embedded')), LOG_LEVEL: 'warn' })
+  const options = loggerOptions(config, stream)
+  const fastify = Fastify({ ...serverOptions(config), ...options })
+  t.teardown(() => fastify.close())
+  let made = 0
+  const parentChild = fastify.log.child.bind(fastify.log)
+  fastify.log.child = ((...args: Parameters<typeof parentChild>) => {
+    made++
+    return parentChild(...args)
+  }) as typeof fastify.log.child
+  fastify.get('/quiet', async (request) => {
+    request.log.info('below the level')
+    return { ok: true }
+  })
+  fastify.get('/loud', async (request) => {
+    request.log.warn({ detail: 1 }, 'worth a line')
+    return { ok: true }
+  })
+  await fastify.ready()
+  await fastify.inject({ url: '/quiet', headers: { 'x-request-id': 'ignored' } })
+  t.equal(made, 0, 'a request that writes nothing makes no child logger')
+  t.equal(lines.length, 0, 'nothing below LOG_LEVEL is written')
+  await fastify.inject({ url: '/loud' })
+  t.equal(made, 1, 'the first line makes it')
+  const line = JSON.parse(lines.at(-1)!) as Record<string, unknown>
+  t.match(line, { level: 40, msg: 'worth a line', detail: 1, reqId: /^[0-9a-f-]{36}$/ }, 'with the request id binding')
+})
