@@ -2,7 +2,7 @@
 # stages; the runtime image has no compiler, no dev dependencies, and runs as the unprivileged `node` user.
 
 # Production dependencies only, with the native modules compiled here.
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
@@ -11,7 +11,7 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --loglevel=warn
 
 # The TypeScript build, with the dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
@@ -23,7 +23,7 @@ COPY src ./src
 COPY scripts ./scripts
 RUN npm run build
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 # tini: PID 1 that forwards SIGTERM, so that the service drains and closes gracefully.
 # Memory (measured, BENCHMARKS.md): MALLOC_ARENA_MAX=2, or glibc keeps an arena per libuv thread (45 MB);
 # fixed mmap and trim thresholds, so that argon2's 19 MiB per hash goes back to the system when the hash

@@ -68,7 +68,7 @@ const refusals: [string, () => Promise<Record<string, string>>, RegExp][] = [
 for (const [description, env, message] of refusals) {
   test(`refuses to start with ${description}: one line naming the setting, exit 1`, async (t) => {
     const result = runServer(await env())
-    t.equal(result.status, 1)
+    t.equal(result.status, 1, `exit 1 (signal: ${result.signal}, error: ${result.error?.message})`)
     t.match(result.stderr, /^jwt-auth-service: [^\n]+\n$/, `one line: ${result.stderr}`)
     t.match(result.stderr, message)
     t.notMatch(result.stderr, /hunter2/, 'no password')

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
+import { Database } from './sqlite-driver.js'
 import { migrateSqlite, type SqliteStep } from './migrations/sqlite.js'
 
 /**
@@ -9,7 +9,7 @@ import { migrateSqlite, type SqliteStep } from './migrations/sqlite.js'
  * processes on one file wait for each other's transactions instead of failing at once.
  * A file that cannot be migrated is closed again before the error is thrown.
  */
-export function openSqlite(dataDir: string, fileName: string, steps?: readonly SqliteStep[]): Database.Database {
+export function openSqlite(dataDir: string, fileName: string, steps?: readonly SqliteStep[]): Database {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const db = new Database(join(dataDir, fileName))
   try {

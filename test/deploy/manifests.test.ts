@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { test } from 'tap'
 import { parseAllDocuments } from 'yaml'
@@ -29,13 +30,27 @@ async function model(manifest: Manifest): Promise<new (data: unknown) => { valid
   return module[manifest.kind]!
 }
 
-test('the Dockerfile passes dockerfilelint and keeps its promises', async (t) => {
-  const lint = spawnSync(join(ROOT, 'node_modules', '.bin', 'dockerfilelint'), [join(ROOT, 'Dockerfile')], { encoding: 'utf8' })
-  t.equal(lint.status, 0, lint.stdout)
+/** dockerfile-utils (the maintained linter behind VS Code's Dockerfile support): exit status and what it printed. */
+function lintDockerfile(file: string): { status: number | null; output: string } {
+  const lint = spawnSync(join(ROOT, 'node_modules', '.bin', 'dockerfile-utils'), ['lint', file], { encoding: 'utf8' })
+  return { status: lint.status, output: `${lint.stdout}${lint.stderr}`.trim() }
+}
+
+test('the Dockerfile lints clean with dockerfile-utils, and keeps its promises', async (t) => {
+  const lint = lintDockerfile(join(ROOT, 'Dockerfile'))
+  t.equal(lint.status, 0, lint.output)
+  t.equal(lint.output, '', 'no error and no warning')
+  // The linter does fail a broken file (so the check above can fail).
+  const broken = join(mkdtempSync(join(tmpdir(), 'dockerfile-')), 'Dockerfile')
+  writeFileSync(broken, 'FROM node:24-bookworm-slim\nEXPOSE abc\nCMD ["a"]\nCMD ["b"]\n')
+  const refused = lintDockerfile(broken)
+  t.not(refused.status, 0, 'a broken Dockerfile fails the lint')
+  t.match(refused.output, /Invalid containerPort/)
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
   const stages = dockerfile.split(/^FROM /m).slice(1)
   t.ok(stages.length >= 2, 'multi-stage')
   const runtime = stages.at(-1)!
+  for (const stage of stages) t.match(stage, /^node:24-bookworm-slim /, 'every stage on Node 24 (bookworm-slim)')
   t.notMatch(runtime, /g\+\+|make|python3/, 'no compiler in the runtime stage')
   t.match(dockerfile, /npm ci --omit=dev/, 'production dependencies from npm ci --omit=dev')
   t.match(runtime, /^USER node$/m, 'runs as a non-root user')
@@ -75,40 +90,110 @@ test('the validator does refuse a broken manifest', async (t) => {
   t.throws(() => new Model(broken).validate(), 'replicas must be an integer')
 })
 
-test('the base deploys what a production service needs', async (t) => {
-  const base = (file: string) => documents(join(K8S, 'base', file))[0]!
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a manifest read back from YAML
-  const deployment = base('deployment.yaml') as unknown as { spec: { replicas: number; template: { spec: Record<string, any> } } }
-  const pod = deployment.spec.template.spec
-  const container = pod.containers[0]
-  t.ok(deployment.spec.replicas >= 2, 'at least 2 replicas')
-  t.equal(pod.securityContext.runAsNonRoot, true, 'runAsNonRoot')
-  t.equal(container.securityContext.readOnlyRootFilesystem, true, 'read-only root filesystem')
-  t.equal(container.readinessProbe.httpGet.path, '/health/ready')
-  t.equal(container.livenessProbe.httpGet.path, '/health/live')
-  t.ok(container.resources.requests.cpu && container.resources.limits.memory, 'requests and limits')
-  t.ok(container.lifecycle.preStop, 'preStop for draining')
-  t.match(pod.volumes, [{ name: 'signing-key', secret: { secretName: 'jwt-auth-signing-key' } }], 'the signing key from a Secret')
-  t.match(container.env, [{ name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'jwt-auth-database' } } }], 'DATABASE_URL from a Secret')
-  t.match(container.env, [{}, { name: 'UV_THREADPOOL_SIZE', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '1' } } }], "libuv's pool as wide as the pod's CPU limit")
-  t.match(container.envFrom, [{ configMapRef: { name: 'jwt-auth-service' } }], 'settings from a ConfigMap')
-  const config = base('configmap.yaml') as unknown as { data: Record<string, string> }
-  t.equal(config.data.JWT_PRIVATE_KEY_FILE, '/etc/jwt-auth/signing-key.pem', 'the key file is where the Secret is mounted')
-  for (const kind of ['Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceAccount']) {
-    t.ok(yamlFiles(join(K8S, 'base')).some((file) => documents(file).some((d) => d.kind === kind)), `base has a ${kind}`)
+/** `kubectl kustomize <dir>`: the manifests as they are applied (generators, patches, labels, images). */
+function render(dir: string): { status: number | null; stderr: string; manifests: Manifest[] } {
+  const run = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' })
+  if (run.error !== undefined) throw new Error(`kubectl is needed to render the kustomizations (.ci/run installs it): ${run.error.message}`)
+  const manifests = run.status === 0 ? parseAllDocuments(run.stdout).map((document) => document.toJSON() as Manifest) : []
+  return { status: run.status, stderr: run.stderr, manifests }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests read back from YAML
+type Loose = Record<string, any>
+const find = (manifests: Manifest[], kind: string, name?: string): Loose =>
+  manifests.find((m) => m.kind === kind && (name === undefined || m.metadata.name === name)) as unknown as Loose
+
+test('the rendered base and overlays (kubectl kustomize) validate against the Kubernetes schemas', async (t) => {
+  for (const dir of ['base', 'overlays/redis-aof', 'overlays/redis-sentinel']) {
+    const { status, stderr, manifests } = render(join(K8S, dir))
+    t.equal(status, 0, `${dir} renders${stderr ? `: ${stderr}` : ''}`)
+    t.ok(manifests.length >= 7, `${dir}: ${manifests.length} manifests`)
+    for (const manifest of manifests) {
+      const Model = await model(manifest)
+      try {
+        new Model(manifest).validate()
+        t.pass(`${dir}: ${manifest.kind}/${manifest.metadata.name} is valid`)
+      } catch (error) {
+        t.fail(`${dir}: ${manifest.kind}/${manifest.metadata.name}: ${(error as Error).message}`)
+      }
+    }
   }
-  const aof = documents(join(K8S, 'overlays', 'redis-aof', 'redis.yaml')).find((d) => d.kind === 'StatefulSet') as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } }
-  t.match(aof.spec.template.spec.containers[0]!.args.join(' '), /--appendonly yes/, 'the single-Redis overlay persists with AOF')
-  for (const overlay of ['redis-aof', 'redis-sentinel']) {
-    const patch = documents(join(K8S, 'overlays', overlay, 'configmap-patch.yaml'))[0]!
-    t.match(patch, { kind: 'ConfigMap', metadata: { name: 'jwt-auth-service' } }, `${overlay} patches the base ConfigMap`)
-  }
-  const sentinel = documents(join(K8S, 'overlays', 'redis-sentinel', 'configmap-patch.yaml'))[0] as unknown as { data: Record<string, string> }
-  t.match(sentinel.data, { REDIS_SENTINELS: /:26379/, REDIS_SENTINEL_NAME: String, REDIS_WAIT_REPLICAS: '1' })
+  // Rendering does fail a broken kustomization (so the checks above can fail).
+  const broken = mkdtempSync(join(tmpdir(), 'kustomize-'))
+  writeFileSync(join(broken, 'kustomization.yaml'), 'resources:\n  - missing.yaml\n')
+  t.not(render(broken).status, 0, 'a kustomization naming a missing file does not render')
 })
 
-test('docker-compose.yml runs the service with PostgreSQL and Redis', async (t) => {
-  const compose = documents(join(ROOT, 'docker-compose.yml'))[0] as unknown as { services: Record<string, { environment?: Record<string, string> }> }
-  t.same(Object.keys(compose.services).sort(), ['jwt-auth-service', 'postgres', 'redis'])
-  t.match(compose.services['jwt-auth-service']!.environment, { DATABASE_URL: /^postgres:\/\//, REDIS_URL: /^redis:\/\//, JWT_PRIVATE_KEY_FILE: String })
+test('the rendered deployment is what a production service needs', async (t) => {
+  const { manifests } = render(join(K8S, 'overlays', 'redis-aof'))
+  const deployment = find(manifests, 'Deployment', 'jwt-auth-service')
+  const pod = deployment.spec.template.spec
+  const container = pod.containers[0]
+  t.equal(deployment.spec.replicas, undefined, 'no replicas in the Deployment: the HPA owns the count')
+  t.ok(find(manifests, 'HorizontalPodAutoscaler').spec.minReplicas >= 2, 'at least 2 replicas, from the HPA')
+  t.equal(pod.securityContext.runAsNonRoot, true, 'runAsNonRoot')
+  t.equal(container.securityContext.readOnlyRootFilesystem, true, 'read-only root filesystem')
+  t.match(container.readinessProbe.httpGet, { path: '/health/ready', port: 'management' })
+  t.match(container.livenessProbe.httpGet, { path: '/health/live', port: 'management' })
+  t.match(container.ports, [{ name: 'http', containerPort: 3000 }, { name: 'management', containerPort: 9000 }])
+  t.ok(container.resources.requests.cpu && container.resources.limits.memory, 'requests and limits')
+  t.ok(container.lifecycle.preStop, 'preStop for draining')
+  t.match(container.image, /^ghcr\.io\/example\/jwt-auth-service:\d+\.\d+\.\d+$/, 'a tagged image (set by kustomize `images`)')
+  t.match(pod.volumes, [{ name: 'signing-key', secret: { secretName: 'jwt-auth-signing-key' } }], 'the signing key from a Secret')
+  t.ok(container.env.some((e: Loose) => e.name === 'DATABASE_URL' && e.valueFrom?.secretKeyRef?.name === 'jwt-auth-database'), 'DATABASE_URL from a Secret')
+  t.ok(container.env.some((e: Loose) => e.name === 'UV_THREADPOOL_SIZE' && e.valueFrom?.resourceFieldRef?.resource === 'limits.cpu'), "libuv's pool as wide as the pod's CPU limit")
+  t.ok(container.env.some((e: Loose) => e.name === 'REDIS_URL' && e.valueFrom?.secretKeyRef?.name === 'jwt-auth-redis'), 'REDIS_URL (with its password) from a Secret')
+
+  const config = find(manifests, 'ConfigMap')
+  t.match(config.metadata.name, /^jwt-auth-service-[a-z0-9]{10}$/, 'a generated ConfigMap: its name changes with its contents')
+  t.same(container.envFrom, [{ configMapRef: { name: config.metadata.name } }], 'the pods read that very ConfigMap: a change rolls them')
+  t.match(config.data, { JWT_PRIVATE_KEY_FILE: '/etc/jwt-auth/signing-key.pem', TRUST_PROXY: '1', MANAGEMENT_PORT: '9000' })
+  t.notOk('REDIS_URL' in config.data, 'no Redis URL (nor password) in the ConfigMap')
+
+  const policy = find(manifests, 'NetworkPolicy', 'jwt-auth-service')
+  t.equal(policy.spec.ingress.length, 2, 'two ways in')
+  t.same(policy.spec.ingress[0], { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } }, podSelector: { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: ['ingress-nginx'] }] } }], ports: [{ port: 3000, protocol: 'TCP' }] }, 'the API from the ingress controller only')
+  t.same(policy.spec.ingress[1], { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: ['prometheus'] }] } }], ports: [{ port: 9000, protocol: 'TCP' }] }, 'the metrics from the scraper only')
+  for (const rule of policy.spec.ingress) t.equal(rule.from.length, 1, 'no other peer')
+
+  const redis = find(manifests, 'StatefulSet', 'jwt-auth-redis').spec.template.spec.containers[0]
+  const args = (redis.args as string[]).join(' ')
+  t.match(args, /--appendonly yes --appendfsync everysec/, 'AOF persistence, its durability documented')
+  t.match(args, /--maxmemory-policy noeviction/, 'noeviction: a revocation is never evicted')
+  t.match(args, /--requirepass \$\(REDIS_PASSWORD\)/, 'a password')
+  t.match(redis.env, [{ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'jwt-auth-redis', key: 'password' } } }], 'the password from the Secret')
+  const redisPolicy = find(manifests, 'NetworkPolicy', 'jwt-auth-redis')
+  t.same(redisPolicy.spec.ingress, [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'jwt-auth-service' } } }], ports: [{ port: 6379, protocol: 'TCP' }] }], 'Redis admits the service only')
+
+  const sentinel = find(render(join(K8S, 'overlays', 'redis-sentinel')).manifests, 'ConfigMap')
+  t.match(sentinel.data, { REDIS_SENTINELS: /:26379/, REDIS_SENTINEL_NAME: String, REDIS_WAIT_REPLICAS: '1', ISSUER: String }, 'the Sentinel overlay merges its settings into the base ones')
+})
+
+/** `docker-compose config`: the file as Compose reads it (no engine needed). */
+function composeConfig(file: string): { status: number | null; stderr: string; config: Loose } {
+  const run = spawnSync('docker-compose', ['-f', file, 'config'], { encoding: 'utf8', cwd: dirname(file) })
+  if (run.error !== undefined) throw new Error(`docker-compose is needed to read the compose file (.ci/run installs it): ${run.error.message}`)
+  return { status: run.status, stderr: run.stderr, config: run.status === 0 ? (parseAllDocuments(run.stdout)[0]!.toJSON() as Loose) : {} }
+}
+
+test('docker-compose.yml runs the service with PostgreSQL and Redis, and a key the service can read', async (t) => {
+  const { status, stderr, config } = composeConfig(join(ROOT, 'docker-compose.yml'))
+  t.equal(status, 0, `docker-compose config accepts it${stderr ? `: ${stderr}` : ''}`)
+  t.same(Object.keys(config.services).sort(), ['jwt-auth-service', 'postgres', 'redis', 'signing-key'])
+  const service = config.services['jwt-auth-service']
+  t.match(service.environment, { DATABASE_URL: /^postgres:\/\//, REDIS_URL: /^redis:\/\//, JWT_PRIVATE_KEY_FILE: '/keys/signing-key.pem' })
+  t.ok(service.volumes.includes('keys:/keys:ro'), 'the key volume, read-only')
+  t.same(service.depends_on['signing-key'], { condition: 'service_completed_successfully' }, 'starts once the key is in place')
+  // `npm run keys` writes the key 0600 for the host user, and a compose secret outside Swarm keeps the host's owner
+  // and mode: the copy runs as root (who reads any mode) and hands it to the image's user.
+  const copy = config.services['signing-key']
+  t.equal(copy.user, 'root', 'the copy runs as root')
+  t.same(copy.entrypoint, ['install', '-o', 'node', '-g', 'node', '-m', '0400', '/run/secrets/signing-key', '/keys/signing-key.pem'], 'owned by node, readable by it alone')
+  t.equal(copy.image, service.image, 'the same image (it has the node user)')
+  t.match(readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split(/^FROM /m).at(-1)!, /^USER node$/m, 'the service runs as node, the owner of the copy')
+  t.equal(config.secrets['signing-key'].file, join(ROOT, 'signing-key.pem'), 'the key npm run keys -- --out ./signing-key.pem writes')
+  // Compose does refuse a broken file (so the check above can fail).
+  const broken = join(mkdtempSync(join(tmpdir(), 'compose-')), 'docker-compose.yml')
+  writeFileSync(broken, 'services:\n  app:\n    image: x\n    depends_on:\n      db:\n        condition: service_sideways\n')
+  t.not(composeConfig(broken).status, 0, 'a broken compose file is refused')
 })

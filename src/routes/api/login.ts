@@ -6,8 +6,8 @@ import { ErrorResponse, TokenResponse } from '../../schemas/common.js'
 
 const LoginBody = Type.Object(
   {
-    email: Type.String({ minLength: 1, maxLength: 255 }),
-    password: Type.String({ minLength: 1, maxLength: 255 })
+    email: Type.String({ minLength: 1, maxLength: 255, examples: ['ada@example.com'] }),
+    password: Type.String({ minLength: 1, maxLength: 255, examples: ['correct horse battery staple'] })
   },
   { additionalProperties: false }
 )

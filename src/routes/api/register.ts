@@ -16,10 +16,10 @@ const NAME_PATTERN =
 
 const RegisterBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100, pattern: NAME_PATTERN }),
-    email: Type.String({ format: 'email', maxLength: 255, pattern: '^[^\\u0000]*$' }),
-    password: Type.String({ minLength: 8, maxLength: 255 }),
-    password_confirmation: Type.String({ maxLength: 255 })
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: NAME_PATTERN, examples: ['Ada Lovelace'] }),
+    email: Type.String({ format: 'email', maxLength: 255, pattern: '^[^\\u0000]*$', examples: ['ada@example.com'] }),
+    password: Type.String({ minLength: 8, maxLength: 255, examples: ['correct horse battery staple'] }),
+    password_confirmation: Type.String({ maxLength: 255, examples: ['correct horse battery staple'] })
   },
   { additionalProperties: false }
 )

@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
+import { Database } from '../../../src/stores/sqlite-driver.js'
 import { Redis } from 'ioredis'
 import { test } from 'tap'
 import { badAuthorizationHeaders, forgedTokens } from '../../forge.js'

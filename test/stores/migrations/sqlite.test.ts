@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
+import { Database } from '../../../src/stores/sqlite-driver.js'
 import { test, type Test } from 'tap'
 import { createSqliteClientStore } from '../../../src/stores/clients/sqlite.js'
 import { IncompatibleSchemaError, MigrationError } from '../../../src/stores/migrations/index.js'
@@ -17,14 +17,14 @@ function dataDir(t: Test): string {
   return dir
 }
 
-function open(t: Test, file: string): Database.Database {
+function open(t: Test, file: string): Database {
   const db = new Database(file)
   t.teardown(() => db.close())
   return db
 }
 
-const version = (db: Database.Database) => db.pragma('user_version', { simple: true }) as number
-const columns = (db: Database.Database, table: string) => (db.pragma(`table_info(${table})`) as { name: string }[]).map((column) => column.name)
+const version = (db: Database) => db.pragma('user_version', { simple: true }) as number
+const columns = (db: Database, table: string) => (db.pragma(`table_info(${table})`) as { name: string }[]).map((column) => column.name)
 
 const v1: SqliteStep = { version: 1, name: 'items table', up: 'CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT NOT NULL)' }
 const v2: SqliteStep = {

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
+import { Database } from '../../../src/stores/sqlite-driver.js'
 import { Redis } from 'ioredis'
 import { test } from 'tap'
 import { settableClock, toIso } from '../../../src/auth/clock.js'
