@@ -87,6 +87,14 @@ test('the OpenAPI document passes @redocly/cli lint with no error, and says what
   t.equal(example('/oauth/token', 'post', '401')?.error, 'invalid_client', 'the OAuth endpoints\' errors in RFC 6749 form')
   t.equal(responses('/api/register', 'post')['409']!.description, 'Conflict', 'a description per status')
   t.notOk(operations.some((operation) => Object.values((operation as unknown as { responses: Responses }).responses).some((r) => r.description === 'Default Response')), 'no "Default Response" left')
+  // Realistic examples in the request bodies ("Try it out" starts from them), not characters made up from a pattern.
+  const bodyField = (path: string, method: string, type: string, field: string) =>
+    (document.paths[path]![method] as unknown as { requestBody: { content: Record<string, { schema: { properties: Record<string, { examples?: unknown[] }> } }> } }).requestBody.content[type]!.schema.properties[field]?.examples
+  t.same(bodyField('/api/register', 'post', 'application/json', 'email'), ['ada@example.com'])
+  t.same(bodyField('/api/register', 'post', 'application/json', 'name'), ['Ada Lovelace'])
+  t.same(bodyField('/api/login', 'post', 'application/json', 'password'), ['correct horse battery staple'])
+  t.same(bodyField('/api/user/password', 'put', 'application/json', 'password'), ['a new and longer passphrase'])
+  t.same(bodyField('/oauth/token', 'post', 'application/x-www-form-urlencoded', 'grant_type'), ['client_credentials'])
   const schemaOf = (path: string, method: string, status: string) => responses(path, method)[status]!.content!['application/json']!.schema as { $ref?: string; properties?: Record<string, unknown> }
   t.same(schemaOf('/api/user', 'get', '200'), { $ref: '#/components/schemas/User' }, 'the schemas clients meet again are shared components')
   t.same(schemaOf('/api/login', 'post', '200'), { $ref: '#/components/schemas/TokenResponse' })

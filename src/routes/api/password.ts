@@ -7,9 +7,9 @@ import { bearerErrors, ErrorResponse } from '../../schemas/common.js'
 
 const PasswordBody = Type.Object(
   {
-    current_password: Type.String({ minLength: 1, maxLength: 255 }),
-    password: Type.String({ minLength: 8, maxLength: 255 }),
-    password_confirmation: Type.String({ maxLength: 255 })
+    current_password: Type.String({ minLength: 1, maxLength: 255, examples: ['correct horse battery staple'] }),
+    password: Type.String({ minLength: 8, maxLength: 255, examples: ['a new and longer passphrase'] }),
+    password_confirmation: Type.String({ maxLength: 255, examples: ['a new and longer passphrase'] })
   },
   { additionalProperties: false }
 )

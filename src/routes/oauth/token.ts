@@ -5,9 +5,9 @@ import { authenticateClient } from './client-auth.js'
 import { ClientAuthFields, oauthErrors } from './schemas.js'
 
 const TokenBody = Type.Object({
-  grant_type: Type.String({ minLength: 1, maxLength: 200 }),
-  scope: Type.Optional(Type.String({ maxLength: 2000 })),
-  resource: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
+  grant_type: Type.String({ minLength: 1, maxLength: 200, examples: ['client_credentials'] }),
+  scope: Type.Optional(Type.String({ maxLength: 2000, examples: ['orders:read'] })),
+  resource: Type.Optional(Type.String({ minLength: 1, maxLength: 2000, examples: ['https://orders.example.com'] })),
   ...ClientAuthFields
 })
 
