@@ -31,6 +31,8 @@ export interface FeedReaderOptions {
 const BATCH = 10_000
 /** The position before a stream's first entry. */
 export const START = '0-0'
+/** Probes remembered per shard while its reads catch up with them. */
+const MAX_PENDING_PROBES = 64
 /** After a failed read, the next one waits this long (ms): the connection is reconnecting meanwhile. */
 const RETRY_MS = 100
 
@@ -130,11 +132,6 @@ export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [
     return this.shards.map(({ generation }) => (generation === undefined ? undefined : Number(generation)))
   }
 
-  /** The position (last entry id read) of each shard. */
-  currentPositions(): string[] {
-    return this.shards.map(({ position }) => position)
-  }
-
   private reset(shard: Shard): void {
     shard.position = START
     shard.pending = []
@@ -184,8 +181,12 @@ export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [
         this.reset(shard)
       }
       const head = infoField(info, 'last-generated-id')
-      if (after(head, shard.position)) shard.pending.push({ askedAt, head })
-      else shard.freshAt = askedAt
+      if (after(head, shard.position)) {
+        shard.pending.push({ askedAt, head })
+        // Reads stuck behind (their connection down) must not grow this without end. Dropping the oldest
+        // only forgoes an older proof: a later probe's head, once read, proves a later moment.
+        if (shard.pending.length > MAX_PENDING_PROBES) shard.pending.shift()
+      } else shard.freshAt = askedAt
     })
   }
 
