@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -188,4 +189,16 @@ export function assertOAuthError(t: TestContext, response: LightMyRequestRespons
   t.equal(body.error, error, `error ${error}`)
   t.type(body.error_description, 'string')
   t.equal(response.headers['cache-control'], 'no-store')
+}
+
+/** A stream for the logger to write into, and the lines it wrote (one JSON object each). */
+export function logLines(): { stream: Writable; lines: string[] } {
+  const lines: string[] = []
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean))
+      done()
+    }
+  })
+  return { stream, lines }
 }

@@ -1,20 +1,13 @@
-import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import { test } from 'tap'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { loggerOptions, redactUrl } from '../src/logger.js'
-import { bearer, form, registerAndLogin, storeEnv } from './helper.js'
+import { bearer, form, logLines, registerAndLogin, storeEnv } from './helper.js'
 
 test('credentials in a query string never reach the log; the parameter names do', async (t) => {
-  const lines: string[] = []
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(...String(chunk).split('\n').filter(Boolean))
-      done()
-    }
-  })
+  const { stream, lines } = logLines()
   const config = loadConfig({ ...(await storeEnv(t, 'embedded')), LOG_LEVEL: 'info' })
   const fastify = Fastify({ ...serverOptions(config), ...loggerOptions(config, stream) })
   t.teardown(() => fastify.close())

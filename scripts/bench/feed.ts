@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import { systemClock } from '../../src/auth/clock.js'
 import { createVerifier } from '../../src/library/verifier.js'
 import { FeedReader } from '../../src/revocation/feed-reader.js'
 import { RevocationReplica } from '../../src/revocation/replica.js'
@@ -29,7 +30,7 @@ export async function measureFeed(options: { serviceUrl: string; redisUrl: strin
   const redis = new Redis(redisUrl, { keyPrefix, lazyConnect: true })
   await redis.connect()
   const layout = feedLayout(false)
-  const reader = new FeedReader({ redis, layout, replica: new RevocationReplica(layout.shards), now: Date.now, probeEveryMs: 50, blockMs: 1_000, log: { warn: () => {} } })
+  const reader = new FeedReader({ redis, layout, replica: new RevocationReplica(layout.shards), now: systemClock.now, probeEveryMs: 50, blockMs: 1_000, log: { warn: () => {} } })
   const arrived = new Map<string, number>()
   reader.on('entry', ({ event }) => {
     if (event.kind === 'token') arrived.set(event.id, performance.now())

@@ -1,3 +1,4 @@
+import type { Clock } from '../auth/clock.js'
 import { RevocationReplica } from '../revocation/replica.js'
 import { feedShardOf, type FeedEvent } from '../stores/revocation-feed.js'
 
@@ -6,6 +7,8 @@ export interface SseFeedOptions {
   url: string
   clientId: string
   clientSecret: string
+  /** What the replica's entries expire by. */
+  clock: Clock
   /** Told every failure to connect or to read (the feed reconnects by itself). */
   onError?: (error: Error) => void
 }
@@ -33,7 +36,7 @@ function basic(clientId: string, clientSecret: string): string {
  * response began, when the service's replica was `lag_ms` old, proves every event up to
  * (request sent + elapsed_ms - lag_ms); a stream that falls behind proves less, never more.
  */
-export function openSseFeed({ url, clientId, clientSecret, onError }: SseFeedOptions): ReplicaSource {
+export function openSseFeed({ url, clientId, clientSecret, clock, onError }: SseFeedOptions): ReplicaSource {
   let replica: RevocationReplica | undefined
   let shards = 1
   let freshAt = Number.NEGATIVE_INFINITY
@@ -49,7 +52,7 @@ export function openSseFeed({ url, clientId, clientSecret, onError }: SseFeedOpt
       shards = generations.length
       generations.forEach((generation, shard) => replica!.setGeneration(shard, generation))
     } else if (event === 'revocation') {
-      replica?.apply(value as unknown as FeedEvent, Date.now())
+      replica?.apply(value as unknown as FeedEvent, clock.now())
     } else if (event === 'heartbeat' && typeof value.elapsed_ms === 'number' && typeof value.lag_ms === 'number') {
       freshAt = Math.max(freshAt, requestSentAt + value.elapsed_ms - value.lag_ms)
     }

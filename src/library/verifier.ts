@@ -1,8 +1,9 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
+import { systemClock, type Clock } from '../auth/clock.js'
 import { GenerationalCache } from '../auth/generational-cache.js'
 import { FeedReader } from '../revocation/feed-reader.js'
 import { RevocationReplica } from '../revocation/replica.js'
+import { createRedisClient } from '../stores/redis-connection.js'
 import { feedLayout } from '../stores/revocation-feed.js'
 import { openSseFeed, type ReplicaSource } from './sse-feed.js'
 
@@ -40,6 +41,8 @@ export interface VerifierOptions {
   jwksCooldownMs?: number
   /** Told every failure of the feed (it reconnects by itself). */
   onError?: (error: Error) => void
+  /** What expiry and revocations are judged by; the system clock by default (tests set their own). */
+  clock?: Clock
 }
 
 export interface VerifiedClaims extends JWTPayload {
@@ -95,22 +98,22 @@ interface Known {
   owner: string
 }
 
-function redisFeed(feed: { redisUrl: string; keyPrefix?: string } | { redisClusterNodes: string; keyPrefix?: string }, onError?: (error: Error) => void): ReplicaSource {
-  const options: RedisOptions = { keyPrefix: feed.keyPrefix ?? 'jwt:', lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000 }
+function redisFeed(feed: { redisUrl: string; keyPrefix?: string } | { redisClusterNodes: string; keyPrefix?: string }, clock: Clock, onError?: (error: Error) => void): ReplicaSource {
   const cluster = 'redisClusterNodes' in feed
-  const redis = cluster
-    ? new Cluster(feed.redisClusterNodes.split(',').map((node) => ({ host: node.split(':')[0]!, port: Number(node.split(':')[1]) })), {
-        keyPrefix: options.keyPrefix,
-        lazyConnect: true,
-        enableOfflineQueue: false,
-        redisOptions: { ...options, keyPrefix: undefined }
-      })
-    : new Redis(feed.redisUrl, options)
+  // The service's own connection settings: fail fast rather than queue, reconnect in the background.
+  const redis = createRedisClient({
+    REDIS_URL: cluster ? undefined : feed.redisUrl,
+    REDIS_CLUSTER_NODES: cluster ? feed.redisClusterNodes : undefined,
+    REDIS_SENTINELS: undefined,
+    REDIS_SENTINEL_NAME: undefined,
+    REDIS_KEY_PREFIX: feed.keyPrefix ?? 'jwt:',
+    REDIS_COMMAND_TIMEOUT_MS: 2_000
+  })!
   redis.on('error', (error: Error) => onError?.(error))
   void redis.connect().catch(() => {})
   const layout = feedLayout(cluster)
   const replica = new RevocationReplica(layout.shards)
-  const reader = new FeedReader({ redis, layout, replica, now: Date.now, probeEveryMs: 50, blockMs: 1_000, log: { warn: (details, message) => onError?.(new Error(message)) } })
+  const reader = new FeedReader({ redis, layout, replica, now: clock.now, probeEveryMs: 50, blockMs: 1_000, log: { warn: (details, message) => onError?.(new Error(message)) } })
   reader.start()
   return {
     replica: () => replica,
@@ -134,7 +137,8 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
   const jwks = createRemoteJWKSet(new URL(options.jwksUri ?? `${issuer.replace(/\/$/, '')}/.well-known/jwks.json`), {
     cooldownDuration: options.jwksCooldownMs ?? 30_000
   })
-  const source = 'url' in feed ? openSseFeed({ ...feed, onError: options.onError }) : redisFeed(feed, options.onError)
+  const clock = options.clock ?? systemClock
+  const source = 'url' in feed ? openSseFeed({ ...feed, clock, onError: options.onError }) : redisFeed(feed, clock, options.onError)
   const known = new GenerationalCache<Known>(VERIFIED_CACHE_SIZE)
 
   async function signed(token: string): Promise<Known> {
@@ -143,7 +147,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     let payload: JWTPayload
     let typ: string
     try {
-      const verified = await jwtVerify(token, jwks, { issuer, audience, algorithms: ALGORITHMS, requiredClaims: ['sub', 'jti', 'iat', 'exp'] })
+      const verified = await jwtVerify(token, jwks, { issuer, audience, algorithms: ALGORITHMS, requiredClaims: ['sub', 'jti', 'iat', 'exp'], currentDate: new Date(clock.now()) })
       payload = verified.payload
       typ = typOf(verified.protectedHeader)
     } catch (error) {
@@ -166,7 +170,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
   return {
     async verify(token, { scopes } = {}) {
       const { claims, owner } = await signed(token)
-      const now = Date.now()
+      const now = clock.now()
       if (claims.exp * 1000 <= now) throw new VerificationError('TOKEN_EXPIRED', 'the token has expired')
       const replica = source.replica()
       if (replica === undefined || source.lagMs() > maxLagMs) throw new VerificationError('FEED_STALE', 'the revocation feed is stale: the token cannot be checked')

@@ -72,22 +72,10 @@ function operationIdOf(method: string, path: string): string {
 /**
  * The document as clients and linters read it (`@redocly/cli lint` in the suite): every operation has an
  * operationId and says its security (`[]`, none, for the public routes; the client scheme on /oauth/*,
- * whose Basic credentials the UI can send), and forward-auth is one operation: it answers every method,
- * and any path below it, alike.
+ * whose Basic credentials the UI can send), and its responses are described (tidyResponses).
  */
 export function tidyDocument<T extends Document>(document: T): T {
   const paths = document.paths ?? {}
-  for (const path of Object.keys(paths)) {
-    if (path.startsWith('/auth/verify/')) delete paths[path]
-  }
-  const verify = paths['/auth/verify']
-  if (verify !== undefined) {
-    for (const method of Object.keys(verify)) if (method !== 'get') delete verify[method]
-    const get = verify.get
-    if (get !== undefined) {
-      get.description = `${get.description ?? ''} Any method, and any path below /auth/verify/, is answered alike: gateways forward the original method, and Envoy appends the original path.`.trim()
-    }
-  }
   for (const [path, operations] of Object.entries(paths)) {
     for (const [method, operation] of Object.entries(operations)) {
       // A copy: the methods of one route (GET and POST /api/refresh) share one operation object.

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { RedisClient } from '../stores/redis-connection.js'
-import { parseFeedEvent, type FeedEvent, type FeedLayout } from '../stores/revocation-feed.js'
+import { LUA_FEED, parseFeedEvent, type FeedEvent, type FeedLayout } from '../stores/revocation-feed.js'
 import type { RevocationReplica } from './replica.js'
 
 /** One entry of a shard, as the reader passed it on. */
@@ -36,12 +36,10 @@ const MAX_PENDING_PROBES = 64
 /** After a failed read, the next one waits this long (ms): the connection is reconnecting meanwhile. */
 const RETRY_MS = 100
 
-// KEYS: the shard's generation. Begins one when there is none (Redis lost its data, or the feed is new).
-const GENERATION = `
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  local time = redis.call('TIME')
-  redis.call('SET', KEYS[1], tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
-end
+// KEYS: the shard's generation. Begins one, as the writing scripts do, when there is none (Redis lost its
+// data, or the feed is new), and answers it.
+const GENERATION = `${LUA_FEED}
+generation()
 return redis.call('GET', KEYS[1])`
 
 /** a > b for stream entry ids. */
@@ -52,7 +50,7 @@ export function after(a: string, b: string): boolean {
 }
 
 /** A field of XINFO STREAM's flat answer (an id); START when the stream does not exist yet. */
-function infoField(info: unknown, name: 'last-generated-id' | 'max-deleted-entry-id'): string {
+export function infoField(info: unknown, name: 'last-generated-id' | 'max-deleted-entry-id'): string {
   if (!Array.isArray(info)) return START
   const at = info.indexOf(name)
   return at >= 0 && typeof info[at + 1] === 'string' ? (info[at + 1] as string) : START
@@ -92,6 +90,8 @@ export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [
 
   constructor(private readonly options: FeedReaderOptions) {
     super()
+    // By its SHA once loaded, rather than the script's text with every probe.
+    options.redis.defineCommand('jwtFeedGeneration', { numberOfKeys: 1, lua: GENERATION })
     this.shards = Array.from({ length: options.layout.shards }, () => ({
       position: START,
       generation: undefined,
@@ -157,9 +157,10 @@ export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [
     const answers = await Promise.all(
       this.shards.map((_, index) =>
         redis
-          .pipeline()
-          .eval(GENERATION, 1, layout.generation(index))
-          .xinfo('STREAM', layout.stream(index))
+          .pipeline([
+            ['jwtFeedGeneration', layout.generation(index)],
+            ['xinfo', 'STREAM', layout.stream(index)]
+          ])
           .exec()
       )
     )

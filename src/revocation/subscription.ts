@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import type { RedisClient } from '../stores/redis-connection.js'
 import { parseFeedEvent, type FeedEvent } from '../stores/revocation-feed.js'
-import { after, START, type FeedEntry } from './feed-reader.js'
+import { after, infoField, START, type FeedEntry } from './feed-reader.js'
 import type { RevocationFeed } from './index.js'
 
 /**
@@ -55,10 +55,7 @@ const message = (event: string, data: unknown, id?: string): string =>
 
 /** The deleted-up-to id of a shard (XINFO STREAM), START when it has none. */
 async function maxDeletedOf(redis: RedisClient, stream: string): Promise<string> {
-  const info = (await redis.xinfo('STREAM', stream).catch(() => undefined)) as unknown
-  if (!Array.isArray(info)) return START
-  const at = info.indexOf('max-deleted-entry-id')
-  return at >= 0 && typeof info[at + 1] === 'string' ? (info[at + 1] as string) : START
+  return infoField(await redis.xinfo('STREAM', stream).catch(() => undefined), 'max-deleted-entry-id')
 }
 
 /** Streams the feed to `response` until it closes. The caller has authorised the subscriber. */

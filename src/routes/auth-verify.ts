@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { HTTPMethods } from 'fastify'
 import Type from 'typebox'
 import { ServiceError } from '../errors.js'
 import { AudienceMismatchError } from '../auth/verifier.js'
@@ -34,16 +35,29 @@ function expectedAudience(fromQuery: string | undefined, header: string | string
   return audience
 }
 
+const OTHER_METHODS: HTTPMethods[] = ['HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+
 const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
-  for (const url of ['/auth/verify', '/auth/verify/*']) {
+  // The document shows one operation, GET /auth/verify (its description says the rest); the other methods and the
+  // paths below it answer alike but stay out of it. GET's own HEAD route is one of the others.
+  const routes: { method: HTTPMethods | HTTPMethods[]; url: string; hide: boolean }[] = [
+    { method: 'GET', url: '/auth/verify', hide: false },
+    { method: OTHER_METHODS, url: '/auth/verify', hide: true },
+    { method: ['GET', ...OTHER_METHODS], url: '/auth/verify/*', hide: true }
+  ]
+  for (const { method, url, hide } of routes) {
     fastify.route({
-      method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      method,
       url,
+      exposeHeadRoute: false,
       // The gateway's hot path: no per-request log lines (errors and warnings still are).
       logLevel: 'warn',
       schema: {
+        hide,
         tags: ['gateways'],
         summary: 'Forward-auth: is this bearer token valid right now?',
+        description:
+          'Any method, and any path below /auth/verify/, is answered alike: gateways forward the original method, and Envoy appends the original path.',
         security: [{ bearer: [] }],
         querystring: Type.Object({
           scope: Type.Optional(Type.String({ maxLength: 2000, pattern: SCOPE_LIST, description: 'space-separated scopes the token must carry' })),

@@ -22,7 +22,10 @@ export const redisConfigured = (config: Config): boolean =>
  * reconnecting in the background and the service recovers by itself when Redis returns. A command
  * that failed so is never sent again on the new connection.
  */
-export function createRedisClient(config: Config): RedisClient | undefined {
+/** The settings a Redis connection is made from (the verifier library passes its own). */
+export type RedisSettings = Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME' | 'REDIS_KEY_PREFIX' | 'REDIS_COMMAND_TIMEOUT_MS'>
+
+export function createRedisClient(config: RedisSettings): RedisClient | undefined {
   const options: RedisOptions = {
     keyPrefix: config.REDIS_KEY_PREFIX,
     enableAutoPipelining: true,

@@ -4,7 +4,8 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { test } from 'tap'
 import { createVerifier, VerificationError, type TokenVerifier, type VerifierOptions } from '../../src/library/verifier.js'
 import jwtAuth from '../../src/library/fastify.js'
-import { basic, bearer, buildApp, createClient, form, login, registerAndLogin, REDIS_URL, sleep, storeEnv, until, type Env, type TestContext } from '../helper.js'
+import { settableClock } from '../../src/auth/clock.js'
+import { basic, bearer, buildApp, claimsOf, createClient, form, login, registerAndLogin, REDIS_URL, sleep, storeEnv, until, type Env, type TestContext } from '../helper.js'
 import { OwnRedis } from '../services.js'
 
 /** The service, listening on a loopback port (the library fetches its JWKS and its feed over HTTP). */
@@ -73,6 +74,19 @@ test('the library, fed from Redis: verifies locally, and refuses a revoked token
 
   await app.inject(form('/oauth/revoke', { token: forOrders }, basic('lib-client', secret)))
   await until('the library to refuse the revoked client token', async () => (await refusal(orders.verify(forOrders)).catch(() => undefined))?.code === 'TOKEN_REVOKED', 1_000)
+})
+
+test('the library judges expiry by the clock it is given', async (t) => {
+  const { app, url, env } = await listeningService(t)
+  const clock = settableClock()
+  const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json`, clock, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
+  await verifier.ready()
+  const account = await registerAndLogin(app)
+  const fresh = (await login(app, account.email, account.password)).access_token
+  await verifier.verify(account.token)
+  clock.set((claimsOf(fresh).exp as number) * 1000) // the later of the two
+  t.equal((await refusal(verifier.verify(account.token))).code, 'TOKEN_EXPIRED', 'a token seen before: expired at its exp, by that clock')
+  t.equal((await refusal(verifier.verify(fresh))).code, 'TOKEN_EXPIRED', 'a token not seen before: jose judges it by the same clock')
 })
 
 test('the library refuses every token while its feed is stale (FEED_STALE, 503), and accepts again once it is not', async (t) => {

@@ -1,22 +1,15 @@
-import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import { test } from 'tap'
 import app, { serverOptions } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { loggerOptions } from '../../src/logger.js'
-import { assertError, basic, bearer, createClient, form, storeEnv } from '../helper.js'
+import { assertError, basic, bearer, createClient, form, logLines, storeEnv } from '../helper.js'
 import { OwnRedis } from '../services.js'
 
 /** The app with the process's own logger settings, writing into `lines`. */
 async function appWithLogs(t: Parameters<typeof storeEnv>[0], env: Record<string, string>) {
-  const lines: string[] = []
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(...String(chunk).split('\n').filter(Boolean))
-      done()
-    }
-  })
+  const { stream, lines } = logLines()
   const config = loadConfig({ ...env, LOG_LEVEL: 'info' })
   const fastify = Fastify({ ...serverOptions(config), ...loggerOptions(config, stream) })
   t.teardown(() => fastify.close())
@@ -117,13 +110,7 @@ test('safe defaults: security headers, no X-Powered-By, 404 in the error shape',
 })
 
 test('request loggers are made lazily, and still write what their level lets through, with the request id', async (t) => {
-  const lines: string[] = []
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(...String(chunk).split('\n').filter(Boolean))
-      done()
-    }
-  })
+  const { stream, lines } = logLines()
   const config = loadConfig({ ...(await storeEnv(t, 'embedded')), LOG_LEVEL: 'warn' })
   const options = loggerOptions(config, stream)
   const fastify = Fastify({ ...serverOptions(config), ...options })
