@@ -30,7 +30,7 @@ export async function measureFeed(options: { serviceUrl: string; redisUrl: strin
   const redis = new Redis(redisUrl, { keyPrefix, lazyConnect: true })
   await redis.connect()
   const layout = feedLayout(false)
-  const reader = new FeedReader({ redis, layout, replica: new RevocationReplica(layout.shards), now: systemClock.now, probeEveryMs: 50, blockMs: 1_000, log: { warn: () => {} } })
+  const reader = new FeedReader({ redis, layout, replica: new RevocationReplica(layout.shards), now: systemClock.now, probeEveryMs: 50, blockMs: 1_000, beginGeneration: false, log: { warn: () => {} } })
   const arrived = new Map<string, number>()
   reader.on('entry', ({ event }) => {
     if (event.kind === 'token') arrived.set(event.id, performance.now())

@@ -2,7 +2,7 @@ import type { Config } from '../config.js'
 import { OAuthError, ServiceError } from '../errors.js'
 import { isResourceIndicator, parseScopes, type Client } from '../schemas/clients.js'
 import type { VerifiedToken } from '../schemas/tokens.js'
-import type { ClientTokenStore } from '../stores/client-tokens/index.js'
+import type { ClientTokenStore, IssuedUnder } from '../stores/client-tokens/index.js'
 import type { SessionStore } from '../stores/sessions/index.js'
 import { toSeconds, type Clock } from './clock.js'
 import type { TokenIssuer } from './token-issuer.js'
@@ -18,10 +18,12 @@ export interface ClientTokenGrant {
 /** What /oauth/revoke revoked, for the audit log. */
 export type Revoked = { kind: 'nothing' } | { kind: 'client'; client_id: string } | { kind: 'user'; sub: string; sid: string }
 
-/** A grant's epoch, kept at `at` (ms): the client's epoch (s) that the token's `iat` may not precede. */
+export type { IssuedUnder }
+
+/** A grant's epoch, kept at `at` (ms): what the client's store step answered, which the token carries. */
 export interface KeptEpoch {
   at: number
-  epoch: number
+  issuedUnder: IssuedUnder
 }
 
 export interface ClientTokens {
@@ -32,8 +34,8 @@ export interface ClientTokens {
    * authentication) and answered `kept.epoch`; the token is issued at that time too. Otherwise this keeps the epoch first.
    */
   issue(client: Client, request: { scope?: string; resource?: string }, kept?: KeptEpoch): Promise<ClientTokenGrant>
-  /** The store step a grant at `now` needs before its token exists (the client's epoch, in seconds), for issue(). */
-  keepEpoch(clientId: string, now: number): Promise<number>
+  /** The store step a grant at `now` needs before its token exists (the client's epoch), for issue(). */
+  keepEpoch(clientId: string, now: number): Promise<IssuedUnder>
   /**
    * RFC 7662 for `by`: the token, when it is active and `by` may see it (its own tokens; any with the
    * `introspect` privilege); undefined otherwise, which the route answers as `{ active: false }`.
@@ -65,8 +67,8 @@ const isOwn = (verified: VerifiedToken, client: Client): boolean => verified.kin
 
 export function createClientTokens({ clientTokens, sessions, issuer, reader, verifier, clock, config }: ClientTokenDependencies): ClientTokens {
   return {
-    // Kept until the token's expiry, which is a second later when its iat is the next second (see issue).
-    keepEpoch: (clientId, now) => clientTokens.keepEpoch(clientId, now, (toSeconds(now) + 1 + config.CLIENT_TOKEN_TTL) * 1000),
+    // Kept until the token's expiry.
+    keepEpoch: (clientId, now) => clientTokens.keepEpoch(clientId, now, (toSeconds(now) + config.CLIENT_TOKEN_TTL) * 1000),
 
     async issue(client, { scope, resource }, kept) {
       // Asking for no scope grants all of the client's scopes.
@@ -83,18 +85,19 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, ver
       // One reading of the clock for the epoch and the token. Before the token exists: a token is only
       // handed out once the store can tell it apart from older ones.
       const now = kept?.at ?? clock.now()
-      const epoch = kept?.epoch ?? (await clientTokens.keepEpoch(client.client_id, now, (toSeconds(now) + 1 + config.CLIENT_TOKEN_TTL) * 1000))
-      // Within the second the client was forgotten in, the epoch is the next one (client-tokens/index.ts): the
-      // token counts from there, so that it passes while those issued up to the forgetting do not.
-      const iat = Math.max(toSeconds(now), epoch)
+      const iat = toSeconds(now)
       const exp = iat + config.CLIENT_TOKEN_TTL
+      // The token carries the client's epoch (and the feed's generation): it passes only while they are current.
+      const { epoch, generation } = kept?.issuedUnder ?? (await clientTokens.keepEpoch(client.client_id, now, exp * 1000))
       const signed = issuer.signClient({
         sub: client.client_id,
         client_id: client.client_id,
         aud: resource ?? config.DEFAULT_AUDIENCE,
         scope: granted.join(' '),
         iat,
-        exp
+        exp,
+        epoch,
+        gen: generation
       })
       return { access_token: signed.token, token_type: 'Bearer', expires_in: exp - iat, scope: signed.claims.scope }
     },

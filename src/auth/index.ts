@@ -1,5 +1,6 @@
 import type { Config } from '../config.js'
 import { loadKeySet, type KeySet } from '../keys/key-set.js'
+import { keepGenerations } from '../revocation/generation-keeper.js'
 import { openRevocationFeed, type RevocationFeed } from '../revocation/index.js'
 import { createClientStore, createUserStore, openRevocationStores, type RevocationStores } from '../stores/index.js'
 import type { RecordVersions } from '../stores/record-versions.js'
@@ -59,6 +60,10 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
   const issuer = createTokenIssuer(keys, { issuer: config.ISSUER, audience: config.DEFAULT_AUDIENCE }, options.signUserPayload)
   const reader = createSignedTokenReader(keys, { issuer: config.ISSUER, sessionTtl: config.SESSION_TTL, clock })
   let feed = config.REVOCATION_CHECK === 'replicated' ? openFeedFor(config, revocations, clock, options.log) : undefined
+  // Without a feed reader of its own, the instance still begins the feed's generations (the library waits for them).
+  const generations = feed === undefined && revocations.redis !== undefined && revocations.layout !== undefined
+    ? keepGenerations(revocations.redis, revocations.layout, Math.max(5, Math.floor(config.REVOCATION_MAX_LAG_MS / 4)))
+    : undefined
   const replicated = feed === undefined ? undefined : { replica: feed.replica, reader: feed.reader, layout: feed.layout, maxLagMs: config.REVOCATION_MAX_LAG_MS }
   const verifier = createVerifier({ reader, sessions, clientTokens, clock, defaultAudience: config.DEFAULT_AUDIENCE, replicated })
   const clientTokenService = createClientTokens({ clientTokens, sessions, issuer, reader, verifier, clock, config })
@@ -84,6 +89,7 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
       return { users: usersOk, clients: clientsOk, revocations: revocationsOk }
     },
     async close() {
+      generations?.stop()
       await feed?.close()
       await Promise.allSettled([users.close(), clientStore.close(), revocations.close()])
     }

@@ -214,7 +214,8 @@ export function createSessions({ users, sessions, userVersions, issuer, reader, 
       // The password changed (or every session was ended) while this login checked it.
       if (started.outcome === 'refused') return { outcome: 'invalid', user_id: user.id }
       const exp = expiryFor(authTime, authTime)
-      const { token } = issuer.signUser({ sub: user.id, sid, auth_time: authTime, iat: authTime, exp })
+      // `gen`: the revocation feed's generation the session began in (stores/not-before.ts).
+      const { token } = issuer.signUser({ sub: user.id, sid, auth_time: authTime, iat: authTime, exp, gen: started.generation })
       return { outcome: 'success', response: tokenResponse(token, exp, now), user_id: user.id, sid, evicted: started.evicted }
     },
 
@@ -226,7 +227,8 @@ export function createSessions({ users, sessions, userVersions, issuer, reader, 
       const iat = toSeconds(now)
       const exp = expiryFor(iat, claims.auth_time)
       // Signed before the atomic step, so that the step can keep it for the grace.
-      const child = issuer.signUser({ sub: claims.sub, sid: claims.sid, auth_time: claims.auth_time, iat, exp })
+      // In the parent's generation, which the store's step requires to be the current one.
+      const child = issuer.signUser({ sub: claims.sub, sid: claims.sid, auth_time: claims.auth_time, iat, exp, gen: claims.gen })
       const rotation: Rotation = {
         sealedChild: sealChild(parentToken, child.token),
         graceMs: config.REFRESH_GRACE * 1000,

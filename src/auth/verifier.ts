@@ -85,8 +85,12 @@ type SignedPayload = { kind: 'user' | 'client'; payload: Record<string, unknown>
 
 type JwtVerifier = (token: string) => { payload: Record<string, unknown> }
 
+/** A marker claim (stores/not-before.ts), absent from tokens of the previous release. */
+const isMarker = (value: unknown): boolean => value === undefined || Number.isSafeInteger(value)
+
 function isUserClaims(payload: Record<string, unknown>): payload is UserClaims {
   return (
+    isMarker(payload.gen) &&
     typeof payload.sub === 'string' &&
     typeof payload.sid === 'string' &&
     typeof payload.jti === 'string' &&
@@ -98,6 +102,8 @@ function isUserClaims(payload: Record<string, unknown>): payload is UserClaims {
 
 function isClientClaims(payload: Record<string, unknown>): payload is ClientClaims {
   return (
+    isMarker(payload.gen) &&
+    isMarker(payload.epoch) &&
     typeof payload.sub === 'string' &&
     payload.client_id === payload.sub &&
     typeof payload.jti === 'string' &&
@@ -229,7 +235,10 @@ export function createVerifier({ reader, sessions, clientTokens, clock, defaultA
   function replicatedStatusOf({ replica, reader: feed, layout, maxLagMs }: ReplicatedCheck, verified: VerifiedToken): Promise<TokenStatus> {
     if (feed.lagMs() > maxLagMs) return strictStatusOf(verified)
     const owner = verified.kind === 'user' ? verified.claims.sub : verified.claims.client_id
-    return replica.isRevoked(verified.claims, layout.shardOf(owner), clock.now()) ? REVOKED : ACTIVE
+    const verdict = replica.verdict(verified.claims, layout.shardOf(owner), clock.now())
+    // A token of a generation the replica has not seen yet: the store knows.
+    if (verdict === 'unknown') return strictStatusOf(verified)
+    return verdict === 'revoked' ? REVOKED : ACTIVE
   }
 
   const statusOf = (verified: VerifiedToken): Promise<TokenStatus> =>

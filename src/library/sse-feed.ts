@@ -1,4 +1,5 @@
 import type { Clock } from '../auth/clock.js'
+import type { Monotonic } from '../revocation/feed-reader.js'
 import { RevocationReplica } from '../revocation/replica.js'
 import { feedShardOf, type FeedEvent } from '../stores/revocation-feed.js'
 
@@ -9,8 +10,11 @@ export interface SseFeedOptions {
   clientSecret: string
   /** What the replica's entries expire by. */
   clock: Clock
+  /** The verifier's bound: a connection whose proof cannot reach it for its own set-up delay is made again. */
+  maxLagMs: number
   /** Told every failure to connect or to read (the feed reconnects by itself). */
   onError?: (error: Error) => void
+  monotonic?: Monotonic
 }
 
 /** What a verifier needs of a feed: the replica it keeps, the shard of an owner, and how stale it may be. */
@@ -21,7 +25,11 @@ export interface ReplicaSource {
   close(): Promise<void>
 }
 
+/** After a failed connection, the next one waits this long (ms); after one the service ended, this much less. */
 const RECONNECT_MS = 1_000
+const RESUME_MS = 50
+/** The least time between two connections made only to measure their set-up again (ms). */
+const REANCHOR_EVERY_MS = 1_000
 
 /** RFC 6749 §2.3.1: the id and secret are form-urlencoded before base64. */
 function basic(clientId: string, clientSecret: string): string {
@@ -35,16 +43,28 @@ function basic(clientId: string, clientSecret: string): string {
  * Last-Event-ID. Freshness by this process's clock alone: a heartbeat written `elapsed_ms` after the
  * response began, when the service's replica was `lag_ms` old, proves every event up to
  * (request sent + elapsed_ms - lag_ms); a stream that falls behind proves less, never more.
+ *
+ * The proof counts the time from sending the request to the response's start (a service that was slow
+ * to start answering, a stall) against every heartbeat of the connection. When that set-up delay alone
+ * keeps the proof from the bound while the service itself is fresh, the connection is made again (it
+ * resumes at its cursor, with no snapshot): a slow start costs its own duration, not the connection's life.
  */
-export function openSseFeed({ url, clientId, clientSecret, clock, onError }: SseFeedOptions): ReplicaSource {
+export function openSseFeed({ url, clientId, clientSecret, clock, maxLagMs, onError, monotonic = () => performance.now() }: SseFeedOptions): ReplicaSource {
   let replica: RevocationReplica | undefined
   let shards = 1
   let freshAt = Number.NEGATIVE_INFINITY
   let lastEventId: string | undefined
   let running = true
-  const abort = new AbortController()
+  let connection = new AbortController()
+  let reanchoredAt = Number.NEGATIVE_INFINITY
 
-  function handle(event: string, data: string, requestSentAt: number): void {
+  /** One connection: when its request was sent, and the least delay seen between a heartbeat's writing and its arrival. */
+  interface Connection {
+    sentAt: number
+    leastDelay: number
+  }
+
+  function handle(event: string, data: string, current: Connection): void {
     const value = JSON.parse(data) as Record<string, unknown>
     if (event === 'generation') {
       const generations = value.shards as number[]
@@ -54,15 +74,24 @@ export function openSseFeed({ url, clientId, clientSecret, clock, onError }: Sse
     } else if (event === 'revocation') {
       replica?.apply(value as unknown as FeedEvent, clock.now())
     } else if (event === 'heartbeat' && typeof value.elapsed_ms === 'number' && typeof value.lag_ms === 'number') {
-      freshAt = Math.max(freshAt, requestSentAt + value.elapsed_ms - value.lag_ms)
+      const arrived = monotonic()
+      const written = current.sentAt + value.elapsed_ms
+      freshAt = Math.max(freshAt, written - value.lag_ms)
+      // At least the set-up delay (the request's trip and the service's start); plus this heartbeat's own trip.
+      current.leastDelay = Math.min(current.leastDelay, arrived - written)
+      const setUpTooSlow = current.leastDelay > maxLagMs / 4 && arrived - freshAt > maxLagMs / 2 && value.lag_ms <= maxLagMs / 2
+      if (setUpTooSlow && arrived - reanchoredAt > REANCHOR_EVERY_MS) {
+        reanchoredAt = arrived
+        connection.abort()
+      }
     }
   }
 
-  async function readOnce(): Promise<void> {
+  async function readOnce(signal: AbortSignal): Promise<void> {
     const headers: Record<string, string> = { accept: 'text/event-stream', authorization: basic(clientId, clientSecret) }
     if (lastEventId !== undefined) headers['last-event-id'] = lastEventId
-    const requestSentAt = performance.now()
-    const response = await fetch(url, { headers, signal: abort.signal })
+    const current: Connection = { sentAt: monotonic(), leastDelay: Number.POSITIVE_INFINITY }
+    const response = await fetch(url, { headers, signal })
     if (response.status !== 200 || response.body === null) {
       throw new Error(`GET ${url}: ${response.status} ${await response.text().catch(() => '')}`.trim())
     }
@@ -77,7 +106,7 @@ export function openSseFeed({ url, clientId, clientSecret, clock, onError }: Sse
         const line = text.slice(0, newline).replace(/\r$/, '')
         text = text.slice(newline + 1)
         if (line === '') {
-          if (data !== '') handle(event, data, requestSentAt)
+          if (data !== '') handle(event, data, current)
           event = 'message'
           data = ''
         } else if (line.startsWith('event:')) event = line.slice(6).trim()
@@ -89,23 +118,30 @@ export function openSseFeed({ url, clientId, clientSecret, clock, onError }: Sse
 
   const loop = (async () => {
     while (running) {
+      connection = new AbortController()
+      const reanchoring = (): boolean => running && connection.signal.aborted
+      let pause = RESUME_MS
       try {
-        await readOnce()
+        // Ended by the service (a new generation, a credential re-checked): resume at once.
+        await readOnce(connection.signal)
       } catch (error) {
         if (!running) return
-        onError?.(error as Error)
+        if (!reanchoring()) {
+          onError?.(error as Error)
+          pause = RECONNECT_MS
+        }
       }
-      if (running) await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS))
+      if (running && !reanchoring()) await new Promise((resolve) => setTimeout(resolve, pause))
     }
   })()
 
   return {
     replica: () => replica,
     shardOf: (id) => feedShardOf(id, shards),
-    lagMs: () => performance.now() - freshAt,
+    lagMs: () => monotonic() - freshAt,
     async close() {
       running = false
-      abort.abort()
+      connection.abort()
       await loop
     }
   }

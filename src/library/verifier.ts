@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
 import { systemClock, type Clock } from '../auth/clock.js'
 import { GenerationalCache } from '../auth/generational-cache.js'
-import { FeedReader } from '../revocation/feed-reader.js'
+import { FeedReader, type Monotonic } from '../revocation/feed-reader.js'
 import { RevocationReplica } from '../revocation/replica.js'
 import { createRedisClient } from '../stores/redis-connection.js'
 import { feedLayout } from '../stores/revocation-feed.js'
@@ -43,6 +43,8 @@ export interface VerifierOptions {
   onError?: (error: Error) => void
   /** What expiry and revocations are judged by; the system clock by default (tests set their own). */
   clock?: Clock
+  /** What the feed's staleness is measured by (ms, never going back); performance.now by default. */
+  monotonic?: Monotonic
 }
 
 export interface VerifiedClaims extends JWTPayload {
@@ -57,6 +59,9 @@ export interface VerifiedClaims extends JWTPayload {
   /** Client-credentials tokens. */
   client_id?: string
   scope?: string
+  /** The revocation feed's generation it was issued in, and a client token's epoch (markers, not times). */
+  gen?: number
+  epoch?: number
 }
 
 export type VerificationCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'INSUFFICIENT_SCOPE' | 'FEED_STALE' | 'KEYS_UNAVAILABLE'
@@ -98,22 +103,31 @@ interface Known {
   owner: string
 }
 
-function redisFeed(feed: { redisUrl: string; keyPrefix?: string } | { redisClusterNodes: string; keyPrefix?: string }, clock: Clock, onError?: (error: Error) => void): ReplicaSource {
+function redisFeed(feed: { redisUrl: string; keyPrefix?: string } | { redisClusterNodes: string; keyPrefix?: string }, clock: Clock, onError?: (error: Error) => void, monotonic?: Monotonic): ReplicaSource {
   const cluster = 'redisClusterNodes' in feed
+  const prefix = feed.keyPrefix ?? 'jwt:'
   // The service's own connection settings: fail fast rather than queue, reconnect in the background.
   const redis = createRedisClient({
     REDIS_URL: cluster ? undefined : feed.redisUrl,
     REDIS_CLUSTER_NODES: cluster ? feed.redisClusterNodes : undefined,
     REDIS_SENTINELS: undefined,
     REDIS_SENTINEL_NAME: undefined,
-    REDIS_KEY_PREFIX: feed.keyPrefix ?? 'jwt:',
+    REDIS_KEY_PREFIX: prefix,
     REDIS_COMMAND_TIMEOUT_MS: 2_000
   })!
   redis.on('error', (error: Error) => onError?.(error))
   void redis.connect().catch(() => {})
   const layout = feedLayout(cluster)
   const replica = new RevocationReplica(layout.shards)
-  const reader = new FeedReader({ redis, layout, replica, now: clock.now, probeEveryMs: 50, blockMs: 1_000, log: { warn: (details, message) => onError?.(new Error(message)) } })
+  // Only the service begins a generation: a verifier that finds none has the wrong prefix, or no service runs.
+  const reader = new FeedReader({ redis, layout, replica, now: clock.now, probeEveryMs: 50, blockMs: 1_000, beginGeneration: false, monotonic, log: { warn: (details, message) => onError?.(new Error(message)) } })
+  let reported = false
+  reader.on('missing', () => {
+    if (reported) return
+    reported = true
+    onError?.(new Error(`no revocation feed under the key prefix ${JSON.stringify(prefix)}: is the service's REDIS_KEY_PREFIX the same, and has the service started?`))
+  })
+  reader.on('generation', () => (reported = false))
   reader.start()
   return {
     replica: () => replica,
@@ -138,7 +152,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     cooldownDuration: options.jwksCooldownMs ?? 30_000
   })
   const clock = options.clock ?? systemClock
-  const source = 'url' in feed ? openSseFeed({ ...feed, clock, onError: options.onError }) : redisFeed(feed, clock, options.onError)
+  const source = 'url' in feed ? openSseFeed({ ...feed, clock, maxLagMs, onError: options.onError, monotonic: options.monotonic }) : redisFeed(feed, clock, options.onError, options.monotonic)
   const known = new GenerationalCache<Known>(VERIFIED_CACHE_SIZE)
 
   async function signed(token: string): Promise<Known> {
@@ -174,7 +188,10 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
       if (claims.exp * 1000 <= now) throw new VerificationError('TOKEN_EXPIRED', 'the token has expired')
       const replica = source.replica()
       if (replica === undefined || source.lagMs() > maxLagMs) throw new VerificationError('FEED_STALE', 'the revocation feed is stale: the token cannot be checked')
-      if (replica.isRevoked(claims, source.shardOf(owner), now)) throw new VerificationError('TOKEN_REVOKED', 'the token has been revoked')
+      const verdict = replica.verdict(claims, source.shardOf(owner), now)
+      // Issued in a generation the replica has not seen yet (Redis lost its data a moment ago): it cannot tell.
+      if (verdict === 'unknown') throw new VerificationError('FEED_STALE', 'the token is of a revocation feed generation not seen yet')
+      if (verdict === 'revoked') throw new VerificationError('TOKEN_REVOKED', 'the token has been revoked')
       if (scopes !== undefined && scopes.length > 0) {
         const granted = (claims.scope ?? '').split(' ')
         const missing = scopes.filter((scope) => !granted.includes(scope))

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { StoreUnavailableError } from '../errors.js'
 
 export interface Metrics {
@@ -11,6 +11,8 @@ export interface Metrics {
   clientTokens: Counter
   clientAuthFailures: Counter
   storeErrors: Counter<'store'>
+  feedSubscribers: Gauge
+  feedSubscribersCut: Counter
 }
 
 declare module 'fastify' {
@@ -47,7 +49,9 @@ export default fp(
       reuseDetections: counter('reuse_detections', 'Refreshes of an already-rotated token after the grace (the session is revoked)'),
       clientTokens: counter('client_tokens', 'Client-credentials tokens issued'),
       clientAuthFailures: counter('client_auth_failures', 'Failed client authentications (invalid_client) at the token, introspection and revocation endpoints'),
-      storeErrors
+      storeErrors,
+      feedSubscribers: new Gauge({ name: 'jwt_auth_revocation_feed_subscribers', help: 'Open subscriptions to GET /oauth/revocations', registers: [registry] }),
+      feedSubscribersCut: counter('revocation_feed_subscribers_cut', 'Feed subscribers cut off because they read nothing for a while')
     })
 
     // Before any error handler (the seed API's and the OAuth one alike): every 503 of a store counts once.

@@ -11,6 +11,9 @@ export interface FeedEntry {
   event: FeedEvent
 }
 
+/** A monotonic clock in milliseconds (performance.now by default): what staleness is measured by. */
+export type Monotonic = () => number
+
 export interface FeedReaderOptions {
   /**
    * A connection to the revocation store, for the probes; the reader opens one more per shard
@@ -25,7 +28,14 @@ export interface FeedReaderOptions {
   probeEveryMs: number
   /** How long one blocking read waits for an event (ms); below the command timeout. */
   blockMs: number
+  /**
+   * Whether this reader may begin a shard's generation where there is none (the feed is new, or Redis lost
+   * its data). Only the service may: a reader that finds no generation under its key prefix (a library
+   * pointed at the wrong prefix) must not invent a feed that nobody writes, and stays stale instead.
+   */
+  beginGeneration: boolean
   log: { warn(details: object, message: string): void }
+  monotonic?: Monotonic
 }
 
 const BATCH = 10_000
@@ -36,11 +46,36 @@ const MAX_PENDING_PROBES = 64
 /** After a failed read, the next one waits this long (ms): the connection is reconnecting meanwhile. */
 const RETRY_MS = 100
 
-// KEYS: the shard's generation. Begins one, as the writing scripts do, when there is none (Redis lost its
-// data, or the feed is new), and answers it.
-const GENERATION = `${LUA_FEED}
-generation()
-return redis.call('GET', KEYS[1])`
+/*
+ * The probe of one shard, run as a script so that the client's key prefix applies to both keys (ioredis
+ * prefixes the KEYS of a script, but not the key inside XINFO STREAM).
+ * KEYS: the shard's stream, its generation (LUA_FEED's order).
+ * ARGV: '1' when the reader may begin a generation; the position it has read up to; the generation it knows ('' if none).
+ * Returns {generation or false, the stream's last id, its max deleted id}; an id is '0-0' only when the
+ * stream does not exist.
+ *
+ * A stream that is gone while its generation stays (evicted, deleted by hand) lost events that this reader
+ * had read: that is a loss of data like any other, so a reader that may begin generations begins a new one.
+ */
+const PROBE = `${LUA_FEED}
+local gen = redis.call('GET', KEYS[2])
+local exists = redis.call('EXISTS', KEYS[1]) == 1
+if ARGV[1] == '1' then
+  if not gen then
+    gen = generation()
+  elseif not exists and ARGV[2] ~= '0-0' and gen == ARGV[3] then
+    redis.call('SET', KEYS[2], redisNowUs())
+    gen = redis.call('GET', KEYS[2])
+  end
+end
+if not exists then return {gen or false, '0-0', '0-0'} end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last, deleted
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1] end
+  if info[i] == 'max-deleted-entry-id' then deleted = info[i + 1] end
+end
+return {gen or false, last, deleted}`
 
 /** a > b for stream entry ids. */
 export function after(a: string, b: string): boolean {
@@ -49,18 +84,13 @@ export function after(a: string, b: string): boolean {
   return aMs !== bMs ? aMs > bMs : aSeq > bSeq
 }
 
-/** A field of XINFO STREAM's flat answer (an id); START when the stream does not exist yet. */
-export function infoField(info: unknown, name: 'last-generated-id' | 'max-deleted-entry-id'): string {
-  if (!Array.isArray(info)) return START
-  const at = info.indexOf(name)
-  return at >= 0 && typeof info[at + 1] === 'string' ? (info[at + 1] as string) : START
-}
+const STREAM_ID = /^\d+-\d+$/
 
 interface Shard {
   /** The last entry id read and applied. */
   position: string
   generation: string | undefined
-  /** performance.now() of the last probe whose newest entry had been read: the replica was complete then. */
+  /** The monotonic time of the last probe whose newest entry had been read: the replica was complete then. */
   freshAt: number
   /** Probes answered before the reads caught up with them: when they were sent, and the newest entry then. */
   pending: { askedAt: number; head: string }[]
@@ -76,13 +106,15 @@ interface Shard {
  * Staleness is measured by this process's monotonic clock only, never another host's: once the reads
  * have applied the newest entry a probe saw, the replica is complete as of the moment that probe was
  * sent (`freshAt`). A feed that flows but lags behind does not move `freshAt`, a broken connection does
- * not either; `lagMs()` is how long ago the least recent shard was complete. A new generation (Redis
- * lost its data) makes the replica refuse every token issued before it, and the shard is read again from
- * its start; so is a shard that shows a gap (entries past this reader's position deleted before it read them).
+ * not either, and neither does a probe that failed or answered anything unexpected: the proof fails
+ * closed. `lagMs()` is how long ago the least recent shard was complete. A new generation (Redis lost its
+ * data) makes the replica refuse every token issued before it, and the shard is read again from its
+ * start; so is a shard that shows a gap (entries past this reader's position deleted before it read them).
  */
-export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [number, number] }> {
+export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [number, number]; missing: [number] }> {
   private readonly shards: Shard[]
   private readonly connections: RedisClient[] = []
+  private readonly monotonic: Monotonic
   private running = false
   private loops: Promise<void>[] = []
   /** Ends the wait between two probes (stop). */
@@ -90,8 +122,9 @@ export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [
 
   constructor(private readonly options: FeedReaderOptions) {
     super()
+    this.monotonic = options.monotonic ?? (() => performance.now())
     // By its SHA once loaded, rather than the script's text with every probe.
-    options.redis.defineCommand('jwtFeedGeneration', { numberOfKeys: 1, lua: GENERATION })
+    options.redis.defineCommand('jwtFeedProbe', { numberOfKeys: 2, lua: PROBE })
     this.shards = Array.from({ length: options.layout.shards }, () => ({
       position: START,
       generation: undefined,
@@ -124,12 +157,17 @@ export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [
   lagMs(): number {
     let oldest = Number.POSITIVE_INFINITY
     for (const shard of this.shards) if (shard.freshAt < oldest) oldest = shard.freshAt
-    return performance.now() - oldest
+    return this.monotonic() - oldest
   }
 
-  /** The shards' generations (Redis time, ms) once known. */
+  /** The shards' generations (Redis time, µs) once known. */
   currentGenerations(): (number | undefined)[] {
     return this.shards.map(({ generation }) => (generation === undefined ? undefined : Number(generation)))
+  }
+
+  /** How far each shard has been read and applied (stream entry ids). */
+  positions(): string[] {
+    return this.shards.map(({ position }) => position)
   }
 
   private reset(shard: Shard): void {
@@ -152,43 +190,48 @@ export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [
   }
 
   private async probe(): Promise<void> {
-    const { redis, layout, replica, log } = this.options
-    const askedAt = performance.now()
+    const { redis, layout, beginGeneration } = this.options
+    const askedAt = this.monotonic()
+    const probe = (redis as unknown as Record<string, (...args: string[]) => Promise<unknown>>).jwtFeedProbe!
+    // One command per shard (their keys are in different slots on a Cluster); auto-pipelining sends them together.
     const answers = await Promise.all(
-      this.shards.map((_, index) =>
-        redis
-          .pipeline([
-            ['jwtFeedGeneration', layout.generation(index)],
-            ['xinfo', 'STREAM', layout.stream(index)]
-          ])
-          .exec()
+      this.shards.map((shard, index) =>
+        probe.call(redis, layout.stream(index), layout.generation(index), beginGeneration ? '1' : '0', shard.position, shard.generation ?? '').catch(() => undefined)
       )
     )
-    answers.forEach((results, index) => {
-      const shard = this.shards[index]!
-      const [[generationError, generation] = [null, undefined], [, info] = [null, undefined]] = (results ?? []) as [Error | null, unknown][]
-      if (generationError !== null || typeof generation !== 'string') return
-      if (generation !== shard.generation) {
-        const known = shard.generation !== undefined
-        shard.generation = generation
-        replica.setGeneration(index, Number(generation))
-        this.emit('generation', index, Number(generation))
-        if (known) {
-          log.warn({ shard: index, generation }, 'revocation feed: a new generation (the store lost its data); re-reading the shard')
-          this.reset(shard)
-        }
-      } else if (shard.position !== START && after(infoField(info, 'max-deleted-entry-id'), shard.position)) {
-        log.warn({ shard: index, position: shard.position }, 'revocation feed: entries were deleted before this reader read them; re-reading the shard')
+    answers.forEach((answer, index) => this.probed(index, askedAt, answer))
+  }
+
+  /** One shard's probe answer; anything but a well-formed answer proves nothing. */
+  private probed(index: number, askedAt: number, answer: unknown): void {
+    if (!Array.isArray(answer) || answer.length !== 3) return
+    const [generation, head, deleted] = answer as unknown[]
+    if (typeof head !== 'string' || !STREAM_ID.test(head) || typeof deleted !== 'string' || !STREAM_ID.test(deleted)) return
+    const shard = this.shards[index]!
+    if (typeof generation !== 'string' || !/^\d+$/.test(generation)) {
+      // No generation under this prefix: no feed that anyone writes. Never fresh.
+      this.emit('missing', index)
+      return
+    }
+    if (generation !== shard.generation) {
+      const known = shard.generation !== undefined
+      shard.generation = generation
+      this.options.replica.setGeneration(index, Number(generation))
+      this.emit('generation', index, Number(generation))
+      if (known) {
+        this.options.log.warn({ shard: index, generation }, 'revocation feed: a new generation (the store lost its data); re-reading the shard')
         this.reset(shard)
       }
-      const head = infoField(info, 'last-generated-id')
-      if (after(head, shard.position)) {
-        shard.pending.push({ askedAt, head })
-        // Reads stuck behind (their connection down) must not grow this without end. Dropping the oldest
-        // only forgoes an older proof: a later probe's head, once read, proves a later moment.
-        if (shard.pending.length > MAX_PENDING_PROBES) shard.pending.shift()
-      } else shard.freshAt = askedAt
-    })
+    } else if (shard.position !== START && after(deleted, shard.position)) {
+      this.options.log.warn({ shard: index, position: shard.position }, 'revocation feed: entries were deleted before this reader read them; re-reading the shard')
+      this.reset(shard)
+    }
+    if (after(head, shard.position)) {
+      shard.pending.push({ askedAt, head })
+      // Reads stuck behind (their connection down) must not grow this without end. Dropping the oldest
+      // only forgoes an older proof: a later probe's head, once read, proves a later moment.
+      if (shard.pending.length > MAX_PENDING_PROBES) shard.pending.shift()
+    } else if (askedAt > shard.freshAt) shard.freshAt = askedAt
   }
 
   private async follow(index: number, connection: RedisClient): Promise<void> {
@@ -208,7 +251,10 @@ export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [
           replica.apply(event, now())
           this.emit('entry', { shard: index, id, event })
         }
-        while (shard.pending.length > 0 && !after(shard.pending[0]!.head, shard.position)) shard.freshAt = shard.pending.shift()!.askedAt
+        while (shard.pending.length > 0 && !after(shard.pending[0]!.head, shard.position)) {
+          const { askedAt } = shard.pending.shift()!
+          if (askedAt > shard.freshAt) shard.freshAt = askedAt
+        }
       } catch {
         if (!this.running) return
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS))

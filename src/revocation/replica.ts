@@ -1,3 +1,4 @@
+import { markerSeconds } from '../stores/not-before.js'
 import type { FeedEvent } from '../stores/revocation-feed.js'
 import { ExpiringSet } from './expiring-set.js'
 
@@ -7,19 +8,28 @@ export interface RevocableClaims {
   iat: number
   sid?: string
   client_id?: string
+  /** The feed generation it was issued in; a client token's epoch (stores/not-before.ts). */
+  gen?: number
+  epoch?: number
 }
 
 /**
+ * What the replica can say of a token: `unknown` when the token was issued in a generation newer than the
+ * one the replica holds (Redis lost its data and the replica has not seen it yet): only the store can tell.
+ */
+export type ReplicaVerdict = 'active' | 'revoked' | 'unknown'
+
+/**
  * The live revocations, in memory: revoked token ids and ended sessions (in a compact ExpiringSet), the
- * clients' not-befores, and per feed shard its generation (the Redis time, ms, when the shard began: a
- * token issued before it is refused, as after a loss of the store's data nothing it issued can be checked).
+ * clients' epochs, and per feed shard its generation (stores/not-before.ts: a token of an older
+ * generation is refused, as after a loss of the store's data nothing it issued can be checked).
  *
  * Time: an entry lives until the `until` its event carries (the service's clock); `nowMs` is the caller's.
  * Each event's kind is a key prefix: j:<jti> for a token, s:<sid> for a session.
  */
 export class RevocationReplica {
   private readonly revoked = new ExpiringSet(4096)
-  private readonly clients = new Map<string, { notBefore: number; until: number }>()
+  private readonly clients = new Map<string, { epoch: number; until: number }>()
   private readonly generations: number[]
   private sweptAt = 0
 
@@ -40,32 +50,41 @@ export class RevocationReplica {
         break
       case 'client': {
         const known = this.clients.get(event.id)
-        if (known === undefined || known.notBefore < event.notBefore) this.clients.set(event.id, { notBefore: event.notBefore, until: event.until })
+        if (known === undefined || known.epoch < event.epoch) this.clients.set(event.id, { epoch: event.epoch, until: event.until })
         break
       }
     }
     this.sweep(nowMs)
   }
 
-  /** A shard's generation (Redis time, ms): tokens issued (iat, s) before its second are refused. */
-  setGeneration(shard: number, startedAtMs: number): void {
-    this.generations[shard] = startedAtMs
+  /** A shard's generation (a marker, stores/not-before.ts). */
+  setGeneration(shard: number, generation: number): void {
+    this.generations[shard] = generation
   }
 
   /**
-   * Whether the token is revoked, as far as the events applied tell. `shard`: the feed shard of its
-   * user or client. Seconds are compared as the strict check does (a client's epoch is a second).
+   * Whether the token is revoked, as far as the events applied tell. `shard`: the feed shard of its user
+   * or client. A token without the markers (the previous release's) is judged by its `iat` against the
+   * markers' seconds, as it was when it was issued.
    */
-  isRevoked(claims: RevocableClaims, shard: number, nowMs: number): boolean {
-    if (claims.iat < Math.floor(this.generations[shard]! / 1000)) return true
+  verdict(claims: RevocableClaims, shard: number, nowMs: number): ReplicaVerdict {
+    const generation = this.generations[shard]!
+    if (claims.gen === undefined) {
+      if (claims.iat < markerSeconds(generation)) return 'revoked'
+    } else if (claims.gen !== generation) {
+      return claims.gen < generation ? 'revoked' : 'unknown'
+    }
     const nowSeconds = nowMs / 1000
-    if (this.revoked.has(`j:${claims.jti}`, nowSeconds)) return true
-    if (claims.sid !== undefined) return this.revoked.has(`s:${claims.sid}`, nowSeconds)
+    if (this.revoked.has(`j:${claims.jti}`, nowSeconds)) return 'revoked'
+    if (claims.sid !== undefined) return this.revoked.has(`s:${claims.sid}`, nowSeconds) ? 'revoked' : 'active'
     if (claims.client_id !== undefined) {
       const client = this.clients.get(claims.client_id)
-      if (client !== undefined && client.until > nowMs && claims.iat < Math.floor(client.notBefore / 1000)) return true
+      if (client !== undefined && client.until > nowMs) {
+        const before = claims.epoch === undefined ? claims.iat < markerSeconds(client.epoch) : claims.epoch < client.epoch
+        if (before) return 'revoked'
+      }
     }
-    return false
+    return 'active'
   }
 
   get size(): number {

@@ -12,7 +12,9 @@ export const UserClaims = Type.Object({
   /** When the session began, kept across refreshes. */
   auth_time: Type.Integer(),
   /** DEFAULT_AUDIENCE (RFC 7519 §4.1.3); tokens of release 0.1 have none and count as DEFAULT_AUDIENCE. */
-  aud: Type.Optional(Type.String())
+  aud: Type.Optional(Type.String()),
+  /** With Redis: the generation of the revocation feed's shard it was issued in (stores/not-before.ts). */
+  gen: Type.Optional(Type.Integer())
 })
 export type UserClaims = Static<typeof UserClaims>
 
@@ -26,7 +28,11 @@ export const ClientClaims = Type.Object({
   exp: Type.Integer(),
   jti: Type.String(),
   /** Space-separated. */
-  scope: Type.String()
+  scope: Type.String(),
+  /** The client's epoch it was issued under (stores/not-before.ts). */
+  epoch: Type.Optional(Type.Integer()),
+  /** With Redis: the generation of the revocation feed's shard it was issued in. */
+  gen: Type.Optional(Type.Integer())
 })
 export type ClientClaims = Static<typeof ClientClaims>
 

@@ -9,6 +9,8 @@ import { openSqlite } from './sqlite-database.js'
  * Step 2: the users' not-before (sessions/sqlite.ts: start refuses credentials checked at or before it),
  * and indexes for the listing order (sub, created_at, sid) and for ending the least recently refreshed
  * session at MAX_SESSIONS_PER_USER (sub, last_refreshed_at, sid); the first replaces sessions_by_sub.
+ * Step 3: client epochs become markers in µs (not-before.ts); an epoch in seconds is the same moment
+ * times a million.
  */
 const STEPS: SqliteStep[] = [{ version: 1, name: 'sessions, revoked tokens, client epochs, rotation grace', up: `
 CREATE TABLE IF NOT EXISTS sessions (
@@ -29,7 +31,7 @@ CREATE TABLE IF NOT EXISTS revoked_tokens (
 );
 CREATE TABLE IF NOT EXISTS client_epochs (
   client_id  TEXT PRIMARY KEY,
-  epoch      INTEGER NOT NULL,  -- seconds
+  epoch      INTEGER NOT NULL,  -- seconds; µs from step 3
   expires_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rotation_grace (
@@ -44,7 +46,8 @@ CREATE TABLE user_not_before (
 );
 CREATE INDEX sessions_by_created ON sessions (sub, created_at, sid);
 CREATE INDEX sessions_by_refreshed ON sessions (sub, last_refreshed_at, sid);
-DROP INDEX IF EXISTS sessions_by_sub;` }]
+DROP INDEX IF EXISTS sessions_by_sub;` }, { version: 3, name: 'client epochs as markers in microseconds', up: `
+UPDATE client_epochs SET epoch = epoch * 1000000 WHERE epoch < 100000000000;` }]
 
 const PURGE_EVERY_MS = 60_000
 const TABLES = ['sessions', 'revoked_tokens', 'rotation_grace', 'client_epochs', 'user_not_before']

@@ -8,8 +8,10 @@ import { GARBAGE_DELAY_MS } from './redis-scripts.js'
  *   {f:<k>}:feed   stream shard k: one entry per revocation, fields k (kind), i (id), u (until, ms),
  *                  n (a client's not-before, ms); trimmed by time (MINID) once every token it can
  *                  concern has expired
- *   {f:<k>}:gen    the shard's generation: Redis' time (ms) when it began; no TTL. A Redis that lost
- *                  its data begins a new one, and verifiers refuse every token issued before it
+ *   {f:0}:cursor  a random secret that signs the cursors of the feed's subscribers; no TTL
+ *   {f:<k>}:gen    the shard's generation: Redis' time (µs) when it began; no TTL. A Redis that lost
+ *                  its data begins a new one. Every token carries the generation it was issued in
+ *                  (claim `gen`), and verifiers refuse a token of an older generation than the shard's
  *
  * A script touches one hash slot on Redis Cluster, so there the keys of a user or a client carry the
  * hash tag of their shard ({f:<k>}, k from a hash of the id): a user maps to one shard, and readers read
@@ -29,8 +31,11 @@ export type FeedEvent =
   | { kind: 'token'; id: string; until: number }
   /** A session ended: every token of it is refused until `until` (ms), by when all of them have expired. */
   | { kind: 'session'; id: string; until: number }
-  /** A client's tokens issued (iat, s) before `notBefore` (ms) are refused, until `until` (ms). */
-  | { kind: 'client'; id: string; notBefore: number; until: number }
+  /**
+   * A client's tokens issued before its epoch `epoch` are refused, until `until` (ms): a token whose `epoch`
+   * claim is below it, or (a token without the claim) whose `iat` is before the epoch's second (client-epoch.ts).
+   */
+  | { kind: 'client'; id: string; epoch: number; until: number }
   /** The rollback of an unacknowledged rotation: the token is no longer revoked. */
   | { kind: 'restored'; id: string }
 
@@ -45,6 +50,8 @@ export interface FeedLayout {
   feedKeysOf(tag: string): [stream: string, generation: string]
   stream(shard: number): string
   generation(shard: number): string
+  /** The secret that signs the feed's subscription cursors (revocation/subscription.ts). */
+  cursorKey: string
 }
 
 /** FNV-1a: stable across processes and releases, so every instance (and the verifier library) maps an id to the same shard. */
@@ -56,6 +63,7 @@ export function feedShardOf(id: string, shards: number): number {
 
 const stream = (shard: number): string => `{f:${shard}}:feed`
 const generation = (shard: number): string => `{f:${shard}}:gen`
+const cursorKey = '{f:0}:cursor'
 
 export function feedLayout(cluster: boolean): FeedLayout {
   if (!cluster) {
@@ -66,7 +74,8 @@ export function feedLayout(cluster: boolean): FeedLayout {
       clientTag: (clientId) => `{c:${clientId}}`,
       feedKeysOf: () => [stream(0), generation(0)],
       stream,
-      generation
+      generation,
+      cursorKey
     }
   }
   const shards = CLUSTER_FEED_SHARDS
@@ -80,29 +89,36 @@ export function feedLayout(cluster: boolean): FeedLayout {
       return [stream(shard), generation(shard)]
     },
     stream,
-    generation
+    generation,
+    cursorKey
   }
 }
 
 /**
  * Lua for the revoking scripts. Their last two KEYS are the shard's stream and generation, their last
  * ARGV how long (ms) an event is kept (the longest token lifetime, plus GARBAGE_DELAY_MS).
- * `publish(kind, id, until, notBefore)` appends one event; `generation()` begins the shard's generation
- * if there is none (a new session or client epoch must never predate its generation).
+ * `publish(kind, id, until, epoch)` appends one event; `generation()` begins the shard's generation if
+ * there is none (a new session or client epoch must never predate its generation), and answers it.
+ * `redisNowUs()` is Redis' time in µs, as a string: 16 digits, more than a Lua number prints exactly.
  */
 export const LUA_FEED = `
 local function redisNowMs()
   local time = redis.call('TIME')
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
-local function generation()
-  redis.call('SET', KEYS[#KEYS], redisNowMs(), 'NX')
+local function redisNowUs()
+  local time = redis.call('TIME')
+  return time[1] .. string.format('%06d', tonumber(time[2]))
 end
-local function publish(kind, id, untilMs, notBefore)
+local function generation()
+  redis.call('SET', KEYS[#KEYS], redisNowUs(), 'NX')
+  return redis.call('GET', KEYS[#KEYS])
+end
+local function publish(kind, id, untilMs, epoch)
   generation()
   local minId = math.max(0, redisNowMs() - tonumber(ARGV[#ARGV]))
-  if notBefore then
-    redis.call('XADD', KEYS[#KEYS - 1], 'MINID', '~', minId, '*', 'k', kind, 'i', id, 'u', untilMs, 'n', notBefore)
+  if epoch then
+    redis.call('XADD', KEYS[#KEYS - 1], 'MINID', '~', minId, '*', 'k', kind, 'i', id, 'u', untilMs, 'e', epoch)
   else
     redis.call('XADD', KEYS[#KEYS - 1], 'MINID', '~', minId, '*', 'k', kind, 'i', id, 'u', untilMs)
   end
@@ -124,8 +140,10 @@ export function parseFeedEvent(fields: string[]): FeedEvent | undefined {
     case 's':
       return Number.isFinite(until) ? { kind: 'session', id, until } : undefined
     case 'c': {
-      const notBefore = Number(get('n'))
-      return Number.isFinite(until) && Number.isFinite(notBefore) ? { kind: 'client', id, notBefore, until } : undefined
+      // The previous release wrote `n`, the epoch's second in ms: the same moment in µs.
+      const written = get('e')
+      const epoch = written !== undefined ? Number(written) : Number(get('n')) * 1000
+      return Number.isFinite(until) && Number.isSafeInteger(epoch) ? { kind: 'client', id, epoch, until } : undefined
     }
     case 'a':
       return { kind: 'restored', id }

@@ -58,7 +58,10 @@ for (const mode of STORE_MODES) {
     t.same({ ...grant, access_token: 'x' }, { access_token: 'x', token_type: 'Bearer', expires_in: config.CLIENT_TOKEN_TTL, scope: 'orders:read orders:write' }, 'all scopes by default')
     t.match(headerOf(grant.access_token), { typ: 'at+jwt', kid: auth.keys.signing.kid, alg: 'ES256' })
     const claims = claimsOf(grant.access_token)
-    t.same(claims, { iss: ISSUER, sub: 'billing', client_id: 'billing', aud: ISSUER, scope: 'orders:read orders:write', iat, exp: iat + config.CLIENT_TOKEN_TTL, jti: claims.jti })
+    // The markers it was issued under (stores/not-before.ts): the client's epoch, and with Redis the feed's generation.
+    const markers = mode === 'embedded' ? { epoch: claims.epoch } : { epoch: claims.epoch, gen: claims.gen }
+    t.same(claims, { iss: ISSUER, sub: 'billing', client_id: 'billing', aud: ISSUER, scope: 'orders:read orders:write', iat, exp: iat + config.CLIENT_TOKEN_TTL, jti: claims.jti, ...markers })
+    for (const [name, value] of Object.entries(markers)) t.ok(Number.isSafeInteger(value) && (value as number) > 1e15, `${name} is a marker in µs`)
     t.same(await auth.verifier.verify(grant.access_token), { kind: 'client', claims }, 'the token verifies')
 
     t.equal((await auth.clientTokens.issue(client, { scope: 'orders:read' })).scope, 'orders:read', 'a subset')

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { test } from 'tap'
+import { settableClock } from '../../src/auth/clock.js'
+import { createVerifier, VerificationError, type TokenVerifier, type VerifierOptions } from '../../src/library/verifier.js'
 import { parseFeedEvent, type FeedEvent } from '../../src/stores/revocation-feed.js'
 import {
   assertError,
@@ -75,7 +77,8 @@ test('every revoking write appends its event to the feed, in the same script', a
   ])
   t.equal(events.length, 8, 'one event per revocation, nothing else')
   const deleted = events[7] as Extract<FeedEvent, { kind: 'client' }>
-  t.ok(deleted.notBefore > beforeDelete && deleted.notBefore <= Date.now() + 1000 && deleted.notBefore % 1000 === 0, 'the client not-before is the second after the deletion')
+  t.equal(deleted.epoch, (Math.floor(beforeDelete / 1000) + 1) * 1e6, 'the client\'s new epoch: the start of the second after the deletion, in µs')
+  t.ok(deleted.epoch > (claimsOf(issued).epoch as number), 'above the epoch its tokens carry')
   t.ok(child, 'the rotation handed out a child')
 })
 
@@ -122,7 +125,7 @@ test('replicated: a revocation on one instance is refused by the other within mi
 test('replicated: the instance that writes a revocation refuses the token before it answers, without waiting for the feed', async (t) => {
   // A lag bound of a minute, and readers stopped: the replicas are "fresh" but hear nothing more from the feed.
   const [a, b] = await twoReplicatedInstances(t, { REVOCATION_MAX_LAG_MS: '60000' })
-  await Promise.all([fresh(a), fresh(b)])
+  await Promise.all([fresh(a, 60_000), fresh(b, 60_000)])
   const account = await registerAndLogin(a)
   await Promise.all([a.auth.feed!.reader.stop(), b.auth.feed!.reader.stop()])
   t.equal((await a.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })).statusCode, 200)
@@ -158,24 +161,66 @@ test('replicated: a feed that stops falls back to the strict check, and to 503 w
   t.equal((await verify(a, other)).statusCode, 200, 'back once the feed is')
 })
 
-test('replicated: a Redis that lost its data is a new generation, and every token issued before it is refused', async (t) => {
-  const redis = await OwnRedis.start(t)
-  const [a, b] = await twoReplicatedInstances(t, { REDIS_URL: redis.url })
-  await Promise.all([fresh(a), fresh(b)])
-  const account = await registerAndLogin(a)
-  t.equal((await verify(b, account.token)).statusCode, 200)
-  const generation = b.auth.feed!.reader.currentGenerations()[0]
-  // The loss comes at least a second after the token: iat is in seconds, as the strict check compares.
-  await sleep(1_100)
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.disconnect())
-  await admin.flushall()
-  await until('the new generation', async () => b.auth.feed!.reader.currentGenerations()[0] !== generation, 5_000)
-  await fresh(b)
-  assertError(t, await verify(b, account.token), 401, 'TOKEN_REVOKED')
-  const again = (await login(a, account.email, account.password)).access_token
-  t.equal((await verify(b, again)).statusCode, 200, 'a token of the new generation passes')
-})
+for (const prefix of [undefined, 'loss:']) {
+  test(`a Redis that lost its data: every token issued before it is refused, to the instant (REDIS_KEY_PREFIX ${prefix ?? 'by default'})`, async (t) => {
+    const redis = await OwnRedis.start(t)
+    const env = await storeEnv(t, 'redis-postgres', { REDIS_URL: redis.url, REVOCATION_CHECK: 'replicated' })
+    if (prefix === undefined) delete env.REDIS_KEY_PREFIX
+    else env.REDIS_KEY_PREFIX = prefix
+    // The issuing instance's clock runs 1.5 s ahead of Redis': compared by seconds, its tokens would not be
+    // "before" a generation that begins now. The token carries its generation instead.
+    const a = await buildApp(t, env, settableClock(Date.now() + 1_500))
+    const b = await buildApp(t, env)
+    const url = await a.listen({ port: 0, host: '127.0.0.1' })
+    const secret = await createClient(a, 'loss-reader', ['read'], { privileges: ['revocations'] })
+    const libraryOptions = { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json` }
+    const openLibrary = async (feed: VerifierOptions['feed']): Promise<TokenVerifier> => {
+      const verifier = createVerifier({ ...libraryOptions, feed })
+      t.teardown(() => verifier.close())
+      await verifier.ready()
+      return verifier
+    }
+    const libraries = [
+      await openLibrary({ redisUrl: redis.url, keyPrefix: env.REDIS_KEY_PREFIX }),
+      await openLibrary({ url: `${url}/oauth/revocations`, clientId: 'loss-reader', clientSecret: secret })
+    ]
+    await fresh(b)
+    const account = await registerAndLogin(a)
+    const loggedOut = (await login(a, account.email, account.password)).access_token
+    t.equal((await a.inject({ method: 'POST', url: '/api/logout', headers: bearer(loggedOut) })).statusCode, 200)
+    t.equal((await verify(b, account.token)).statusCode, 200)
+    for (const library of libraries) t.match(await library.verify(account.token), { sub: String }, 'accepted by the library before the loss')
+
+    const generation = b.auth.feed!.reader.currentGenerations()[0]
+    const admin = new Redis(redis.url)
+    t.teardown(() => admin.disconnect())
+    await admin.flushall()
+    await until('the new generation', async () => b.auth.feed!.reader.currentGenerations()[0] !== generation, 5_000)
+    await fresh(b)
+    assertError(t, await verify(b, account.token), 401, 'TOKEN_REVOKED')
+    assertError(t, await b.inject({ url: '/api/user', headers: bearer(account.token) }), 401, 'TOKEN_REVOKED')
+    for (const [index, library] of libraries.entries()) {
+      await t.resolves(until(`library ${index} to refuse the token`, async () => (await refusal(library.verify(account.token)))?.code === 'TOKEN_REVOKED', 2_000), `the library over ${index === 0 ? 'Redis' : 'HTTP'} refuses it`)
+    }
+    // A verifier that starts after the loss holds no event from before it: the generation alone refuses the token.
+    const late = await openLibrary({ redisUrl: redis.url, keyPrefix: env.REDIS_KEY_PREFIX })
+    t.equal((await refusal(late.verify(loggedOut)))?.code, 'TOKEN_REVOKED', 'a token logged out before the loss, at a verifier started after it')
+    const again = (await login(a, account.email, account.password)).access_token
+    t.equal((await verify(b, again)).statusCode, 200, 'a token of the new generation passes')
+    t.match(await late.verify(again), { sub: String }, 'at the new verifier too')
+  })
+}
+
+/** The VerificationError a verification ends in; undefined when it passes. */
+async function refusal(promise: Promise<unknown>): Promise<VerificationError | undefined> {
+  return promise.then(
+    () => undefined,
+    (error: unknown) => {
+      if (error instanceof VerificationError) return error
+      throw error
+    }
+  )
+}
 
 test('replicated on Redis Cluster: the feed is sharded with the users\' keys, and every instance reads every shard', async (t) => {
   const cluster = await OwnRedisCluster.start(t)

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
+import type { IssuedUnder } from '../../auth/client-tokens.js'
 import { OAuthError } from '../../errors.js'
 import { authenticateClient } from './client-auth.js'
 import { ClientAuthFields, oauthErrors } from './schemas.js'
@@ -27,12 +28,12 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
     handler: async (request, reply) => {
       // The client's epoch is kept in the round trip of its authentication: one round trip per grant.
       const now = fastify.auth.clock.now()
-      let epoch: Promise<number> | undefined
+      let epoch: Promise<IssuedUnder> | undefined
       const client = await authenticateClient(fastify, request, { grant: true, alongside: (clientId) => (epoch = fastify.auth.clientTokens.keepEpoch(clientId, now)) })
       const { grant_type, scope, resource } = request.body
       if (grant_type !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type', 'only client_credentials is supported')
       // Authenticated: the client's epoch was kept alongside (client-auth.ts).
-      const grant = await fastify.auth.clientTokens.issue(client, { scope, resource }, { at: now, epoch: await epoch! })
+      const grant = await fastify.auth.clientTokens.issue(client, { scope, resource }, { at: now, issuedUnder: await epoch! })
       fastify.securityEvent(request, 'client.token_issued', { client_id: client.client_id, scope: grant.scope })
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
       return grant

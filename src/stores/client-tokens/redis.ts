@@ -1,13 +1,12 @@
 import { GARBAGE_DELAY_MS, LUA_EXPIRED, type RedisScripts, type ScriptDefinition } from '../redis-scripts.js'
 import { LUA_FEED, type FeedEvent, type FeedLayout } from '../revocation-feed.js'
-import { epochAfter, type ClientTokenStore } from './index.js'
+import type { ClientTokenStore } from './index.js'
 
 /*
  * {c:<client_id>} below stands for the client's hash tag (on Redis Cluster its feed shard's, {f:<k>}:c:<client_id>:
  * revocation-feed.ts).
- *   {c:<client_id>}:epoch   the second from which the client's revocations are tracked; kept until its
- *                           newest token's expiry, plus GARBAGE_DELAY_MS (garbage collection: every token it
- *                           covers is expired by then)
+ *   {c:<client_id>}:epoch   the client's epoch (not-before.ts), kept until its newest token's expiry,
+ *                           plus GARBAGE_DELAY_MS (garbage collection: every token it covers is expired by then)
  *   {c:<client_id>}:j:<jti> "r": a revoked client token; PXAT the token's exp (and `expired()` past it)
  *   {c:<client_id>}:v       the client's version (record-versions.ts): INCR on every change of the client; no TTL
  *                           (a few bytes per client that ever changed)
@@ -18,18 +17,33 @@ const tokenKey = (tag: string, jti: string): string => `${tag}:j:${jti}`
 /** The client's record version (record-versions.ts), in the client's hash slot. */
 export const clientVersionKey = (layout: FeedLayout) => (clientId: string): string => `${layout.clientTag(clientId)}:v`
 
-// KEYS: epoch, feed stream, feed generation. ARGV: now (s), until (ms)
-const KEEP_EPOCH = `${LUA_FEED}
-generation()
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
-if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
-return tonumber(redis.call('GET', KEYS[1]))`
+/** Lua: not-before.ts's markerSeconds. */
+const LUA_MARKER_SECONDS = `
+local function markerSeconds(marker)
+  if marker < 1e11 then return marker end
+  if marker < 1e14 then return math.floor(marker / 1e3) end
+  return math.floor(marker / 1e6)
+end
+`
 
-// KEYS: token, epoch. ARGV: iat (s), exp (ms). Returns 0 when the token may pass.
-const CHECK = `${LUA_EXPIRED}
+// KEYS: epoch, feed stream, feed generation. ARGV: until (ms). Returns {epoch, generation}.
+const KEEP_EPOCH = `${LUA_FEED}
+local gen = generation()
+redis.call('SET', KEYS[1], redisNowUs(), 'NX')
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIREAT', KEYS[1], ARGV[1]) end
+return {redis.call('GET', KEYS[1]), gen}`
+
+// KEYS: token, epoch. ARGV: iat (s), exp (ms), the token's epoch ('' for a token without one).
+// Returns 0 when the token may pass.
+const CHECK = `${LUA_EXPIRED}${LUA_MARKER_SECONDS}
 if redis.call('EXISTS', KEYS[1]) == 1 or expired(ARGV[2]) then return 1 end
 local epoch = redis.call('GET', KEYS[2])
-if not epoch or tonumber(epoch) > tonumber(ARGV[1]) then return 2 end
+if not epoch then return 2 end
+if ARGV[3] == '' then
+  if markerSeconds(tonumber(epoch)) > tonumber(ARGV[1]) then return 2 end
+elseif epoch ~= ARGV[3] then
+  return 2
+end
 return 0`
 
 // KEYS: token, feed stream, feed generation. ARGV: exp (ms), jti, keep (ms)
@@ -39,11 +53,16 @@ publish('j', ARGV[2], ARGV[1])
 return 1`
 
 // KEYS: epoch, feed stream, feed generation.
-// ARGV: client id, new epoch (s), until (ms), keep (ms), garbage at (ms). The event's not-before is the epoch, in ms.
+// ARGV: client id, until (ms), garbage at (ms), keep (ms). Returns the new epoch: not-before.ts nextEpoch, by Redis' clock.
 const FORGET = `${LUA_FEED}
-redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[5])
-publish('c', ARGV[1], ARGV[3], tonumber(ARGV[2]) * 1000)
-return 1`
+local time = redis.call('TIME')
+local epoch = (tonumber(time[1]) + 1) * 1000000
+local previous = tonumber(redis.call('GET', KEYS[1]) or '0')
+if previous >= epoch then epoch = previous + 1 end
+epoch = string.format('%.0f', epoch)
+redis.call('SET', KEYS[1], epoch, 'PXAT', ARGV[3])
+publish('c', ARGV[1], ARGV[2], epoch)
+return epoch`
 
 export const CLIENT_TOKEN_SCRIPTS: Record<string, ScriptDefinition> = {
   jwtClientKeepEpoch: { numberOfKeys: 3, lua: KEEP_EPOCH },
@@ -63,13 +82,14 @@ export interface RedisClientTokenStoreOptions {
 export function createRedisClientTokenStore(scripts: RedisScripts, { layout, feedKeepMs, published }: RedisClientTokenStoreOptions): ClientTokenStore {
   const tagOf = layout.clientTag
   return {
-    async keepEpoch(clientId, now, until) {
+    async keepEpoch(clientId, _now, until) {
       const tag = tagOf(clientId)
-      return scripts.run<number>('jwtClientKeepEpoch', epochKey(tag), ...layout.feedKeysOf(tag), Math.floor(now / 1000), until + GARBAGE_DELAY_MS)
+      const [epoch, generation] = await scripts.run<[string, string]>('jwtClientKeepEpoch', epochKey(tag), ...layout.feedKeysOf(tag), until + GARBAGE_DELAY_MS)
+      return { epoch: Number(epoch), generation: Number(generation) }
     },
-    async check({ client_id, jti, iat, exp }) {
+    async check({ client_id, jti, iat, exp, epoch }) {
       const tag = tagOf(client_id)
-      const verdict = await scripts.run<number>('jwtClientCheck', tokenKey(tag, jti), epochKey(tag), iat, exp * 1000)
+      const verdict = await scripts.run<number>('jwtClientCheck', tokenKey(tag, jti), epochKey(tag), iat, exp * 1000, epoch ?? '')
       return verdict === 0 ? 'active' : 'revoked'
     },
     async revoke({ client_id, jti, exp }) {
@@ -77,11 +97,10 @@ export function createRedisClientTokenStore(scripts: RedisScripts, { layout, fee
       await scripts.revoke('jwtClientRevoke', tokenKey(tag, jti), ...layout.feedKeysOf(tag), exp * 1000, jti, feedKeepMs)
       published([{ kind: 'token', id: jti, until: exp * 1000 }])
     },
-    async forget(clientId, now, until) {
+    async forget(clientId, _now, until) {
       const tag = tagOf(clientId)
-      const epoch = epochAfter(now)
-      await scripts.revoke('jwtClientForget', epochKey(tag), ...layout.feedKeysOf(tag), clientId, epoch, until, feedKeepMs, until + GARBAGE_DELAY_MS)
-      published([{ kind: 'client', id: clientId, notBefore: epoch * 1000, until }])
+      const epoch = await scripts.revoke<string>('jwtClientForget', epochKey(tag), ...layout.feedKeysOf(tag), clientId, until, until + GARBAGE_DELAY_MS, feedKeepMs)
+      published([{ kind: 'client', id: clientId, epoch: Number(epoch), until }])
     }
   }
 }

@@ -1,7 +1,8 @@
+import { markerSeconds, nextEpoch } from '../not-before.js'
 import type { RevocationDatabase } from '../revocation-database.js'
-import { epochAfter, type ClientTokenStore } from './index.js'
+import type { ClientTokenStore } from './index.js'
 
-/** The embedded client-token store, in the revocation database's tables. */
+/** The embedded client-token store, in the revocation database's tables. Epochs as in not-before.ts, by the service's clock. */
 export function createSqliteClientTokenStore({ db, guard }: RevocationDatabase): ClientTokenStore {
   const keepEpoch = db.prepare(
     `INSERT INTO client_epochs (client_id, epoch, expires_at) VALUES (@clientId, @epoch, @until)
@@ -13,26 +14,31 @@ export function createSqliteClientTokenStore({ db, guard }: RevocationDatabase):
   const revoked = db.prepare<[string, number], { state: string }>('SELECT state FROM revoked_tokens WHERE jti = ? AND expires_at > ?')
   const revoke = db.prepare("INSERT OR REPLACE INTO revoked_tokens (jti, state, expires_at) VALUES (?, 'r', ?)")
   const forget = db.prepare('INSERT OR REPLACE INTO client_epochs (client_id, epoch, expires_at) VALUES (?, ?, ?)')
+  const forgetting = db.transaction((clientId: string, now: number, until: number) => {
+    forget.run(clientId, nextEpoch(now, epochOf.get(clientId, now)?.epoch), until)
+  })
 
   return {
     async keepEpoch(clientId, now, until) {
       return guard(() => {
-        keepEpoch.run({ clientId, epoch: Math.floor(now / 1000), until, now })
-        return epochOf.get(clientId, now)!.epoch
+        keepEpoch.run({ clientId, epoch: now * 1000, until, now })
+        return { epoch: epochOf.get(clientId, now)!.epoch }
       })
     },
-    async check({ client_id, jti, iat }, now) {
+    async check({ client_id, jti, iat, epoch }, now) {
       return guard(() => {
         if (revoked.get(jti, now) !== undefined) return 'revoked'
-        const epoch = epochOf.get(client_id, now)?.epoch
-        return epoch !== undefined && epoch <= iat ? 'active' : 'revoked'
+        const current = epochOf.get(client_id, now)?.epoch
+        if (current === undefined) return 'revoked'
+        const passes = epoch === undefined ? markerSeconds(current) <= iat : epoch === current
+        return passes ? 'active' : 'revoked'
       })
     },
     async revoke({ jti, exp }) {
       guard(() => revoke.run(jti, exp * 1000))
     },
     async forget(clientId, now, until) {
-      guard(() => forget.run(clientId, epochAfter(now), until))
+      guard(() => forgetting.immediate(clientId, now, until))
     }
   }
 }

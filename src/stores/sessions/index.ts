@@ -81,8 +81,11 @@ export interface Admission {
 }
 
 export type StartResult =
-  /** `evicted`: the live sessions ended to stay within `maxSessions`, least recently refreshed first. */
-  | { outcome: 'started'; evicted: string[] }
+  /**
+   * `evicted`: the live sessions ended to stay within `maxSessions`, least recently refreshed first.
+   * `generation` (Redis): the generation of the user's feed shard, which the session's tokens carry (claim `gen`).
+   */
+  | { outcome: 'started'; evicted: string[]; generation?: number }
   /** The user's not-before is at or after `checkedAt`: nothing was written. */
   | { outcome: 'refused' }
 
@@ -107,6 +110,8 @@ export interface TokenRef {
   jti: string
   /** Expiry in seconds (the `exp` claim): the deny-list entry lives exactly this long. */
   exp: number
+  /** Redis: the generation it was issued in (claim `gen`); absent from tokens of the previous release. */
+  gen?: number
 }
 
 /** `ending`: revoked, but its own logout is not yet acknowledged, so the logout accepts it for a retry. */

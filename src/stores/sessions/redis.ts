@@ -121,15 +121,15 @@ end
 // KEYS: session, byRefresh, byCreation, not-before, feed stream, feed generation.
 // ARGV: sid, expires_at (ms), created_at = now (ms), auth_time (s), user_agent, ip, garbage at (ms),
 //       checked at (ms), max sessions, key prefix of the user's sessions, events' until (ms), keep (ms).
-// Returns {'refused'} or {'started', evicted sid...}.
+// Returns {'refused'} or {'started', generation, evicted sid...}.
 const START = `${INDEX}${LUA_FEED}
-generation()
+local gen = generation()
 local notBefore = redis.call('GET', KEYS[4])
 if notBefore and tonumber(notBefore) >= tonumber(ARGV[8]) then return {'refused'} end
 upgrade(KEYS[2], KEYS[3], ARGV[10])
 local now = tonumber(ARGV[3])
 local cap = tonumber(ARGV[9])
-local result = {'started'}
+local result = {'started', gen}
 if redis.call('ZCARD', KEYS[2]) >= cap then
   -- Sessions that ended without a script seeing them (their SESSION_TTL passed) lie at the old end of
   -- the creation order: collect them first, so that they do not take a place.
@@ -184,10 +184,13 @@ return 0`
 
 // KEYS: token, grace, session, byRefresh, byCreation, feed stream, feed generation.
 // ARGV: token exp (ms), sealed child, grace (ms), now (ms), sid, garbage delay (ms), key prefix of the user's sessions,
-//       this attempt's pending state, pending until (ms), jti, events' until (ms), keep (ms).
-// The whole decision is one script, so two refreshes of one token can never both rotate it.
+//       this attempt's pending state, pending until (ms), jti, events' until (ms), the token's generation ('' if
+//       it carries none), keep (ms).
+// The whole decision is one script, so two refreshes of one token can never both rotate it. A token of another
+// generation than the shard's is refused (the child carries the parent's).
 const ROTATE = `${INDEX}${LUA_EXPIRED}${LUA_DEAD}${LUA_FEED}
 if expired(ARGV[1]) then return {'revoked'} end
+if ARGV[12] ~= '' and redis.call('GET', KEYS[#KEYS]) ~= ARGV[12] then return {'revoked'} end
 local now = tonumber(ARGV[4])
 local grace = tonumber(ARGV[3])
 local state = redis.call('GET', KEYS[1])
@@ -401,7 +404,7 @@ export function createRedisSessionStore(scripts: RedisScripts, options: RedisSes
   return {
     async start(session, { checkedAt, maxSessions }) {
       const tag = tagOf(session.sub)
-      const [outcome, ...evicted] = await scripts.run<string[]>(
+      const [outcome, generation, ...evicted] = await scripts.run<string[]>(
         'jwtSessionStart',
         sessionKey(tag, session.sid), ...index(tag), notBeforeKey(tag), ...feed(tag),
         session.sid, session.expires_at, session.created_at, session.auth_time, session.user_agent, session.ip,
@@ -409,7 +412,7 @@ export function createRedisSessionStore(scripts: RedisScripts, options: RedisSes
       )
       if (outcome === 'refused') return { outcome }
       sessionsEnded(evicted, session.created_at)
-      return { outcome: 'started', evicted }
+      return { outcome: 'started', evicted, generation: Number(generation) }
     },
 
     async check({ sub, sid, jti, exp }, now) {
@@ -418,7 +421,7 @@ export function createRedisSessionStore(scripts: RedisScripts, options: RedisSes
       return verdict === 0 ? 'active' : verdict === 3 ? 'ending' : 'revoked'
     },
 
-    async rotate({ sub, sid, jti, exp }, rotation) {
+    async rotate({ sub, sid, jti, exp, gen }, rotation) {
       const tag = tagOf(sub)
       let answer: [string, string?]
       try {
@@ -426,7 +429,7 @@ export function createRedisSessionStore(scripts: RedisScripts, options: RedisSes
           'jwtSessionRotate',
           tokenKey(tag, jti), graceKey(tag, jti), sessionKey(tag, sid), ...index(tag), ...feed(tag),
           exp * 1000, rotation.sealedChild, rotation.graceMs, rotation.now, sid, GARBAGE_DELAY_MS, sessionPrefix(tag),
-          pendingState(rotation), rotation.pendingUntil, jti, endedUntil(rotation.now), feedKeepMs
+          pendingState(rotation), rotation.pendingUntil, jti, endedUntil(rotation.now), gen ?? '', feedKeepMs
         )
       } catch (error) {
         const outcome = error instanceof UnacknowledgedWriteError ? (error.result as string[] | undefined)?.[0] : undefined

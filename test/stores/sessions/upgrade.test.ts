@@ -131,6 +131,8 @@ test('revocations.db of the previous release is migrated, its sessions kept (emb
   old.exec(STEP_1)
   const insert = old.prepare('INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
   for (let i = 0; i < 5; i++) insert.run(`sid${i}`, user.id, now - 5_000 + i, now - 5_000 + i, Math.floor(now / 1000) - 5, 'old', '192.0.2.9', now + 60_000)
+  // A client epoch of that release: whole seconds.
+  old.prepare('INSERT INTO client_epochs VALUES (?, ?, ?)').run('legacy-client', Math.floor(now / 1000), now + 60_000)
   old.close()
 
   const opened = await openTestAuth(t, 'embedded', { DATA_DIR: dataDir, MAX_SESSIONS_PER_USER: '3' }, clock)
@@ -140,7 +142,8 @@ test('revocations.db of the previous release is migrated, its sessions kept (emb
 
   const db = new Database(join(dataDir, 'revocations.db'), { readonly: true })
   t.teardown(() => db.close())
-  t.equal(db.pragma('user_version', { simple: true }), 2)
+  t.equal(db.pragma('user_version', { simple: true }), 3)
+  t.equal((db.prepare("SELECT epoch FROM client_epochs WHERE client_id = 'legacy-client'").get() as { epoch: number }).epoch, Math.floor(now / 1000) * 1e6, 'a client epoch in seconds becomes the same moment in µs')
   const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[]).map((row) => row.name)
   t.same(indexes, ['sessions_by_created', 'sessions_by_refreshed'])
   const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((row) => row.detail).join('; ')
