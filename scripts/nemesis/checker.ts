@@ -10,6 +10,9 @@ import { acknowledged, indeterminate, type Fault, type History, type Op, type To
  *    until its expiry. A 503 is always allowed (fail closed), and must carry Retry-After.
  * 3. Nothing acknowledged is lost: with Redis on AOF, an acknowledged revocation that a restart forgot shows
  *    as a violation of 1, an acknowledged session that it forgot as one of 2.
+ * 4. Every part recovers: once RECOVERY_MS have passed since the last fault healed (and before the next
+ *    begins), no target answers every verification with 503 for STUCK_MS or longer. A 503 is right while a
+ *    part is down, not for good.
  *
  * Revocations, by the call that makes them:
  *   refresh   the presented token, at the answer
@@ -20,8 +23,15 @@ import { acknowledged, indeterminate, type Fault, type History, type Op, type To
  *   rotate    every token of the client granted before the rotation was sent (those granted meanwhile: maybe)
  *   flush     (a fault: Redis loses its data) every token issued before it began (meanwhile: maybe)
  */
+/**
+ * How soon after every fault has healed everything must answer again (ms), and how long a target may then
+ * still refuse every verification with 503 (a moment's staleness on a busy machine is fail-closed, not stuck).
+ */
+export const RECOVERY_MS = 3_000
+export const STUCK_MS = 1_000
+
 export interface Violation {
-  property: 'revoked token accepted' | 'good token refused' | '503 without Retry-After'
+  property: 'revoked token accepted' | 'good token refused' | '503 without Retry-After' | 'not recovered'
   token?: string
   op: Op
   /** What the checker held against the op. */
@@ -101,8 +111,24 @@ export function check(history: History): Violation[] {
   const opById = new Map(history.ops.map((op) => [op.id, op]))
   const bounds = new Map(history.targets.map((target) => [target.name, target.boundMs]))
   const violations: Violation[] = []
+  const quiet = quietSince(history)
+  /** Per target, the first of the 503s it has answered in a row while all was quiet, and whether it was reported. */
+  const streaks = new Map<string, { first: Op; reported: boolean }>()
   for (const op of history.ops) {
     if (op.kind !== 'verify' || op.answeredAt === undefined) continue
+    const calm = quiet(op.sentAt)
+    if (op.status === 503 && calm >= RECOVERY_MS) {
+      const streak = streaks.get(op.target) ?? { first: op, reported: false }
+      streaks.set(op.target, streak)
+      const stuck = op.sentAt - streak.first.sentAt
+      if (stuck >= STUCK_MS && !streak.reported) {
+        streak.reported = true
+        const detail = `${op.target} answered every verification 503 ${op.code ?? ''} for ${stuck.toFixed(0)} ms, from ${calm.toFixed(0)} ms after the last fault healed`
+        violations.push({ property: 'not recovered', token: op.token, op, detail, excerpt: [] })
+      }
+      continue
+    }
+    if (op.status !== 503 && op.status !== 0) streaks.delete(op.target)
     if (op.status === 503 && op.noRetryAfter === true) {
       violations.push({ property: '503 without Retry-After', op, detail: `${op.target} answered 503 without Retry-After`, excerpt: [] })
     }
@@ -135,6 +161,19 @@ export function worstAcceptance(history: History): Map<string, number> {
   return worst
 }
 
+/** For a moment, how long (ms) no fault had been active then: since the run began, or the last fault ended. */
+function quietSince(history: History): (moment: number) => number {
+  const start = history.ops[0]?.sentAt ?? 0
+  return (moment) => {
+    let since = moment - start
+    for (const fault of history.faults) {
+      if (fault.startedAt > moment) continue
+      since = Math.min(since, moment - (fault.endedAt ?? Infinity))
+    }
+    return since
+  }
+}
+
 const at = (history: History, ms: number): string => `${((ms - (history.ops[0]?.sentAt ?? 0)) / 1000).toFixed(3)}s`
 
 function describe(history: History, op: Op): string {
@@ -149,6 +188,10 @@ function describeFault(history: History, fault: Fault): string {
 
 /** The ops on the violation's token (and its session's ends) and the faults around them, in time order. */
 function excerpt(history: History, violation: Violation, opById: Map<number, Op>): string[] {
+  if (violation.property === 'not recovered') {
+    const last = history.faults.filter((fault) => fault.startedAt <= violation.op.sentAt).at(-1)
+    return [...(last === undefined ? [] : [describeFault(history, last)]), describe(history, violation.op)]
+  }
   const token = history.tokens.find((record) => record.jti === violation.token)
   if (token === undefined) return [describe(history, violation.op)]
   const sessionTokens = new Set(history.tokens.filter((record) => record.sid !== undefined && record.sid === token.sid).map((record) => record.jti))

@@ -41,7 +41,8 @@ export class Nemesis {
   async run(): Promise<void> {
     const weight = KINDS.reduce((sum, kind) => sum + kind.weight * kind.targets.length, 0)
     while (this.running) {
-      await sleep(this.random.between(300, 1_500))
+      // Now and then a quiet spell, in which everything must have recovered (the checker's fourth property).
+      await sleep(this.random.next() < 0.25 ? this.random.between(4_000, 6_000) : this.random.between(300, 1_500))
       if (!this.running) break
       let roll = this.random.next() * weight
       const { kind, targets } = KINDS.find((candidate) => (roll -= candidate.weight * candidate.targets.length) < 0) ?? KINDS[0]!

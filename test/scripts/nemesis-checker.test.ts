@@ -92,3 +92,17 @@ test('a good token refused with 401 is a violation; after a call that may have r
   t.same(violations.map((v) => [v.property, v.op.token]), [['good token refused', 't1']])
   t.same(check(history([...ops, op({ kind: 'verify', target: 'replica', sentAt: 400, token: 't1', status: 503, noRetryAfter: true })], tokens)).map((v) => v.property).sort(), ['503 without Retry-After', 'good token refused'])
 })
+
+test('a 503 long after every fault healed is a violation: the parts must recover', async (t) => {
+  const { ops, tokens } = sessions()
+  const faults: Fault[] = [{ kind: 'kill', target: 'A', startedAt: 100, endedAt: 1_000 }]
+  ops.push(op({ kind: 'verify', target: 'replica', sentAt: 1_500, token: 't1', status: 503, code: 'STORE_UNAVAILABLE' })) // recovering: allowed
+  ops.push(op({ kind: 'verify', target: 'replica', sentAt: 4_100, token: 't1', status: 503, code: 'FEED_STALE' })) // a moment's staleness
+  ops.push(op({ kind: 'verify', target: 'replica', sentAt: 4_300, token: 't1' }))
+  ops.push(op({ kind: 'verify', target: 'strict', sentAt: 4_500, token: 't1', status: 503, code: 'FEED_STALE' }))
+  ops.push(op({ kind: 'verify', target: 'strict', sentAt: 5_200, token: 't2', status: 503, code: 'FEED_STALE' }))
+  ops.push(op({ kind: 'verify', target: 'strict', sentAt: 5_600, token: 't2', status: 503, code: 'FEED_STALE' }))
+  const violations = check(history(ops, tokens, faults))
+  t.same(violations.map((v) => [v.property, v.op.sentAt]), [['not recovered', 5_600]], 'one target refused everything for over a second, long after the fault')
+  t.match(violations[0]!.detail, /strict answered every verification 503 FEED_STALE for 1100 ms, from 4600 ms after the last fault healed/)
+})
