@@ -205,7 +205,7 @@ function excerpt(history: History, violation: Violation, opById: Map<number, Op>
   )
   const from = opById.get(token.issuedBy)!.sentAt
   const to = violation.op.answeredAt ?? violation.op.sentAt
-  related.splice(0, related.length, ...related.filter((op) => op.sentAt <= to))
+  related.splice(0, related.length, ...related.filter((op) => op.sentAt >= from && op.sentAt <= to))
   const around = history.faults.filter((fault) => fault.startedAt <= to && (fault.endedAt ?? Infinity) >= from)
   const lines = [
     ...related.map((op) => ({ time: op.sentAt, line: describe(history, op) })),

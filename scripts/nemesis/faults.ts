@@ -12,7 +12,7 @@ import type { Random } from './random.js'
 const KINDS: { kind: Fault['kind']; targets: string[]; weight: number }[] = [
   { kind: 'pause', targets: ['redis', 'A', 'B', 'C', 'L-redis', 'L-http'], weight: 6 },
   { kind: 'kill', targets: ['redis', 'A', 'B', 'C', 'L-redis', 'L-http'], weight: 3 },
-  { kind: 'flush', targets: ['redis'], weight: 1 }
+  { kind: 'flush', targets: ['redis'], weight: 4 }
 ]
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

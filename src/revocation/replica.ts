@@ -1,5 +1,5 @@
 import { markerSeconds } from '../stores/not-before.js'
-import type { FeedEvent } from '../stores/revocation-feed.js'
+import { feedShardOf, type FeedEvent } from '../stores/revocation-feed.js'
 import { ExpiringSet } from './expiring-set.js'
 
 /** What the replica needs of a token's claims: a user token has `sid`, a client token `client_id`. */
@@ -57,9 +57,17 @@ export class RevocationReplica {
     this.sweep(nowMs)
   }
 
-  /** A shard's generation (a marker, stores/not-before.ts). */
+  /**
+   * A shard's generation (a marker, stores/not-before.ts). A new one drops the shard's client epochs: they
+   * were the old generation's, and a client's epoch there may lie above its first epoch in the new one (set
+   * within a second of the loss), which would refuse the client's new tokens. Token and session entries are
+   * kept: their ids are never used again, and they expire with their tokens.
+   */
   setGeneration(shard: number, generation: number): void {
+    const previous = this.generations[shard]!
     this.generations[shard] = generation
+    if (!Number.isFinite(previous) || previous === generation) return
+    for (const id of this.clients.keys()) if (feedShardOf(id, this.generations.length) === shard) this.clients.delete(id)
   }
 
   /**
