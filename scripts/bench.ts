@@ -27,6 +27,7 @@ import pg from 'pg'
 import { systemClock, toIso } from '../src/auth/clock.js'
 import { es256Rate, type CryptoRate } from './bench/crypto.js'
 import { measureFeed, type FeedFigures } from './bench/feed.js'
+import { measureFeedStress, type FeedStressFigures } from './bench/feed-stress.js'
 import { cpuSeconds, redisPid, rssMb, sleep, Target, withOwnRedis } from './bench/processes.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
@@ -121,6 +122,7 @@ interface ModeResult {
   peakRssMb: number
   redisBytes?: Record<string, number>
   feed?: FeedFigures
+  feedStress?: FeedStressFigures
 }
 
 /** One mode: the service on some settings, next to bare Fastify (and oidc-provider), every scenario RUNS times, alternating. */
@@ -225,7 +227,14 @@ async function measure(label: string, env: Record<string, string>, options: { on
       seconds: SECONDS,
       dist: DIST
     })
-    return { label, figures, logins, idleRssMb, peakRssMb: service.peakRssMb, redisBytes, feed }
+    let feedStress: FeedStressFigures | undefined
+    if (options.feed === true) {
+      const reader = spawnSync(process.execPath, [join(DIST, 'scripts', 'clients.js'), 'create', 'bench-feed', '--scope', 'feed', '--allow', 'revocations'], { env: service.env, encoding: 'utf8' })
+      if (reader.status !== 0) throw new Error(`clients create: ${reader.stderr}`)
+      const clientSecret = (JSON.parse(reader.stdout) as { client_secret: string }).client_secret
+      feedStress = await measureFeedStress({ serviceUrl: service.url, pid: service.pid, redisUrl: env.REDIS_URL!, keyPrefix: env.REDIS_KEY_PREFIX!, clientId: 'bench-feed', clientSecret })
+    }
+    return { label, figures, logins, idleRssMb, peakRssMb: service.peakRssMb, redisBytes, feed, feedStress }
   } finally {
     await Promise.all([service.stop(), bare.stop(), oidc?.stop()])
     if (oidc !== undefined) await deleteKeys(env.REDIS_URL!, oidcPrefix)
@@ -347,6 +356,18 @@ function report(results: ModeResult[], argon2PerSecond: number, crypto: CryptoRa
         `| propagation p99 ≤ 10 ms over ≥ 1,000 revocations | ${fmt(feed.propagationP99Ms, 1)} ms (p50 ${fmt(feed.propagationP50Ms, 1)} ms, ${fmt(feed.revocations)} revocations): ${feed.propagationP99Ms <= 10 ? 'met' : '**not met**'} |`,
         `| library ≥ 200,000 verifications/s on one core, token seen before | ${fmt(feed.libraryPerSecond)}/s: ${feed.libraryPerSecond >= 200_000 ? 'met' : '**not met**'} |`,
         `| ≤ 64 MB for 1M live revocations | ${fmt(memoryMb)} MB more RSS (${fmt(feed.memory.bytesPerEntry, 1)} B per revocation in the set; process RSS ${fmt(feed.memory.rssMb)} MB with them, ${fmt(feed.memory.rssBeforeMb)} MB without): ${memoryMb <= 64 ? 'met' : '**not met**'} |`,
+        ''
+      )
+    }
+    if (result.feedStress !== undefined) {
+      const { feedStress: stress } = result
+      lines.push(
+        `| feed subscribers, ${fmt(stress.events)} events | measured |`,
+        '|---|---|',
+        `| one subscriber's snapshot, to \`ready\` | ${fmt(stress.snapshotMs)} ms, ${fmt(stress.snapshotMb, 1)} MB |`,
+        `| ten subscribers at once, the slowest to \`ready\` | ${fmt(stress.tenAtOnceMs)} ms |`,
+        `| ten reading 1.5 MB/s each: the slowest to \`ready\`; service RSS | ${fmt(stress.slow.readyMs)} ms; ${fmt(stress.slow.rssBeforeMb)} MB before, ${fmt(stress.slow.rssPeakMb)} MB at the peak |`,
+        `| ten that never read, for 10 s: service RSS; cut off | ${fmt(stress.stalled.rssBeforeMb)} MB before, ${fmt(stress.stalled.rssPeakMb)} MB at the peak; ${stress.stalled.cut} of 10 cut off |`,
         ''
       )
     }
