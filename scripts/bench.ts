@@ -330,7 +330,7 @@ function report(results: ModeResult[], argon2PerSecond: number, crypto: CryptoRa
     if (result.redisBytes !== undefined) lines.push(`Redis MEMORY USAGE per key: ${Object.entries(result.redisBytes).map(([name, bytes]) => `${name} ${bytes} B`).join(', ')}.`)
     lines.push('')
 
-    // The targets of issue 11 / DESIGN.md, for the modes that measured them.
+    // The performance targets (BENCHMARKS.md), for the modes that measured them.
     const checks: string[] = []
     const ratio = (scenario: Scenario, to: number) => (result.figures[scenario] === undefined ? undefined : med(scenario, 'rps') / to)
     const add = (name: string, value: number | undefined, target: number) => value !== undefined && checks.push(`| ${name} | ${verdict(value, target)} |`)
@@ -387,7 +387,7 @@ async function main(): Promise<void> {
   const crypto = es256Rate(SECONDS)
   const results: ModeResult[] = []
   results.push(await withBenchStores((env) => measure('Redis + PostgreSQL, next to bare Fastify and oidc-provider', env, { oidc: true })))
-  // The revocation feed (issue 12): checks from the in-memory replica, and the feed's own figures.
+  // The revocation feed: checks from the in-memory replica, and the feed's own figures.
   if (ONLY === undefined || ONLY.some((scenario) => ['verify', 'user', 'introspect', 'feed'].includes(scenario))) {
     results.push(await withBenchStores((env) => measure('Redis + PostgreSQL, REVOCATION_CHECK=replicated', { ...env, REVOCATION_CHECK: 'replicated' }, { only: ['live', 'verify', 'user', 'introspect'], logins: false, feed: true })))
   }

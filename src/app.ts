@@ -25,7 +25,7 @@ export interface AppOptions {
   clock?: Clock
 }
 
-/** SPEC.md: a body over 16 KiB gets 413. */
+/** A body over 16 KiB gets 413 (README, "API"). */
 export const BODY_LIMIT = 16 * 1024
 
 /** The Fastify server options that belong to the app rather than to the process (the logger is the process's). */

@@ -5,7 +5,7 @@ import { parseOrigins, parseTrustProxy, TRUST_PROXY_SYNTAX } from './settings/ne
 import { describeProblem, prepareValue, type SettingSchema } from './settings/values.js'
 
 /**
- * The environment, as SPEC.md's settings table names it. Every value arrives as a string;
+ * The environment, as the README's "Settings" table names it. Every value arrives as a string;
  * typebox converts, fills defaults and validates in one place, at boot. Two options of our own shape
  * the error messages: `duration` (the value may carry a unit, kept as seconds) and `expected` (what a
  * pattern means, in words).

@@ -29,7 +29,7 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS
 
-/** An error our own code throws on purpose; the error handler turns it into the SPEC error body. */
+/** An error our own code throws on purpose; the error handler turns it into the service's error body. */
 export class ServiceError extends Error {
   override name = 'ServiceError'
   readonly statusCode: number

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { ConfigError, loadConfig } from '../src/config.js'
 
-test('defaults are SPEC.md settings table', async (t) => {
+test('defaults are the README settings table', async (t) => {
   const config = loadConfig({})
   t.match(config, {
     PORT: 3000,

@@ -5,7 +5,7 @@ import { claimsOf } from './helper.js'
 
 /**
  * Tokens an attacker (or a broken client) could present, made from a genuine token of `app`.
- * Each row: a description, the token, and the code SPEC.md requires for it.
+ * Each row: a description, the token, and the code the README's API section gives it.
  */
 export async function forgedTokens(app: FastifyInstance, genuine: string): Promise<[string, string, string][]> {
   const key = app.auth.keys.signing

@@ -57,6 +57,7 @@ test('hundreds of forged and mangled tokens never get past 401', async (t) => {
   t.ok(variants.size >= 300, `${variants.size} variants`)
 
   const allowed = new Set([401])
+  const unexpected: string[] = []
   let checked = 0
   for (const variant of variants) {
     for (const request of [
@@ -65,13 +66,13 @@ test('hundreds of forged and mangled tokens never get past 401', async (t) => {
       { method: 'POST' as const, url: '/api/refresh', headers: bearer(variant) }
     ]) {
       const response = await app.inject(request)
-      if (!allowed.has(response.statusCode)) t.fail(`${request.url} answered ${response.statusCode} to ${variant.slice(0, 80)}`)
+      if (!allowed.has(response.statusCode)) unexpected.push(`${request.url} answered ${response.statusCode} to ${variant.slice(0, 80)}`)
       checked++
     }
     const introspected = await app.inject(form('/oauth/introspect', { token: variant }, basic('fuzz', secret)))
-    if (introspected.statusCode !== 200 || introspected.json().active !== false) t.fail(`introspection answered ${introspected.statusCode} ${introspected.body} to ${variant.length} chars: ${variant.slice(0, 80)}`)
+    if (introspected.statusCode !== 200 || introspected.json().active !== false) unexpected.push(`introspection answered ${introspected.statusCode} ${introspected.body} to ${variant.length} chars: ${variant.slice(0, 80)}`)
   }
-  t.pass(`${checked} requests with forged tokens, every one 401`)
+  t.same(unexpected, [], `${checked} requests with forged tokens, every one 401, and every introspection inactive`)
   t.equal((await app.inject({ url: '/api/user', headers: bearer(token) })).statusCode, 200, 'the genuine token still works')
 })
 
@@ -106,17 +107,18 @@ test('odd bodies and parameters never get a 5xx', async (t) => {
     { method: 'POST', url: '/oauth/revoke', headers: basic('odd', secret) },
     { method: 'GET', url: '/auth/verify?scope=%ff%fe', headers: bearer(token) }
   ]
+  const failures: string[] = []
   let sent = 0
   for (const route of routes) {
     for (const body of bodies) {
       for (const contentType of contentTypes) {
         const response = await app.inject({ ...route, headers: { ...route.headers, 'content-type': contentType }, payload: body })
         sent++
-        if (response.statusCode >= 500) t.fail(`${route.method} ${route.url} (${contentType}) answered ${response.statusCode} to ${body.slice(0, 60)}`)
+        if (response.statusCode >= 500) failures.push(`${route.method} ${route.url} (${contentType}) answered ${response.statusCode} to ${body.slice(0, 60)}`)
       }
     }
   }
-  t.pass(`${sent} odd requests, no 5xx`)
+  t.same(failures, [], `${sent} odd requests, no 5xx`)
   t.equal((await app.inject({ url: '/api/user', headers: bearer(token) })).statusCode, 200, 'nothing was lost')
 })
 

@@ -7,7 +7,7 @@ import { FeedReader } from '../../src/revocation/feed-reader.js'
 import { RevocationReplica } from '../../src/revocation/replica.js'
 import { feedLayout } from '../../src/stores/revocation-feed.js'
 
-/** The revocation feed's own figures (issue 12): propagation, the library's rate, memory for 1M revocations. */
+/** The revocation feed's own figures: propagation, the library's rate, memory for 1M revocations. */
 export interface FeedFigures {
   revocations: number
   propagationP50Ms: number

@@ -13,7 +13,7 @@ export interface TokenIssuer {
   signClient(claims: Omit<ClientClaims, 'iss' | 'jti'>): { token: string; claims: ClientClaims }
 }
 
-/** 128 random bits, as SPEC.md asks of `jti`. */
+/** 128 random bits: a `jti` no one can guess or collide with (RFC 7519 §4.1.7). */
 const newJti = (): string => randomBytes(16).toString('base64url')
 
 /**

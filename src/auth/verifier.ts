@@ -127,7 +127,7 @@ function headerOf(token: string): Record<string, unknown> | undefined {
 
 /**
  * RFC 7519 §4.1.4: a token is refused from `exp` on, to the millisecond, which is also when its
- * deny-list entry ends (SPEC.md: nothing outlives the token it revokes).
+ * deny-list entry ends (nothing outlives the token it revokes).
  *
  * One fast-jwt verifier per key and token type, chosen by `kid` and `typ`: an unknown kid fails before
  * any crypto. fast-jwt checks signature, algorithm, `typ`, `iss` and the required claims; time is

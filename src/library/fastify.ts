@@ -8,7 +8,7 @@ import { createVerifier, VerificationError, type TokenVerifier, type VerifiedCla
  *   await app.register(jwtAuth, { issuer, audience, feed })
  *   app.get('/orders', { preHandler: app.requireToken({ scopes: ['orders:read'] }) }, (request) => request.tokenClaims)
  *
- * A refused token gets SPEC.md's error shape: 401 with `WWW-Authenticate: Bearer error="invalid_token"`,
+ * A refused token gets the service's error shape: 401 with `WWW-Authenticate: Bearer error="invalid_token"`,
  * 403 `insufficient_scope`, 503 with `Retry-After` while the revocation feed is stale (never a pass).
  */
 export interface JwtAuthPluginOptions extends VerifierOptions {

@@ -84,7 +84,7 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 }
 
 /**
- * One place where every error becomes SPEC.md's body `{ statusCode, error, code, message }`.
+ * One place where every error becomes the service's body `{ statusCode, error, code, message }`.
  * A 5xx never carries internal detail: its cause goes to the log only.
  */
 export default fp(

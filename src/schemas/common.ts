@@ -1,7 +1,7 @@
 import Type, { type Static } from 'typebox'
 import { ERRORS } from '../errors.js'
 
-/** SPEC.md's error body: Fastify's own shape plus a stable `code`. */
+/** The error body (README, "API"): Fastify's own shape plus a stable `code`. */
 export const ErrorResponse = Type.Object(
   {
     statusCode: Type.Integer(),

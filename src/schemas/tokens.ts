@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox'
 
-/** The claims of a user token (SPEC.md "Tokens"). Times are seconds, as JWT counts them. */
+/** The claims of a user token (README, "API"). Times are seconds, as JWT counts them (RFC 7519 §2). */
 export const UserClaims = Type.Object({
   iss: Type.String(),
   sub: Type.String(),

@@ -10,7 +10,7 @@ export const GARBAGE_DELAY_MS = 60_000
 
 /**
  * Lua: Redis' own time in ms, and `expired(exp_ms)`. A deny-list entry lives exactly as long as its
- * token (SPEC.md), by Redis' clock; so a token that Redis' clock says has expired is refused too, even
+ * token (README, "How revocation works"), by Redis' clock; so a token that Redis' clock says has expired is refused too, even
  * if the service's clock is a little behind: the missing entry then fails closed instead of re-admitting it.
  */
 export const LUA_EXPIRED = `

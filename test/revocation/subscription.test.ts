@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { Redis } from 'ioredis'
 import { test } from 'tap'
@@ -184,7 +185,7 @@ async function fillFeed({ redis, env }: Deployment, count: number): Promise<void
   }
 }
 
-/** The resident set of a process, in MB. */
+/** The resident set of a process, in MiB. */
 async function rssOf(pid: number): Promise<number> {
   const { readFile } = await import('node:fs/promises')
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
@@ -205,8 +206,13 @@ async function stalledSubscriber(t: TestContext, port: number, headers: Record<s
   return state
 }
 
-/** The pod's memory limit (k8s/base). */
-const POD_LIMIT_MB = 288
+/** The pod's memory limit, as k8s/base/deployment.yaml sets it (MiB). */
+function podLimitMb(): number {
+  const manifest = readFileSync(new URL('../../k8s/base/deployment.yaml', import.meta.url), 'utf8')
+  const mebibytes = /limits:\s*\n(?:\s+\S.*\n)*?\s+memory:\s*(\d+)Mi/.exec(manifest)?.[1]
+  if (mebibytes === undefined) throw new Error('no memory limit in k8s/base/deployment.yaml')
+  return Number(mebibytes)
+}
 
 test('backpressure: a slow subscriber is served at its pace, stalled ones are cut off, and memory stays bounded', async (t) => {
   const deployment = await twoInstances(t)
@@ -256,7 +262,8 @@ test('backpressure: a slow subscriber is served at its pace, stalled ones are cu
   t.ok(slow.revoked(last), 'including the newest revocation')
   t.ok(cutAfter !== undefined && cutAfter < STALL_MS + 5_000, `the ${stalled.length} stalled subscribers were cut off (all within ${cutAfter?.toFixed(0)} ms)`)
   t.ok(peak - rssBefore < 64, `RSS ${rssBefore.toFixed(0)} MB, at most ${peak.toFixed(0)} MB with 10 stalled and 1 slow subscriber on a 150,000-event feed`)
-  t.ok(peak < POD_LIMIT_MB, `under the pod's limit of ${POD_LIMIT_MB} MiB`)
+  const limit = podLimitMb()
+  t.ok(peak < limit, `under the pod's limit of ${limit} MiB`)
 })
 
 test('an open subscription ends when its client loses the privilege, is deleted, or has its secret rotated', async (t) => {

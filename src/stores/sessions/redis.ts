@@ -35,7 +35,7 @@ import { pendingState, rotatedState, type NotBefore, type SessionStore } from '.
  *
  * Every time decision compares a stored time with ARGV `now`, the service's clock. PEXPIREAT only
  * collects garbage, GARBAGE_DELAY_MS after nothing can depend on the key any more; the one exception is
- * the deny-list entry, which SPEC.md has live exactly as long as its token, hence `expired()`.
+ * the deny-list entry, which lives exactly as long as its token (README, "How revocation works"), hence `expired()`.
  *
  * Retry-safe revoking writes. With REDIS_WAIT_REPLICAS a write may run on the master and still be
  * answered 503 (too few replicas acknowledged it in time), and any write may time out and then run

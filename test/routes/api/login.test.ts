@@ -7,7 +7,7 @@ for (const mode of STORE_MODES) {
     const app = await buildTestApp(t, mode)
     const account = await registerAndLogin(app, { email: 'Grace@Example.com' })
 
-    t.test('200 with an RFC 6749 token response and the SPEC claims', async (t) => {
+    t.test('200 with an RFC 6749 token response and the documented claims', async (t) => {
       const response = await app.inject({ method: 'POST', url: '/api/login', payload: { email: 'grace@example.COM', password: account.password } })
       t.equal(response.statusCode, 200, 'the email matches case-insensitively')
       const body = response.json()

@@ -210,7 +210,7 @@ test('a database of release 0.1 is adopted: its tables move into DATABASE_SCHEMA
   t.same(await columns(schema, 'clients'), CLIENT_COLUMNS)
 
   await t.rejects(users.create({ name: 'Again', email: 'ADA@example.com', password_hash: 'x' }, '2026-01-01T00:00:00.000Z'), { name: 'EmailTakenError' }, 'its unique index came along')
-  t.ok(await users.create({ name: 'Bob', email: 'bob@example.com', password_hash: 'x' }, '2026-01-01T00:00:00.000Z'), 'new users go into the adopted table')
+  t.equal((await users.create({ name: 'Bob', email: 'bob@example.com', password_hash: 'x' }, '2026-01-01T00:00:00.000Z')).email, 'bob@example.com', 'new users go into the adopted table')
   t.same((await history(schema)).map((row) => row.version), POSTGRES_STEPS.map((step) => step.version))
 })
 
@@ -251,7 +251,7 @@ test('a users table of someone else in the search_path is not adopted, nor touch
   t.same(await withPostgres(async (client) => (await client.query(`SELECT * FROM ${theirs}.users`)).rows), [{ id: 1, nickname: 'theirs' }])
   t.same(await columns(schema, 'users'), USER_COLUMNS, 'ours is created in DATABASE_SCHEMA')
   t.equal(await users.findByEmail('theirs@example.com'), undefined)
-  t.ok(await users.create({ name: 'Ours', email: 'ours@example.com', password_hash: 'x' }, '2026-01-01T00:00:00.000Z'))
+  t.equal((await users.create({ name: 'Ours', email: 'ours@example.com', password_hash: 'x' }, '2026-01-01T00:00:00.000Z')).email, 'ours@example.com')
 })
 
 test("another deployment's tables, found through the search_path, are not taken", async (t) => {

@@ -118,11 +118,11 @@ CREATE TABLE IF NOT EXISTS clients (
 test('a new DATA_DIR gets the current version', async (t) => {
   const dir = dataDir(t)
   const store = createSqliteUserStore(dir)
-  t.ok(await store.create({ name: 'N', email: 'n@example.com', password_hash: 'h' }, '2026-01-01T00:00:00.000Z'))
+  t.equal((await store.create({ name: 'N', email: 'n@example.com', password_hash: 'h' }, '2026-01-01T00:00:00.000Z')).email, 'n@example.com')
   await store.close()
   t.equal(version(open(t, join(dir, 'users.db'))), USERS_SQLITE_STEPS.length)
   const again = createSqliteUserStore(dir)
-  t.ok(await again.findByEmail('n@example.com'), 'reopening keeps the data')
+  t.equal((await again.findByEmail('n@example.com'))?.name, 'N', 'reopening keeps the data')
   await again.close()
 })
 

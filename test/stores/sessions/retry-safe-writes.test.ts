@@ -1,5 +1,5 @@
 /**
- * Issue 10, item 5: revoking writes are retry-safe. A refresh, logout or session end that answered 503
+ * Revoking writes are retry-safe. A refresh, logout or session end that answered 503
  * (too few replicas acknowledged it, or Redis did not answer in time) may be retried with the same
  * token: a 503 refresh leaves the token working (the unacknowledged rotation is rolled back, or lapses
  * on its own), its retry rotates it once the write is acknowledged and is never taken for reuse; a 503
