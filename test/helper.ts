@@ -16,13 +16,18 @@ import type { ClientRegistration } from '../src/schemas/clients.js'
 
 export type TestContext = Test
 
-/** The machine's shared services (DESIGN.md); override with TEST_REDIS_URL / TEST_DATABASE_URL. */
+/** The machine's shared services (README, "Tests"); override with TEST_REDIS_URL / TEST_DATABASE_URL. */
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-/** Both store configurations SPEC.md names: the embedded defaults, and the production path. */
-export const STORE_MODES = ['embedded', 'redis-postgres'] as const
-export type StoreMode = (typeof STORE_MODES)[number]
+/** Both store configurations the README names: the embedded defaults, and the production path. */
+export type StoreMode = 'embedded' | 'redis-postgres'
+
+/**
+ * The store configurations each test runs on: both, unless TEST_STORES=embedded (`npm run test:unit`,
+ * which runs with no Redis and no PostgreSQL).
+ */
+export const STORE_MODES: readonly StoreMode[] = process.env.TEST_STORES === 'embedded' ? ['embedded'] : ['embedded', 'redis-postgres']
 
 export type Env = Record<string, string>
 
@@ -135,7 +140,7 @@ export function claimsOf(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>
 }
 
-/** Asserts SPEC.md's error shape, the status and the code; a 401 must carry a Bearer challenge. */
+/** Asserts the service's error shape, the status and the code; a 401 must carry a Bearer challenge. */
 export function assertError(t: TestContext, response: LightMyRequestResponse | { statusCode: number; headers: Record<string, unknown>; json(): unknown }, status: number, code: string): void {
   t.equal(response.statusCode, status, `status ${status}`)
   const body = response.json() as Record<string, unknown>

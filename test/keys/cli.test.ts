@@ -3,23 +3,32 @@ import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'tap'
+import { runKeys } from '../../scripts/keys/command.js'
 
-// The compiled CLI, as `npm run keys` runs it.
+// The command in-process, in `cwd` with the given settings; `status` is its exit code.
+function keys(cwd: string, env: Record<string, string>, ...args: string[]) {
+  let stdout = ''
+  let stderr = ''
+  const status = runKeys(args, { cwd, environment: () => env, out: (text) => (stdout += `${text}\n`), err: (text) => (stderr += `${text}\n`) })
+  return { status, stdout, stderr }
+}
+
+// The compiled CLI, as `npm run keys` runs it: for the exit codes only the process shows.
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'scripts', 'keys.js')
 
-function keys(cwd: string, env: Record<string, string>, ...args: string[]) {
+function spawned(cwd: string, env: Record<string, string>, ...args: string[]) {
   const result = spawnSync(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8', timeout: 30_000 })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
 test('npm run keys: --help on stdout, an unknown option is a usage error without a stack', async (t) => {
   const cwd = mkdtempSync(join(tmpdir(), 'keys-cli-'))
-  const help = keys(cwd, {}, '--help')
+  const help = spawned(cwd, {}, '--help')
   t.equal(help.status, 0)
   t.match(help.stdout, /^usage: .*keys/)
   t.equal(help.stderr, '')
   for (const args of [['--bogus'], ['extra'], ['--alg', 'XYZ']]) {
-    const bad = keys(cwd, {}, ...args)
+    const bad = spawned(cwd, {}, ...args)
     t.equal(bad.status, 2, args.join(' '))
     t.match(bad.stderr, /usage:/)
     t.notMatch(bad.stderr, /\n\s+at |ERR_PARSE_ARGS/, 'no stack trace')

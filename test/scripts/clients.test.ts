@@ -3,12 +3,25 @@ import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'tap'
+import { runClients } from '../../scripts/clients/command.js'
 import { assertOAuthError, basic, bearer, buildApp, form, STORE_MODES, storeEnv, type Env } from '../helper.js'
 
-// The compiled CLI, as `npm run clients` runs it, with the service's own settings.
+// The command in-process, with the given settings and its output captured; `status` is its exit code.
+async function clients(env: Env, ...args: string[]) {
+  let stdout = ''
+  let stderr = ''
+  const status = await runClients(args, {
+    environment: () => env,
+    out: (line) => (stdout += `${line}\n`),
+    err: (line) => (stderr += `${line}\n`)
+  })
+  return { status, stdout, stderr }
+}
+
+// The compiled CLI, as `npm run clients` runs it: for what only the process shows (exit codes, a process that ends).
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'scripts', 'clients.js')
 
-function clients(env: Env, ...args: string[]) {
+function spawned(env: Env, ...args: string[]) {
   const result = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8', timeout: 30_000 })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
@@ -16,7 +29,7 @@ function clients(env: Env, ...args: string[]) {
 for (const mode of STORE_MODES) {
   test(`npm run clients: create, list, delete (${mode})`, async (t) => {
     const env = await storeEnv(t, mode)
-    const created = clients(env, 'create', 'inventory', '--scope', 'stock:read stock:write')
+    const created = await clients(env, 'create', 'inventory', '--scope', 'stock:read stock:write')
     t.equal(created.status, 0, created.stderr)
     const printed = JSON.parse(created.stdout)
     t.same(Object.keys(printed).sort(), ['audiences', 'client_id', 'client_secret', 'privileges', 'scope'])
@@ -28,32 +41,32 @@ for (const mode of STORE_MODES) {
     t.equal(granted.statusCode, 200, 'the printed secret works')
     const token = granted.json().access_token as string
 
-    const listed = clients(env, 'list')
+    const listed = await clients(env, 'list')
     t.equal(listed.status, 0)
     t.match(JSON.parse(listed.stdout), [{ client_id: 'inventory', scope: 'stock:read stock:write', audiences: [], privileges: [], created_at: String }])
     t.notMatch(listed.stdout, printed.client_secret, 'list never shows the secret')
     t.notMatch(listed.stdout, /secret/)
 
-    const again = clients(env, 'create', 'inventory')
+    const again = await clients(env, 'create', 'inventory')
     t.equal(again.status, 2, 'a duplicate id is refused')
     t.match(again.stderr, /exists/)
 
-    const deleted = clients(env, 'delete', 'inventory')
+    const deleted = await clients(env, 'delete', 'inventory')
     t.equal(deleted.status, 0, deleted.stderr)
     t.equal((await app.inject({ url: '/auth/verify', headers: bearer(token) })).statusCode, 401, 'its tokens are refused at once')
     assertOAuthError(t, await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('inventory', printed.client_secret))), 401, 'invalid_client')
-    t.same(JSON.parse(clients(env, 'list').stdout), [])
+    t.same(JSON.parse((await clients(env, 'list')).stdout), [])
   })
 
   test(`npm run clients: audiences and privileges (${mode})`, async (t) => {
     const env = await storeEnv(t, mode)
     const orders = 'https://orders.internal'
-    const created = clients(env, 'create', 'billing', '--audience', orders, '--audience', 'https://invoices.internal/v1', '--allow', 'introspect', '--allow', 'revoke')
+    const created = await clients(env, 'create', 'billing', '--audience', orders, '--audience', 'https://invoices.internal/v1', '--allow', 'introspect', '--allow', 'revoke')
     t.equal(created.status, 0, created.stderr)
     const printed = JSON.parse(created.stdout)
     t.same(printed.audiences, [orders, 'https://invoices.internal/v1'])
     t.same(printed.privileges, ['introspect', 'revoke'])
-    t.match(JSON.parse(clients(env, 'list').stdout), [{ client_id: 'billing', audiences: [orders, 'https://invoices.internal/v1'], privileges: ['introspect', 'revoke'] }])
+    t.match(JSON.parse((await clients(env, 'list')).stdout), [{ client_id: 'billing', audiences: [orders, 'https://invoices.internal/v1'], privileges: ['introspect', 'revoke'] }])
     const app = await buildApp(t, env)
     const grant = (resource: string) => app.inject(form('/oauth/token', { grant_type: 'client_credentials', resource }, basic('billing', printed.client_secret)))
     t.equal((await grant(orders)).statusCode, 200, 'a token for one of its audiences')
@@ -83,7 +96,7 @@ test('npm run clients refuses bad input with a message and exit code 2', async (
     ['an unknown option', ['list', '--bogus'], /usage/]
   ]
   for (const [description, args, message] of cases) {
-    const result = clients(env, ...args)
+    const result = await clients(env, ...args)
     t.equal(result.status, 2, description)
     t.match(result.stderr, message, description)
     t.equal(result.stdout, '', `${description}: nothing on stdout`)
@@ -93,8 +106,8 @@ test('npm run clients refuses bad input with a message and exit code 2', async (
 for (const mode of STORE_MODES) {
   test(`npm run clients: show, update, rotate-secret (${mode})`, async (t) => {
     const env = await storeEnv(t, mode)
-    const created = JSON.parse(clients(env, 'create', 'reports', '--scope', 'a b').stdout)
-    const shown = clients(env, 'show', 'reports')
+    const created = JSON.parse((await clients(env, 'create', 'reports', '--scope', 'a b')).stdout)
+    const shown = await clients(env, 'show', 'reports')
     t.equal(shown.status, 0, shown.stderr)
     t.match(JSON.parse(shown.stdout), { client_id: 'reports', scope: 'a b', audiences: [], privileges: [], created_at: String })
     t.notMatch(shown.stdout, /secret|hash/, 'show never shows the secret or its hash')
@@ -102,10 +115,10 @@ for (const mode of STORE_MODES) {
     t.match(shown.stderr, mode === 'embedded' ? /^clients store: sqlite .*clients\.db$/m : new RegExp(`^clients store: postgresql schema ${env.DATABASE_SCHEMA}$`, 'm'))
     t.notMatch(shown.stderr, /postgres:\/\//, 'never the URL (nor its password)')
 
-    const updated = clients(env, 'update', 'reports', '--scope', 'c', '--audience', 'https://orders.internal', '--allow', 'introspect')
+    const updated = await clients(env, 'update', 'reports', '--scope', 'c', '--audience', 'https://orders.internal', '--allow', 'introspect')
     t.equal(updated.status, 0, updated.stderr)
     t.match(JSON.parse(updated.stdout), { client_id: 'reports', scope: 'c', audiences: ['https://orders.internal'], privileges: ['introspect'] })
-    const partly = JSON.parse(clients(env, 'update', 'reports', '--allow', '').stdout)
+    const partly = JSON.parse((await clients(env, 'update', 'reports', '--allow', '')).stdout)
     t.match(partly, { scope: 'c', audiences: ['https://orders.internal'], privileges: [] }, 'only the fields given are replaced')
 
     const app = await buildApp(t, env)
@@ -115,7 +128,7 @@ for (const mode of STORE_MODES) {
     t.equal(before.json().scope, 'c', 'the updated scope is what the grant gives')
     const oldToken = before.json().access_token as string
 
-    const rotated = clients(env, 'rotate-secret', 'reports')
+    const rotated = await clients(env, 'rotate-secret', 'reports')
     t.equal(rotated.status, 0, rotated.stderr)
     const { client_id, client_secret } = JSON.parse(rotated.stdout)
     t.equal(client_id, 'reports')
@@ -125,41 +138,41 @@ for (const mode of STORE_MODES) {
     const after = await grant(client_secret)
     t.equal(after.statusCode, 200, 'the new secret works')
     t.equal((await app.inject({ url: '/auth/verify', headers: bearer(after.json().access_token) })).statusCode, 200)
-    t.notMatch(clients(env, 'show', 'reports').stdout, client_secret)
+    t.notMatch((await clients(env, 'show', 'reports')).stdout, client_secret)
   })
 }
 
 test('npm run clients: delete with Redis down keeps the client; a retry finishes the job', async (t) => {
   const env = await storeEnv(t, 'redis-postgres')
-  const { client_secret } = JSON.parse(clients(env, 'create', 'flaky').stdout)
+  const { client_secret } = JSON.parse((await clients(env, 'create', 'flaky')).stdout)
   const app = await buildApp(t, env)
   const token = (await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('flaky', client_secret)))).json().access_token as string
 
   const down = { ...env, REDIS_URL: 'redis://127.0.0.1:1', REDIS_COMMAND_TIMEOUT_MS: '200' }
-  const failed = clients(down, 'delete', 'flaky')
+  const failed = spawned(down, 'delete', 'flaky')
   t.equal(failed.status, 1)
   t.match(failed.stderr, /could not be revoked/)
   t.notMatch(failed.stderr, /\n\s+at /, 'no stack trace')
   t.equal(failed.stdout, '')
-  t.match(JSON.parse(clients(env, 'list').stdout), [{ client_id: 'flaky' }], 'the client is still there')
+  t.match(JSON.parse((await clients(env, 'list')).stdout), [{ client_id: 'flaky' }], 'the client is still there')
   t.equal((await app.inject({ url: '/auth/verify', headers: bearer(token) })).statusCode, 200)
 
-  const retried = clients(env, 'delete', 'flaky')
+  const retried = await clients(env, 'delete', 'flaky')
   t.equal(retried.status, 0, retried.stderr)
   t.equal((await app.inject({ url: '/auth/verify', headers: bearer(token) })).statusCode, 401, 'its tokens are refused')
-  t.same(JSON.parse(clients(env, 'list').stdout), [])
+  t.same(JSON.parse((await clients(env, 'list')).stdout), [])
 })
 
 test('npm run clients: --help, usage, and no store opened before the command line is checked', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'clients-cli-'))
   const env = { DATA_DIR: join(dataDir, 'data') }
-  const help = clients(env, '--help')
+  const help = spawned(env, '--help')
   t.equal(help.status, 0)
   t.match(help.stdout, /^usage: .*clients/)
   t.match(help.stdout, /rotate-secret/)
   t.equal(help.stderr, '')
   for (const args of [[], ['--bogus'], ['nope'], ['create']]) {
-    const result = clients(env, ...args)
+    const result = spawned(env, ...args)
     t.equal(result.status, 2, args.join(' '))
     t.match(result.stderr, /usage:/)
     t.notMatch(result.stderr, /\n\s+at |ERR_PARSE_ARGS/, 'no stack trace')
