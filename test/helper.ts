@@ -13,6 +13,8 @@ import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import type { Clock } from '../src/auth/clock.js'
 import type { ClientRegistration } from '../src/schemas/clients.js'
+import { openRevocationStores } from '../src/stores/index.js'
+import type { StoredTokenState } from '../src/stores/sessions/index.js'
 
 export type TestContext = Test
 
@@ -138,6 +140,17 @@ export function bearer(token: string): { authorization: string } {
 /** The claims of a token, without verifying it. */
 export function claimsOf(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>
+}
+
+/** What the session store of `env` holds for `token` and its user: asked of the store, never of its keys or tables. */
+export async function storedTokenState(env: Env, token: string): Promise<StoredTokenState> {
+  const { sub, sid, jti, exp } = claimsOf(token) as { sub: string; sid: string; jti: string; exp: number }
+  const stores = await openRevocationStores(loadConfig(env), { warn() {} }, Date.now)
+  try {
+    return await stores.sessions.inspect({ sub, sid, jti, exp }, Date.now())
+  } finally {
+    await stores.close()
+  }
 }
 
 /** Asserts the service's error shape, the status and the code; a 401 must carry a Bearer challenge. */

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -46,11 +46,18 @@ export async function startServer(t: TestContext, env: Record<string, string>): 
   throw new Error(`the server did not start: ${stderr}`)
 }
 
-/** Runs dist/src/server.js with `env` to its end (a refused boot). */
-export function runServer(env: Record<string, string>) {
-  return spawnSync(process.execPath, [SERVER], {
-    env: { PATH: process.env.PATH!, DATA_DIR: mkdtempSync(join(tmpdir(), 'server-test-')), ...env },
-    encoding: 'utf8',
-    timeout: 20_000
+/** Runs dist/src/server.js with `env` to its end (a refused boot); asynchronous, so that several run at once. */
+export function runServer(env: Record<string, string>): Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string; error?: Error }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [SERVER], {
+      env: { PATH: process.env.PATH!, DATA_DIR: mkdtempSync(join(tmpdir(), 'server-test-')), ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 20_000
+    })
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    let error: Error | undefined
+    child.once('error', (failure) => (error = failure))
+    child.once('close', (status, signal) => resolve({ status, signal, stderr, error }))
   })
 }

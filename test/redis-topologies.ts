@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import { createServer } from 'node:net'
 import { freePort, until, type TestContext } from './helper.js'
 
 /**
@@ -52,13 +53,33 @@ export async function ask(port: number, ...command: (string | number)[]): Promis
 }
 
 
+/** Whether a listener can bind the loopback port now. */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+}
+
+/**
+ * A free port for a cluster node: a node also listens on its port + 10000 (the cluster bus), so both must be
+ * free, and the bus must be a port at all. Without this, a node whose bus port another test held never started.
+ */
+async function freeClusterPort(taken: readonly number[]): Promise<number> {
+  for (;;) {
+    const port = await freePort()
+    if (port + 10_000 <= 65_535 && !taken.includes(port) && !taken.includes(port + 10_000) && (await canBind(port + 10_000))) return port
+  }
+}
+
 /** 3 masters with one replica each. */
 export class OwnRedisCluster extends RedisGroup {
   ports: number[] = []
 
   static async start(t: TestContext): Promise<OwnRedisCluster> {
     const cluster = new OwnRedisCluster(t)
-    for (let i = 0; i < 6; i++) cluster.ports.push(await freePort())
+    for (let i = 0; i < 6; i++) cluster.ports.push(await freeClusterPort(cluster.ports))
     for (const port of cluster.ports) {
       cluster.spawnServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '1000'])
     }

@@ -68,6 +68,20 @@ export interface SessionStore {
    * `after` (from the start without it); `more` when live sessions follow the page.
    */
   list(sub: string, page: PageRequest, now: number): Promise<{ sessions: SessionRecord[]; more: boolean }>
+  /**
+   * What the store holds for a token and its user, read only (for operators and tests): nothing here
+   * decides a request. The answer says what a request would be refused on, and until when it is kept.
+   */
+  inspect(token: TokenRef, now: number): Promise<StoredTokenState>
+}
+
+export interface StoredTokenState {
+  /** When the token's deny-list entry (rotated, ending or revoked) ends (ms); undefined when there is none. */
+  deniedUntil: number | undefined
+  /** Whether the token's session is live. */
+  sessionLive: boolean
+  /** The user's not-before (ms), and until when the store keeps it (ms); undefined when none is set. */
+  notBefore: { at: number; keptUntil: number } | undefined
 }
 
 export interface Admission {

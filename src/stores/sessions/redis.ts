@@ -305,6 +305,18 @@ return ended`
 // created_at of the cursor ('' for the first page), sid of the cursor.
 // Returns up to limit + 1 live sessions after the cursor in (created_at, sid) order, the order in
 // which Redis keeps members of equal score (bytewise); collects the ended sessions it meets.
+// KEYS: token, session, not-before. ARGV: now (ms).
+// Returns {denied until (ms) or -2, 1 when the session is live, not-before (ms) or false, kept until (ms) or -2}.
+const INSPECT = `${LIVE}
+local notBefore = redis.call('GET', KEYS[3])
+return {
+  redis.call('PEXPIRETIME', KEYS[1]),
+  live(KEYS[2], tonumber(ARGV[1])) and 1 or 0,
+  notBefore,
+  notBefore and redis.call('PEXPIRETIME', KEYS[3]) or -2
+}
+`
+
 const LIST = `${INDEX}
 upgrade(KEYS[2], KEYS[1], ARGV[1])
 local now = tonumber(ARGV[2])
@@ -356,7 +368,8 @@ export const SESSION_SCRIPTS: Record<string, ScriptDefinition> = {
   jwtSessionEndOne: { numberOfKeys: 5, lua: END_ONE },
   jwtSessionForgetEnd: { numberOfKeys: 1, lua: FORGET_END },
   jwtSessionEndMany: { numberOfKeys: 5, lua: END_MANY },
-  jwtSessionList: { numberOfKeys: 2, lua: LIST }
+  jwtSessionList: { numberOfKeys: 2, lua: LIST },
+  jwtSessionInspect: { numberOfKeys: 3, lua: INSPECT }
 }
 
 /** The user's record version (record-versions.ts), in the user's hash slot. */
@@ -518,6 +531,19 @@ export function createRedisSessionStore(scripts: RedisScripts, options: RedisSes
         ip: ip ?? ''
       }))
       return { sessions: sessions.slice(0, limit), more: sessions.length > limit }
+    },
+
+    async inspect({ sub, sid, jti }, now) {
+      const tag = tagOf(sub)
+      const [deniedUntil, live, notBefore, keptUntil] = await scripts.run<[number, number, string | null, number]>(
+        'jwtSessionInspect',
+        tokenKey(tag, jti), sessionKey(tag, sid), notBeforeKey(tag), now
+      )
+      return {
+        deniedUntil: deniedUntil > 0 ? deniedUntil : undefined,
+        sessionLive: live === 1,
+        notBefore: notBefore === null ? undefined : { at: Number(notBefore), keptUntil }
+      }
     }
   }
 }

@@ -55,6 +55,8 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
   const deleteExcept = db.prepare('DELETE FROM sessions WHERE sub = ? AND expires_at > ? AND sid <> ?')
   const deleteOnly = db.prepare('DELETE FROM sessions WHERE sub = ? AND expires_at > ? AND sid = ?')
   const notBeforeOf = db.prepare<[string], { not_before: number }>('SELECT not_before FROM user_not_before WHERE sub = ?')
+  const storedNotBefore = db.prepare<[string], { not_before: number; expires_at: number }>('SELECT not_before, expires_at FROM user_not_before WHERE sub = ?')
+  const tokenEntry = db.prepare<[string, number], { expires_at: number }>('SELECT expires_at FROM revoked_tokens WHERE jti = ? AND expires_at > ?')
   // The not-before only moves forward; it is kept at least until `expires_at`.
   const raiseNotBefore = db.prepare(
     `INSERT INTO user_not_before (sub, not_before, expires_at) VALUES (?, ?, ?)
@@ -156,6 +158,16 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
     async list(sub, { limit, after }, now) {
       const rows = guard(() => pageOf.all(sub, now, after?.created_at ?? Number.MIN_SAFE_INTEGER, after?.sid ?? '', limit + 1))
       return { sessions: rows.slice(0, limit), more: rows.length > limit }
+    },
+    async inspect({ sub, sid, jti }, now) {
+      return guard(() => {
+        const notBefore = storedNotBefore.get(sub)
+        return {
+          deniedUntil: tokenEntry.get(jti, now)?.expires_at,
+          sessionLive: liveSession.get(sid, sub, now) !== undefined,
+          notBefore: notBefore === undefined ? undefined : { at: notBefore.not_before, keptUntil: notBefore.expires_at }
+        }
+      })
     }
   }
 }

@@ -1,9 +1,7 @@
-import { join } from 'node:path'
-import { Database } from '../../../src/stores/sqlite-driver.js'
-import { Redis } from 'ioredis'
 import { test } from 'tap'
+import { settableClock } from '../../../src/auth/clock.js'
 import { badAuthorizationHeaders, forgedTokens } from '../../forge.js'
-import { assertError, bearer, buildApp, buildTestApp, claimsOf, login, REDIS_URL, registerAndLogin, sleep, STORE_MODES, storeEnv } from '../../helper.js'
+import { assertError, bearer, buildApp, buildTestApp, claimsOf, login, registerAndLogin, storedTokenState, STORE_MODES, storeEnv } from '../../helper.js'
 
 for (const mode of STORE_MODES) {
   test(`/api/logout (${mode})`, async (t) => {
@@ -55,47 +53,38 @@ for (const mode of STORE_MODES) {
   })
 }
 
-test('logout writes the jti with the token remaining lifetime (redis-postgres)', async (t) => {
-  const env = await storeEnv(t, 'redis-postgres')
-  const app = await buildApp(t, env)
-  const { token } = await registerAndLogin(app)
-  const { sub, sid, jti, exp } = claimsOf(token) as { sub: string; sid: string; jti: string; exp: number }
-  const redis = new Redis(REDIS_URL, { keyPrefix: env.REDIS_KEY_PREFIX })
-  t.teardown(() => redis.disconnect())
-  t.equal(await redis.exists(`{u:${sub}}:s:${sid}`), 1, 'the session exists before logout')
-  t.equal((await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(token) })).statusCode, 200)
-  const [pttl, now] = [await redis.pttl(`{u:${sub}}:j:${jti}`), Date.now()]
-  t.ok(Math.abs(exp * 1000 - now - pttl) < 250, `PTTL ${pttl} ms matches the remaining lifetime`)
-  t.equal(await redis.exists(`{u:${sub}}:s:${sid}`), 0, 'the session is gone')
-})
+for (const mode of STORE_MODES) {
+  test(`logout keeps the jti refused exactly as long as the token lives, and ends the session (${mode})`, async (t) => {
+    const env = await storeEnv(t, mode)
+    const app = await buildApp(t, env)
+    const { token } = await registerAndLogin(app)
+    const { exp } = claimsOf(token) as { exp: number }
+    t.match(await storedTokenState(env, token), { deniedUntil: undefined, sessionLive: true }, 'before logout: no entry, a live session')
+    t.equal((await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(token) })).statusCode, 200)
+    t.match(await storedTokenState(env, token), { deniedUntil: exp * 1000, sessionLive: false }, 'the entry ends at exp, to the millisecond; the session is gone')
+  })
+}
 
 // Global logout sets the user's not-before (a login still checking the password cannot start after
 // it: test/auth/session-races.test.ts), kept as long as a session begun before it could live.
 for (const mode of STORE_MODES) {
   test(`scope=global sets the user's not-before, kept SESSION_TTL (${mode})`, async (t) => {
     const env = await storeEnv(t, mode, { SESSION_TTL: '600' })
-    const app = await buildApp(t, env)
+    const clock = settableClock()
+    const app = await buildApp(t, env, clock)
     const account = await registerAndLogin(app)
-    const sub = claimsOf(account.token).sub as string
-    const before = Date.now()
+    const loggedOutAt = clock.now()
     t.equal((await app.inject({ method: 'POST', url: '/api/logout?scope=global', headers: bearer(account.token) })).statusCode, 200)
-    const after = Date.now()
 
-    let stored: { not_before: number; ttl: number }
-    if (mode === 'redis-postgres') {
-      const redis = new Redis(REDIS_URL, { keyPrefix: env.REDIS_KEY_PREFIX })
-      t.teardown(() => redis.disconnect())
-      stored = { not_before: Number(await redis.get(`{u:${sub}}:nb`)), ttl: await redis.pttl(`{u:${sub}}:nb`) }
-    } else {
-      const db = new Database(join(env.DATA_DIR!, 'revocations.db'), { readonly: true })
-      t.teardown(() => db.close())
-      const row = db.prepare('SELECT not_before, expires_at FROM user_not_before WHERE sub = ?').get(sub) as { not_before: number; expires_at: number }
-      stored = { not_before: row.not_before, ttl: row.expires_at - Date.now() }
-    }
-    t.ok(stored.not_before >= before && stored.not_before <= after, 'the not-before is the moment of the logout')
-    t.ok(stored.ttl > 590_000 && stored.ttl <= 600_000 + 60_000, `kept SESSION_TTL (and at most a minute more): ${stored.ttl} ms`)
+    const notBefore = (await storedTokenState(env, account.token)).notBefore
+    if (notBefore === undefined) return t.fail('no not-before stored')
+    t.equal(notBefore.at, loggedOutAt, 'the not-before is the moment of the logout')
+    const kept = notBefore.keptUntil - loggedOutAt
+    t.ok(kept >= 600_000 && kept <= 600_000 + 60_000, `kept SESSION_TTL (and at most a minute more): ${kept} ms`)
 
-    while (Date.now() <= stored.not_before) await sleep(1)
+    // Credentials checked at the not-before itself are refused; a millisecond later they are not.
+    await t.rejects(login(app, account.email, account.password), /login: 401/, 'a login at the moment of the logout is refused')
+    clock.advance(1)
     t.equal((await login(app, account.email, account.password)).token_type, 'bearer', 'a login after it works')
   })
 }
