@@ -23,11 +23,7 @@ import { pendingState, rotatedState, type NotBefore, type SessionStore } from '.
  * of a rotation. Its last two KEYS are the shard's stream and generation, its last ARGV the events' keep time.
  *
  * The two sorted sets index the same sessions: every script that adds or removes a session does both.
- * Entries whose session has ended are collected by the scripts that meet them. In the previous release
- * {u:<sub>}:sessions was a plain set of sids: the first script that touches a user's index turns it
- * into the two sorted sets (`upgrade`), once; this costs one read per session of that user, once.
- * Instances of the previous release still running during a rolling upgrade then get WRONGTYPE on that
- * user's index: their login, listing and logout fail closed (503) for that user until they are replaced.
+ * Entries whose session has ended are collected by the scripts that meet them.
  *
  * Bounds: a login at MAX_SESSIONS_PER_USER ends the excess, so a user's index holds at most the cap
  * (and sessions that ended without a script seeing them, collected when met); the listing reads one
@@ -78,39 +74,18 @@ const tokenKey = (tag: string, jti: string): string => `${tag}:j:${jti}`
 const graceKey = (tag: string, jti: string): string => `${tag}:g:${jti}`
 const endedKey = (tag: string, sid: string): string => `${tag}:e:${sid}`
 
-// A session is live while its record exists and has not reached expires_at (records written by the
-// previous release have no expires_at; their TTL still ends them).
+// A session is live while its record exists and has not reached expires_at.
 const LIVE = `
 local function live(key, now)
-  local fields = redis.call('HMGET', key, 'created_at', 'expires_at')
-  return fields[1] ~= false and (fields[2] == false or tonumber(fields[2]) > now)
+  local expiresAt = redis.call('HGET', key, 'expires_at')
+  return expiresAt ~= false and tonumber(expiresAt) > now
 end
 `
 
 // The user's index: byRefresh (sid -> last_refreshed_at), byCreation (sid -> created_at), and the key
 // prefix of the user's sessions (the client's prefix included: these keys are built here, in the
-// index's slot). upgrade() turns a previous release's plain set into the two sorted sets; drop() ends
-// one session and removes it from both.
+// index's slot). drop() ends one session and removes it from both.
 const INDEX = `${LIVE}
-local function upgrade(byRefresh, byCreation, prefix)
-  if redis.call('TYPE', byRefresh)['ok'] ~= 'set' then return end
-  local garbageAt = redis.call('PEXPIRETIME', byRefresh)
-  local sids = redis.call('SMEMBERS', byRefresh)
-  redis.call('DEL', byRefresh)
-  for _, sid in ipairs(sids) do
-    local f = redis.call('HMGET', prefix .. sid, 'created_at', 'last_refreshed_at')
-    if f[1] then
-      redis.call('ZADD', byRefresh, tonumber(f[2]) or tonumber(f[1]), sid)
-      redis.call('ZADD', byCreation, tonumber(f[1]), sid)
-    end
-  end
-  if garbageAt > 0 then
-    for _, key in ipairs({byRefresh, byCreation}) do
-      if redis.call('EXISTS', key) == 1 then redis.call('PEXPIREAT', key, garbageAt) end
-    end
-  end
-end
-
 local function drop(byRefresh, byCreation, prefix, sid)
   redis.call('DEL', prefix .. sid)
   redis.call('ZREM', byRefresh, sid)
@@ -126,7 +101,6 @@ const START = `${INDEX}${LUA_FEED}
 local gen = generation()
 local notBefore = redis.call('GET', KEYS[4])
 if notBefore and tonumber(notBefore) >= tonumber(ARGV[8]) then return {'refused'} end
-upgrade(KEYS[2], KEYS[3], ARGV[10])
 local now = tonumber(ARGV[3])
 local cap = tonumber(ARGV[9])
 local result = {'started', gen}
@@ -199,7 +173,6 @@ if state and string.sub(state, 1, 2) == 'p:' then
   state = false
 end
 local alive = live(KEYS[3], now)
-upgrade(KEYS[4], KEYS[5], ARGV[7])
 if state and string.sub(state, 1, 1) == 'x' and alive then
   local graceEnds = string.match(state, '^x:(%d+)') or '0'
   if now < tonumber(graceEnds) then
@@ -243,7 +216,6 @@ return 1`
 // KEYS: token, byRefresh, byCreation, feed stream, feed generation.
 // ARGV: token exp (ms), sid, key prefix of the user's sessions, events' until (ms), keep (ms).
 const END = `${INDEX}${LUA_FEED}
-upgrade(KEYS[2], KEYS[3], ARGV[3])
 if redis.call('GET', KEYS[1]) ~= 'r' then redis.call('SET', KEYS[1], 'l', 'PXAT', ARGV[1]) end
 drop(KEYS[2], KEYS[3], ARGV[3], ARGV[2])
 publish('s', ARGV[2], ARGV[4])
@@ -259,7 +231,6 @@ return 1`
 // ARGV: key prefix of the user's sessions, sid, now (ms), pending until (ms), garbage delay (ms), events' until (ms), keep (ms).
 // Returns 1 when the session was live, or its end is still unacknowledged (a retry: it is repeated).
 const END_ONE = `${INDEX}${LUA_FEED}
-upgrade(KEYS[1], KEYS[2], ARGV[1])
 local now = tonumber(ARGV[3])
 local ended = live(ARGV[1] .. ARGV[2], now) or (tonumber(redis.call('GET', KEYS[3])) or 0) > now
 drop(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
@@ -276,7 +247,6 @@ const FORGET_END = `return redis.call('DEL', KEYS[1])`
 //       not-before (ms, or '' to leave it), not-before garbage at (ms), events' until (ms), keep (ms).
 // Returns {how many of the ended sessions were live, their sids...}. The not-before only moves forward.
 const END_MANY = `${INDEX}${LUA_FEED}
-upgrade(KEYS[1], KEYS[2], ARGV[1])
 local ended = {0}
 local now = tonumber(ARGV[4])
 local function finish(sid)
@@ -318,7 +288,6 @@ return {
 `
 
 const LIST = `${INDEX}
-upgrade(KEYS[2], KEYS[1], ARGV[1])
 local now = tonumber(ARGV[2])
 local want = tonumber(ARGV[3]) + 1
 local rows, gone = {}, {}
