@@ -21,6 +21,7 @@ import {
   type ClientRegistration,
   type Privilege
 } from '../../src/schemas/clients.js'
+import type { CommandIo } from '../cli.js'
 
 const USAGE = `usage: npm run -s clients -- <command>
   create <client_id> [--scope "a b"] [--audience <uri>]... [--allow introspect|revoke|revocations]...
@@ -123,16 +124,6 @@ function describeStore(config: Config): string {
 }
 
 const shown = ({ client_id, scopes, audiences, privileges, created_at }: Client) => ({ client_id, scope: scopes.join(' '), audiences, privileges, created_at })
-
-/** What the command reads and writes: injected, so that tests run it in-process. */
-export interface CommandIo {
-  /** The settings, read only once the command line is known to be good (the entry loads .env here). */
-  environment: () => Record<string, string | undefined>
-  /** One line of JSON: the only thing on stdout. */
-  out: (line: string) => void
-  /** What the operator reads: the store used, errors, usage. */
-  err: (line: string) => void
-}
 
 /** Runs one command; the result is the process's exit code: 0 done, 2 bad input or no such client, 1 anything else. */
 export async function runClients(args: readonly string[], io: CommandIo): Promise<number> {

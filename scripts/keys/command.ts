@@ -8,6 +8,7 @@ import { basename, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { JwtAlgorithm } from '../../src/config.js'
 import { generatePrivateKey, parseSigningKey } from '../../src/keys/signing-key.js'
+import type { CommandIo } from '../cli.js'
 
 const ALGORITHMS: JwtAlgorithm[] = ['ES256', 'EdDSA', 'RS256', 'HS256']
 
@@ -19,18 +20,8 @@ const USAGE = `usage: npm run -s keys -- [--alg ES256|EdDSA|RS256|HS256] [--out 
   --help  this text
 The key file is written with mode 0600 and never over an existing file.`
 
-/** What the command reads and writes: injected, so that tests run it in-process. */
-export interface KeysIo {
-  /** The directory relative paths start from. */
-  cwd: string
-  /** The settings (only DATA_DIR is read), once the command line is known to be good (the entry loads .env here). */
-  environment: () => Record<string, string | undefined>
-  out: (text: string) => void
-  err: (text: string) => void
-}
-
 /** Runs the command; the result is the process's exit code: 0 written, 2 bad input, 1 the file could not be written. */
-export function runKeys(args: readonly string[], io: KeysIo): number {
+export function runKeys(args: readonly string[], io: CommandIo): number {
   const usageError = (message: string): number => {
     io.err(`${message}\n${USAGE}`)
     return 2

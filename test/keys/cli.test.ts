@@ -1,25 +1,13 @@
-import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'tap'
 import { runKeys } from '../../scripts/keys/command.js'
+import { runCommand, spawnCommand } from '../cli.js'
 
-// The command in-process, in `cwd` with the given settings; `status` is its exit code.
-function keys(cwd: string, env: Record<string, string>, ...args: string[]) {
-  let stdout = ''
-  let stderr = ''
-  const status = runKeys(args, { cwd, environment: () => env, out: (text) => (stdout += `${text}\n`), err: (text) => (stderr += `${text}\n`) })
-  return { status, stdout, stderr }
-}
-
-// The compiled CLI, as `npm run keys` runs it: for the exit codes only the process shows.
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'scripts', 'keys.js')
-
-function spawned(cwd: string, env: Record<string, string>, ...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8', timeout: 30_000 })
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
-}
+// The command in-process, in `cwd`; the built CLI for the exit codes only the process shows.
+const keys = (cwd: string, env: Record<string, string>, ...args: string[]) => runCommand(runKeys, env, args, cwd)
+const spawned = (cwd: string, env: Record<string, string>, ...args: string[]) => spawnCommand('keys', env, args, cwd)
 
 test('npm run keys: --help on stdout, an unknown option is a usage error without a stack', async (t) => {
   const cwd = mkdtempSync(join(tmpdir(), 'keys-cli-'))
@@ -40,7 +28,7 @@ test('npm run keys: --help on stdout, an unknown option is a usage error without
 test('npm run keys writes under DATA_DIR by default, mode 0600, never over a file', async (t) => {
   const cwd = mkdtempSync(join(tmpdir(), 'keys-cli-'))
   const dataDir = join(cwd, 'state')
-  const first = keys(cwd, { DATA_DIR: dataDir })
+  const first = await keys(cwd, { DATA_DIR: dataDir })
   t.equal(first.status, 0, first.stderr)
   const printed = JSON.parse(first.stdout)
   t.match(printed, { alg: 'ES256', kid: String, public_jwk: { kty: 'EC' } })
@@ -48,17 +36,17 @@ test('npm run keys writes under DATA_DIR by default, mode 0600, never over a fil
   t.equal(statSync(printed.file).mode & 0o777, 0o600)
   t.notMatch(first.stdout, /PRIVATE/)
 
-  const named = keys(cwd, { DATA_DIR: dataDir }, '--out', 'next.pem', '--alg', 'EdDSA')
+  const named = await keys(cwd, { DATA_DIR: dataDir }, '--out', 'next.pem', '--alg', 'EdDSA')
   t.equal(named.status, 0, named.stderr)
   t.equal(JSON.parse(named.stdout).file, join(dataDir, 'next.pem'), 'a bare file name lands in DATA_DIR')
   t.notOk(existsSync(join(cwd, 'next.pem')), 'not in the working directory')
   const before = readFileSync(join(dataDir, 'next.pem'), 'utf8')
-  const again = keys(cwd, { DATA_DIR: dataDir }, '--out', 'next.pem')
+  const again = await keys(cwd, { DATA_DIR: dataDir }, '--out', 'next.pem')
   t.equal(again.status, 1)
   t.match(again.stderr, /EEXIST/)
   t.equal(readFileSync(join(dataDir, 'next.pem'), 'utf8'), before, 'the existing key is kept')
 
-  const explicit = keys(cwd, { DATA_DIR: dataDir }, '--out', './here.pem')
+  const explicit = await keys(cwd, { DATA_DIR: dataDir }, '--out', './here.pem')
   t.equal(explicit.status, 0, explicit.stderr)
   t.ok(existsSync(join(cwd, 'here.pem')), 'a path with a directory is used as is')
 })

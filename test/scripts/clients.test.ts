@@ -1,30 +1,14 @@
-import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'tap'
 import { runClients } from '../../scripts/clients/command.js'
+import { runCommand, spawnCommand } from '../cli.js'
 import { assertOAuthError, basic, bearer, buildApp, form, STORE_MODES, storeEnv, type Env } from '../helper.js'
 
-// The command in-process, with the given settings and its output captured; `status` is its exit code.
-async function clients(env: Env, ...args: string[]) {
-  let stdout = ''
-  let stderr = ''
-  const status = await runClients(args, {
-    environment: () => env,
-    out: (line) => (stdout += `${line}\n`),
-    err: (line) => (stderr += `${line}\n`)
-  })
-  return { status, stdout, stderr }
-}
-
-// The compiled CLI, as `npm run clients` runs it: for what only the process shows (exit codes, a process that ends).
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'scripts', 'clients.js')
-
-function spawned(env: Env, ...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8', timeout: 30_000 })
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
-}
+// The command in-process; the built CLI where the process is the point.
+const clients = (env: Env, ...args: string[]) => runCommand(runClients, env, args)
+const spawned = (env: Env, ...args: string[]) => spawnCommand('clients', env, args)
 
 for (const mode of STORE_MODES) {
   test(`npm run clients: create, list, delete (${mode})`, async (t) => {
