@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { RedisClient } from '../stores/redis-connection.js'
+import { defineLuaScripts, luaScript, runLua } from '../stores/lua.js'
 import { LUA_FEED, parseFeedEvent, type FeedEvent, type FeedLayout } from '../stores/revocation-feed.js'
 import type { RevocationReplica } from './replica.js'
 
@@ -46,36 +47,15 @@ const MAX_PENDING_PROBES = 64
 /** After a failed read, the next one waits this long (ms): the connection is reconnecting meanwhile. */
 const RETRY_MS = 100
 
-/*
- * The probe of one shard, run as a script so that the client's key prefix applies to both keys (ioredis
- * prefixes the KEYS of a script, but not the key inside XINFO STREAM).
- * KEYS: the shard's stream, its generation (LUA_FEED's order).
- * ARGV: '1' when the reader may begin a generation; the position it has read up to; the generation it knows ('' if none).
- * Returns {generation or false, the stream's last id, its max deleted id}; an id is '0-0' only when the
- * stream does not exist.
- *
- * A stream that is gone while its generation stays (evicted, deleted by hand) lost events that this reader
- * had read: that is a loss of data like any other, so a reader that may begin generations begins a new one.
- */
-const PROBE = `${LUA_FEED}
-local gen = redis.call('GET', KEYS[2])
-local exists = redis.call('EXISTS', KEYS[1]) == 1
-if ARGV[1] == '1' then
-  if not gen then
-    gen = generation()
-  elseif not exists and ARGV[2] ~= '0-0' and gen == ARGV[3] then
-    redis.call('SET', KEYS[2], redisNowUs())
-    gen = redis.call('GET', KEYS[2])
-  end
-end
-if not exists then return {gen or false, '0-0', '0-0'} end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local last, deleted
-for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then last = info[i + 1] end
-  if info[i] == 'max-deleted-entry-id' then deleted = info[i + 1] end
-end
-return {gen or false, last, deleted}`
+/** A shard's probe (lua/probe.lua); its reply is checked in `probed`, where anything unexpected proves nothing. */
+const PROBE = luaScript({
+  command: 'jwtFeedProbe',
+  source: new URL('./lua/probe.lua', import.meta.url),
+  libraries: [LUA_FEED],
+  keys: ['feedStream', 'feedGeneration'],
+  args: ['mayBegin', 'position', 'generation'],
+  decode: (value: unknown): unknown => value
+})
 
 /** a > b for stream entry ids. */
 export function after(a: string, b: string): boolean {
@@ -124,7 +104,7 @@ export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [
     super()
     this.monotonic = options.monotonic ?? (() => performance.now())
     // By its SHA once loaded, rather than the script's text with every probe.
-    options.redis.defineCommand('jwtFeedProbe', { numberOfKeys: 2, lua: PROBE })
+    defineLuaScripts(options.redis, [PROBE])
     this.shards = Array.from({ length: options.layout.shards }, () => ({
       position: START,
       generation: undefined,
@@ -192,11 +172,15 @@ export class FeedReader extends EventEmitter<{ entry: [FeedEntry]; generation: [
   private async probe(): Promise<void> {
     const { redis, layout, beginGeneration } = this.options
     const askedAt = this.monotonic()
-    const probe = (redis as unknown as Record<string, (...args: string[]) => Promise<unknown>>).jwtFeedProbe!
     // One command per shard (their keys are in different slots on a Cluster); auto-pipelining sends them together.
     const answers = await Promise.all(
       this.shards.map((shard, index) =>
-        probe.call(redis, layout.stream(index), layout.generation(index), beginGeneration ? '1' : '0', shard.position, shard.generation ?? '').catch(() => undefined)
+        runLua(
+          redis,
+          PROBE,
+          { feedStream: layout.stream(index), feedGeneration: layout.generation(index) },
+          { mayBegin: beginGeneration ? '1' : '0', position: shard.position, generation: shard.generation ?? '' }
+        ).catch(() => undefined)
       )
     )
     answers.forEach((answer, index) => this.probed(index, askedAt, answer))

@@ -1,10 +1,15 @@
+import { defineLuaScripts, luaScript, reply, runLua } from '../stores/lua.js'
 import type { RedisClient } from '../stores/redis-connection.js'
 import { LUA_FEED, type FeedLayout } from '../stores/revocation-feed.js'
 
-// KEYS: a shard's generation. Begins one where there is none.
-const BEGIN = `${LUA_FEED}
-generation()
-return 1`
+const BEGIN = luaScript({
+  command: 'jwtFeedBeginGeneration',
+  source: new URL('./lua/begin-generation.lua', import.meta.url),
+  libraries: [LUA_FEED],
+  keys: ['feedGeneration'],
+  args: [],
+  decode: reply.integer
+})
 
 /**
  * Begins every feed shard's generation where there is none, every `everyMs`, for an instance that runs no
@@ -13,10 +18,9 @@ return 1`
  * this period even when nobody logs in or out.
  */
 export function keepGenerations(redis: RedisClient, layout: FeedLayout, everyMs: number): { stop(): void } {
-  redis.defineCommand('jwtFeedBeginGeneration', { numberOfKeys: 1, lua: BEGIN })
-  const begin = (redis as unknown as Record<string, (key: string) => Promise<unknown>>).jwtFeedBeginGeneration!
+  defineLuaScripts(redis, [BEGIN])
   const round = (): void => {
-    for (let shard = 0; shard < layout.shards; shard++) begin.call(redis, layout.generation(shard)).catch(() => {})
+    for (let shard = 0; shard < layout.shards; shard++) runLua(redis, BEGIN, { feedGeneration: layout.generation(shard) }, {}).catch(() => {})
   }
   round()
   const timer = setInterval(round, everyMs)

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
+import { defineLuaScripts, luaScript, reply, runLua } from '../stores/lua.js'
 import type { RedisClient } from '../stores/redis-connection.js'
 import type { FeedEvent, FeedLayout } from '../stores/revocation-feed.js'
 import { FeedReader, START } from './feed-reader.js'
@@ -35,27 +36,25 @@ export interface RevocationFeedOptions {
   log: { warn(details: object, message: string): void }
 }
 
-// Scripts, so that the client's key prefix applies to the key (ioredis leaves the key inside XINFO alone).
-// KEYS: a stream. Its max-deleted-entry-id, '0-0' when it does not exist.
-const DELETED_UP_TO = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return '0-0' end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-for i = 1, #info, 2 do
-  if info[i] == 'max-deleted-entry-id' then return info[i + 1] end
-end
-return '0-0'`
-// KEYS: the cursor key. ARGV: a new random secret, kept if there is none.
-const CURSOR_SECRET = `
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
-return redis.call('GET', KEYS[1])`
+const DELETED_UP_TO = luaScript({
+  command: 'jwtFeedDeletedUpTo',
+  source: new URL('./lua/deleted-up-to.lua', import.meta.url),
+  keys: ['stream'],
+  args: [],
+  decode: reply.string
+})
+const CURSOR_SECRET = luaScript({
+  command: 'jwtFeedCursorSecret',
+  source: new URL('./lua/cursor-secret.lua', import.meta.url),
+  keys: ['cursor'],
+  args: ['candidate'],
+  decode: reply.string
+})
 
 export function openRevocationFeed({ redis, layout, now, maxLagMs, commandTimeoutMs, log }: RevocationFeedOptions): RevocationFeed {
   const replica = new RevocationReplica(layout.shards)
   const reader = new FeedReader({ redis, layout, replica, now, probeEveryMs: Math.max(5, Math.floor(maxLagMs / 4)), blockMs: Math.floor(commandTimeoutMs / 2), beginGeneration: true, log })
-  redis.defineCommand('jwtFeedDeletedUpTo', { numberOfKeys: 1, lua: DELETED_UP_TO })
-  redis.defineCommand('jwtFeedCursorSecret', { numberOfKeys: 1, lua: CURSOR_SECRET })
-  const call = <T>(command: string, ...args: (string | number)[]): Promise<T> =>
-    (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>)[command]!(...args)
+  defineLuaScripts(redis, [DELETED_UP_TO, CURSOR_SECRET])
   // Read once per generation: a store that lost its data lost the secret too, and every cursor with it.
   let secret: Promise<Buffer> | undefined
   reader.on('generation', () => (secret = undefined))
@@ -69,9 +68,9 @@ export function openRevocationFeed({ redis, layout, now, maxLagMs, commandTimeou
     },
     entriesAfter: (shard, position, count) =>
       redis.xrange(layout.stream(shard), position === START ? '-' : `(${position}`, '+', 'COUNT', count),
-    deletedUpTo: (shard) => call<string>('jwtFeedDeletedUpTo', layout.stream(shard)),
+    deletedUpTo: (shard) => runLua(redis, DELETED_UP_TO, { stream: layout.stream(shard) }, {}),
     cursorSecret() {
-      secret ??= call<string>('jwtFeedCursorSecret', layout.cursorKey, randomBytes(32).toString('base64url')).then((value) => Buffer.from(value))
+      secret ??= runLua(redis, CURSOR_SECRET, { cursor: layout.cursorKey }, { candidate: randomBytes(32).toString('base64url') }).then((value) => Buffer.from(value))
       // A failed read is not kept: the next subscriber asks again.
       secret.catch(() => (secret = undefined))
       return secret

@@ -63,7 +63,7 @@ export async function openRevocationStores(config: Config, log: Logger, now: () 
   }
   const layout = feedLayout(config.REDIS_CLUSTER_NODES !== undefined)
   const feedKeepMs = feedKeepTime(config)
-  const scripts = createRedisScripts(redis, { ...SESSION_SCRIPTS, ...CLIENT_TOKEN_SCRIPTS, ...VERSION_SCRIPTS }, {
+  const scripts = createRedisScripts(redis, [...SESSION_SCRIPTS, ...CLIENT_TOKEN_SCRIPTS, ...VERSION_SCRIPTS], {
     waitReplicas: config.REDIS_WAIT_REPLICAS,
     waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS
   })

@@ -1,4 +1,5 @@
-import type { RedisScripts, ScriptDefinition } from './redis-scripts.js'
+import { luaScript, reply } from './lua.js'
+import type { RedisScripts } from './redis-scripts.js'
 
 /**
  * A version per record (a user, a client), changed after every change that cached copies of the record
@@ -14,16 +15,28 @@ export interface RecordVersions {
   bump(id: string): Promise<void>
 }
 
-export const VERSION_SCRIPTS: Record<string, ScriptDefinition> = {
-  jwtVersion: { numberOfKeys: 1, lua: "return redis.call('GET', KEYS[1])" },
-  jwtVersionBump: { numberOfKeys: 1, lua: "return redis.call('INCR', KEYS[1])" }
-}
+const CURRENT = luaScript({
+  command: 'jwtVersion',
+  source: new URL('./lua/version.lua', import.meta.url),
+  keys: ['version'],
+  args: [],
+  decode: reply.optionalString
+})
+const BUMP = luaScript({
+  command: 'jwtVersionBump',
+  source: new URL('./lua/version-bump.lua', import.meta.url),
+  keys: ['version'],
+  args: [],
+  decode: reply.integer
+})
+
+export const VERSION_SCRIPTS = [CURRENT, BUMP]
 
 /** Read in the round trip a request makes anyway (the token's check, a client's rate limits). */
 export function createRedisVersions(scripts: RedisScripts, keyOf: (id: string) => string): RecordVersions {
   return {
-    current: async (id) => (await scripts.run<string | null>('jwtVersion', keyOf(id))) ?? '0',
+    current: async (id) => (await scripts.run(CURRENT, { version: keyOf(id) }, {})) ?? '0',
     // Durable like a revocation (WAIT): a failover must not bring back the version a rotated secret had.
-    bump: async (id) => void (await scripts.revoke('jwtVersionBump', keyOf(id)))
+    bump: async (id) => void (await scripts.revoke(BUMP, { version: keyOf(id) }, {}))
   }
 }

@@ -1,4 +1,5 @@
 import { StoreUnavailableError } from '../errors.js'
+import { defineLuaScripts, luaCall, luaSource, type AnyLuaScript, type LuaArgument, type LuaScript } from './lua.js'
 import type { RedisClient } from './redis-connection.js'
 
 /**
@@ -9,29 +10,18 @@ import type { RedisClient } from './redis-connection.js'
 export const GARBAGE_DELAY_MS = 60_000
 
 /**
- * Lua: Redis' own time in ms, and `expired(exp_ms)`. A deny-list entry lives exactly as long as its
- * token (README, "How revocation works"), by Redis' clock; so a token that Redis' clock says has expired is refused too, even
- * if the service's clock is a little behind: the missing entry then fails closed instead of re-admitting it.
+ * Lua library, `expired(exp_ms)`: whether Redis' own clock has reached a time. A deny-list entry lives
+ * exactly as long as its token (README, "How revocation works"), by Redis' clock; so a token that Redis'
+ * clock says has expired is refused too, even if the service's clock is a little behind: the missing
+ * entry then fails closed instead of re-admitting it.
  */
-export const LUA_EXPIRED = `
-local function expired(expMs)
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) >= tonumber(expMs)
-end
-`
-
-export interface ScriptDefinition {
-  numberOfKeys: number
-  lua: string
-}
+export const LUA_EXPIRED = luaSource(new URL('./lua/expired.lua', import.meta.url))
 
 export interface RedisScriptOptions {
   /** REDIS_WAIT_REPLICAS: 0, or how many replicas must hold a revocation before it is acknowledged. */
   waitReplicas: number
   waitTimeoutMs: number
 }
-
-type Argument = string | number
 
 /**
  * A revoking write that Redis ran but too few replicas acknowledged in time: a 503 like any other
@@ -45,21 +35,24 @@ export class UnacknowledgedWriteError extends StoreUnavailableError {
   }
 }
 
+/** Runs a script with its keys and arguments by name, and answers its decoded reply. */
+export type ScriptCall = <K extends string, A extends string, R>(script: LuaScript<K, A, R>, keys: Record<K, string>, args: Record<A, LuaArgument>) => Promise<R>
+
 /** Runs the stores' Lua scripts; every failure is a StoreUnavailableError (503), never a 401. */
 export interface RedisScripts {
   /** A read, or a write that revokes nothing. */
-  run<T>(script: string, ...args: Argument[]): Promise<T>
+  run: ScriptCall
   /**
    * A write that revokes: with REDIS_WAIT_REPLICAS it is acknowledged only once enough replicas hold it;
    * when they do not, UnacknowledgedWriteError (the write happened on the master).
    */
-  revoke<T>(script: string, ...args: Argument[]): Promise<T>
+  revoke: ScriptCall
   /**
    * A step that follows a revoking write (a rollback, a confirmation that decides nothing durable): on
    * the same connection, so that Redis runs it after that write even when both arrive late, and
    * without WAIT.
    */
-  followUp<T>(script: string, ...args: Argument[]): Promise<T>
+  followUp: ScriptCall
   ping(): Promise<void>
   /** Quits the connection this runner opened for WAIT (the main connection is its opener's). */
   close(): Promise<void>
@@ -73,11 +66,9 @@ export interface RedisScripts {
  * write can be retried (sessions/redis.ts: a rotation stays pending until confirmed and is rolled back
  * on failure; a logout or session end is repeated by its retry).
  */
-export function createRedisScripts(redis: RedisClient, scripts: Record<string, ScriptDefinition>, options: RedisScriptOptions): RedisScripts {
+export function createRedisScripts(redis: RedisClient, scripts: readonly AnyLuaScript[], options: RedisScriptOptions): RedisScripts {
   const durable = options.waitReplicas > 0 ? redis.duplicate() : redis
-  for (const client of new Set([redis, durable])) {
-    for (const [name, definition] of Object.entries(scripts)) client.defineCommand(name, definition)
-  }
+  for (const client of new Set([redis, durable])) defineLuaScripts(client, scripts)
   if (durable !== redis) {
     // Its errors are the main client's to report; an 'error' event without a listener would crash the process.
     durable.on('error', (error: Error) => redis.emit('error', error))
@@ -85,38 +76,49 @@ export function createRedisScripts(redis: RedisClient, scripts: Record<string, S
   }
   const store = 'revocation'
 
-  async function call<T>(client: RedisClient, script: string, args: Argument[]): Promise<T> {
-    const command = (client as unknown as Record<string, (...a: Argument[]) => Promise<T>>)[script]!
+  const decode = <R>(script: LuaScript<string, string, R>, value: unknown): R => {
     try {
-      return await command.apply(client, args)
+      return script.decode(value)
     } catch (error) {
       throw new StoreUnavailableError(store, error)
     }
   }
 
-  const run = <T>(script: string, ...args: Argument[]): Promise<T> => call<T>(redis, script, args)
+  const call = (client: RedisClient): ScriptCall => async (script, keys, args) => {
+    const command = (client as unknown as Record<string, (...call: LuaArgument[]) => Promise<unknown>>)[script.command]!
+    let value: unknown
+    try {
+      value = await command.apply(client, luaCall(script, keys, args))
+    } catch (error) {
+      throw new StoreUnavailableError(store, error)
+    }
+    return decode(script, value)
+  }
 
-  async function revoke<T>(script: string, ...args: Argument[]): Promise<T> {
-    if (options.waitReplicas === 0) return run<T>(script, ...args)
+  const run = call(redis)
+
+  const revoke: ScriptCall = async (script, keys, args) => {
+    if (options.waitReplicas === 0) return run(script, keys, args)
     let results: [Error | null, unknown][] | null
     try {
-      results = await durable.pipeline([[script, ...args], ['wait', options.waitReplicas, options.waitTimeoutMs]]).exec()
+      results = await durable.pipeline([[script.command, ...luaCall(script, keys, args)], ['wait', options.waitReplicas, options.waitTimeoutMs]]).exec()
     } catch (error) {
       throw new StoreUnavailableError(store, error)
     }
     const [[scriptError, value] = [null, undefined], [waitError, acknowledged] = [null, 0]] = results ?? []
     if (scriptError !== null) throw new StoreUnavailableError(store, scriptError)
+    const result = decode(script, value)
     if (waitError !== null || Number(acknowledged) < options.waitReplicas) {
       const shortfall = new Error(`${String(acknowledged)} of ${options.waitReplicas} replicas acknowledged`)
-      throw new UnacknowledgedWriteError(store, value, waitError ?? shortfall)
+      throw new UnacknowledgedWriteError(store, result, waitError ?? shortfall)
     }
-    return value as T
+    return result
   }
 
   return {
     run,
     revoke,
-    followUp: <T>(script: string, ...args: Argument[]): Promise<T> => call<T>(durable, script, args),
+    followUp: call(durable),
     async ping() {
       try {
         await Promise.all([...new Set([redis, durable])].map((client) => client.ping()))

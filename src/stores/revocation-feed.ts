@@ -1,4 +1,5 @@
 import type { Config } from '../config.js'
+import { luaSource } from './lua.js'
 import { GARBAGE_DELAY_MS } from './redis-scripts.js'
 
 /**
@@ -39,6 +40,12 @@ export type FeedEvent =
   /** The rollback of an unacknowledged rotation: the token is no longer revoked. */
   | { kind: 'restored'; id: string }
 
+/** The keys by which a revoking script appends to a shard (lua/feed.lua). */
+export interface FeedKeys {
+  feedStream: string
+  feedGeneration: string
+}
+
 export interface FeedLayout {
   shards: number
   /** The shard whose stream carries the events of a user (by sub) or a client (by client_id). */
@@ -46,8 +53,8 @@ export interface FeedLayout {
   /** The hash tag (and key prefix) of a user's or client's keys. */
   userTag(sub: string): string
   clientTag(clientId: string): string
-  /** The stream and generation keys of the shard that holds the id's events. */
-  feedKeysOf(tag: string): [stream: string, generation: string]
+  /** The stream and generation keys of the shard that holds the events of the keys with this tag. */
+  feedKeysOf(tag: string): FeedKeys
   stream(shard: number): string
   generation(shard: number): string
   /** The secret that signs the feed's subscription cursors (revocation/subscription.ts). */
@@ -72,7 +79,7 @@ export function feedLayout(cluster: boolean): FeedLayout {
       shardOf: () => 0,
       userTag: (sub) => `{u:${sub}}`,
       clientTag: (clientId) => `{c:${clientId}}`,
-      feedKeysOf: () => [stream(0), generation(0)],
+      feedKeysOf: () => ({ feedStream: stream(0), feedGeneration: generation(0) }),
       stream,
       generation,
       cursorKey
@@ -86,7 +93,7 @@ export function feedLayout(cluster: boolean): FeedLayout {
     clientTag: (clientId) => `{f:${feedShardOf(clientId, shards)}}:c:${clientId}`,
     feedKeysOf: (tag) => {
       const shard = Number(/^\{f:(\d+)\}/.exec(tag)![1])
-      return [stream(shard), generation(shard)]
+      return { feedStream: stream(shard), feedGeneration: generation(shard) }
     },
     stream,
     generation,
@@ -94,36 +101,8 @@ export function feedLayout(cluster: boolean): FeedLayout {
   }
 }
 
-/**
- * Lua for the revoking scripts. Their last two KEYS are the shard's stream and generation, their last
- * ARGV how long (ms) an event is kept (the longest token lifetime, plus GARBAGE_DELAY_MS).
- * `publish(kind, id, until, epoch)` appends one event; `generation()` begins the shard's generation if
- * there is none (a new session or client epoch must never predate its generation), and answers it.
- * `redisNowUs()` is Redis' time in µs, as a string: 16 digits, more than a Lua number prints exactly.
- */
-export const LUA_FEED = `
-local function redisNowMs()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
-local function redisNowUs()
-  local time = redis.call('TIME')
-  return time[1] .. string.format('%06d', tonumber(time[2]))
-end
-local function generation()
-  redis.call('SET', KEYS[#KEYS], redisNowUs(), 'NX')
-  return redis.call('GET', KEYS[#KEYS])
-end
-local function publish(kind, id, untilMs, epoch)
-  generation()
-  local minId = math.max(0, redisNowMs() - tonumber(ARGV[#ARGV]))
-  if epoch then
-    redis.call('XADD', KEYS[#KEYS - 1], 'MINID', '~', minId, '*', 'k', kind, 'i', id, 'u', untilMs, 'e', epoch)
-  else
-    redis.call('XADD', KEYS[#KEYS - 1], 'MINID', '~', minId, '*', 'k', kind, 'i', id, 'u', untilMs)
-  end
-end
-`
+/** Lua library of the revoking scripts: `publish` and `generation` (lua/feed.lua). */
+export const LUA_FEED = luaSource(new URL('./lua/feed.lua', import.meta.url))
 
 /** Reads an entry's fields (a flat [name, value, ...] list) into its event; undefined for one it does not know. */
 export function parseFeedEvent(fields: string[]): FeedEvent | undefined {

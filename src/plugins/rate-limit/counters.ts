@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import { StoreUnavailableError } from '../../errors.js'
+import { defineLuaScripts, luaScript, reply, runLua } from '../../stores/lua.js'
 
 /** A count per key over a fixed window: what the failure limits keep (@fastify/rate-limit counts every request). */
 export interface WindowCounter {
@@ -15,23 +16,19 @@ export interface Count {
   resetInMs: number
 }
 
-// KEYS: counter. ARGV: window (ms). The window starts with the first count, as @fastify/rate-limit's does.
-const ADD = `
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return {count, redis.call('PTTL', KEYS[1])}`
-const PEEK = `return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}`
+const script = (name: string): URL => new URL(`./lua/${name}.lua`, import.meta.url)
 
-type Scripted = (Redis | Cluster) & {
-  jwtCounterAdd(key: string, windowMs: number): Promise<[number, number]>
-  jwtCounterPeek(key: string): Promise<[number, number]>
+const counted = (value: unknown): Count => {
+  const [count, ttl] = reply.integers(value)
+  if (count === undefined || ttl === undefined) throw new TypeError(`not a count: ${JSON.stringify(value)}`)
+  return { count, resetInMs: Math.max(0, ttl) }
 }
+const ADD = luaScript({ command: 'jwtCounterAdd', source: script('add'), keys: ['counter'], args: ['windowMs'], decode: counted })
+const PEEK = luaScript({ command: 'jwtCounterPeek', source: script('peek'), keys: ['counter'], args: [], decode: counted })
 
 /** With Redis the counts hold across instances; a Redis that cannot answer is a 503, never a skipped limit. */
 export function redisCounter(redis: Redis | Cluster, name: string, windowMs: number): WindowCounter {
-  redis.defineCommand('jwtCounterAdd', { numberOfKeys: 1, lua: ADD })
-  redis.defineCommand('jwtCounterPeek', { numberOfKeys: 1, lua: PEEK })
-  const scripted = redis as Scripted
+  defineLuaScripts(redis, [ADD, PEEK])
   const keyOf = (key: string): string => `rl:${name}:${key}`
   async function guard<T>(work: () => Promise<T>): Promise<T> {
     try {
@@ -40,10 +37,9 @@ export function redisCounter(redis: Redis | Cluster, name: string, windowMs: num
       throw new StoreUnavailableError('rate limit', error)
     }
   }
-  const asCount = ([count, ttl]: [number, number]): Count => ({ count, resetInMs: Math.max(0, ttl) })
   return {
-    peek: (key) => guard(async () => asCount(await scripted.jwtCounterPeek(keyOf(key)))),
-    add: (key) => guard(async () => asCount(await scripted.jwtCounterAdd(keyOf(key), windowMs))),
+    peek: (key) => guard(() => runLua(redis, PEEK, { counter: keyOf(key) }, {})),
+    add: (key) => guard(() => runLua(redis, ADD, { counter: keyOf(key) }, { windowMs })),
     clear: (key) => guard(async () => void (await redis.del(keyOf(key))))
   }
 }
@@ -96,40 +92,31 @@ export interface GateLimits {
   windowMs: number
 }
 
-// KEYS: failures (client id and address), grants (client id). ARGV: max failures, max grants, window (ms), outcome, grant (1|0).
-// Returns {0} to pass, {1, ttl} when limited by failures, {2, ttl} when limited by grants.
-const GATE = `
-local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
-if failures >= tonumber(ARGV[1]) then return {1, redis.call('PTTL', KEYS[1])} end
-if ARGV[4] == 'failed' then
-  if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-  return {0}
-end
-if ARGV[5] == '1' then
-  local grants = redis.call('INCR', KEYS[2])
-  if grants == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
-  if grants > tonumber(ARGV[2]) then return {2, redis.call('PTTL', KEYS[2])} end
-end
-return {0}`
-
-type GateScripted = (Redis | Cluster) & {
-  jwtClientGate(failures: string, grants: string, ...args: (string | number)[]): Promise<[number, number?]>
-}
-
-function verdictOf([kind, ttl]: [number, number?]): GateVerdict {
-  if (kind === 0) return { limited: false }
-  return { limited: kind === 1 ? 'failures' : 'grants', resetInMs: Math.max(0, ttl ?? 0) }
-}
+const GATE = luaScript({
+  command: 'jwtClientGate',
+  source: script('gate'),
+  keys: ['failures', 'grants'],
+  args: ['maxFailures', 'maxGrants', 'windowMs', 'outcome', 'grant'],
+  decode: (value): GateVerdict => {
+    const [kind, ttl] = reply.integers(value)
+    if (kind === 0) return { limited: false }
+    if ((kind === 1 || kind === 2) && ttl !== undefined) return { limited: kind === 1 ? 'failures' : 'grants', resetInMs: Math.max(0, ttl) }
+    throw new TypeError(`not a verdict of the client gate: ${JSON.stringify(value)}`)
+  }
+})
 
 export function redisClientGate(redis: Redis | Cluster, limits: GateLimits): ClientGate {
-  redis.defineCommand('jwtClientGate', { numberOfKeys: 2, lua: GATE })
-  const scripted = redis as GateScripted
+  defineLuaScripts(redis, [GATE])
   return {
     async pass(clientId, address, outcome, grant) {
       const tag = `rl:{c:${clientId}}`
       try {
-        const result = await scripted.jwtClientGate(`${tag}:failures:${address}`, `${tag}:grants`, limits.maxFailures, limits.maxGrants, limits.windowMs, outcome, grant ? 1 : 0)
-        return verdictOf(result)
+        return await runLua(
+          redis,
+          GATE,
+          { failures: `${tag}:failures:${address}`, grants: `${tag}:grants` },
+          { maxFailures: limits.maxFailures, maxGrants: limits.maxGrants, windowMs: limits.windowMs, outcome, grant: grant ? 1 : 0 }
+        )
       } catch (error) {
         throw new StoreUnavailableError('rate limit', error)
       }

@@ -1,4 +1,5 @@
-import { GARBAGE_DELAY_MS, LUA_EXPIRED, type RedisScripts, type ScriptDefinition } from '../redis-scripts.js'
+import { luaScript, luaSource, reply } from '../lua.js'
+import { GARBAGE_DELAY_MS, LUA_EXPIRED, type RedisScripts } from '../redis-scripts.js'
 import { LUA_FEED, type FeedEvent, type FeedLayout } from '../revocation-feed.js'
 import type { ClientTokenStore } from './index.js'
 
@@ -10,66 +11,58 @@ import type { ClientTokenStore } from './index.js'
  *   {c:<client_id>}:j:<jti> "r": a revoked client token; PXAT the token's exp (and `expired()` past it)
  *   {c:<client_id>}:v       the client's version (record-versions.ts): INCR on every change of the client; no TTL
  *                           (a few bytes per client that ever changed)
- * Revoking a token and forgetting a client append their events to the client's feed shard (last two KEYS).
+ * Revoking a token and forgetting a client append their events to the client's feed shard (../lua/feed.lua).
+ * The scripts are the .lua files in lua/.
  */
 const epochKey = (tag: string): string => `${tag}:epoch`
 const tokenKey = (tag: string, jti: string): string => `${tag}:j:${jti}`
 /** The client's record version (record-versions.ts), in the client's hash slot. */
 export const clientVersionKey = (layout: FeedLayout) => (clientId: string): string => `${layout.clientTag(clientId)}:v`
 
-/** Lua: not-before.ts's markerSeconds. */
-const LUA_MARKER_SECONDS = `
-local function markerSeconds(marker)
-  if marker < 1e11 then return marker end
-  if marker < 1e14 then return math.floor(marker / 1e3) end
-  return math.floor(marker / 1e6)
-end
-`
+const LUA_MARKER_SECONDS = luaSource(new URL('./lua/marker-seconds.lua', import.meta.url))
+const script = (name: string): URL => new URL(`./lua/${name}.lua`, import.meta.url)
+const FEED_KEYS = ['feedStream', 'feedGeneration'] as const
 
-// KEYS: epoch, feed stream, feed generation. ARGV: until (ms). Returns {epoch, generation}.
-const KEEP_EPOCH = `${LUA_FEED}
-local gen = generation()
-redis.call('SET', KEYS[1], redisNowUs(), 'NX')
-if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIREAT', KEYS[1], ARGV[1]) end
-return {redis.call('GET', KEYS[1]), gen}`
+const KEEP_EPOCH = luaScript({
+  command: 'jwtClientKeepEpoch',
+  source: script('keep-epoch'),
+  libraries: [LUA_FEED],
+  keys: ['epoch', ...FEED_KEYS],
+  args: ['keepUntil'],
+  decode: (value) => {
+    const [epoch, generation] = reply.strings(value)
+    return { epoch: Number(epoch), generation: Number(generation) }
+  }
+})
 
-// KEYS: token, epoch. ARGV: iat (s), exp (ms), the token's epoch ('' for a token without one).
-// Returns 0 when the token may pass.
-const CHECK = `${LUA_EXPIRED}${LUA_MARKER_SECONDS}
-if redis.call('EXISTS', KEYS[1]) == 1 or expired(ARGV[2]) then return 1 end
-local epoch = redis.call('GET', KEYS[2])
-if not epoch then return 2 end
-if ARGV[3] == '' then
-  if markerSeconds(tonumber(epoch)) > tonumber(ARGV[1]) then return 2 end
-elseif epoch ~= ARGV[3] then
-  return 2
-end
-return 0`
+const CHECK = luaScript({
+  command: 'jwtClientCheck',
+  source: script('check'),
+  libraries: [LUA_EXPIRED, LUA_MARKER_SECONDS],
+  keys: ['token', 'epoch'],
+  args: ['iat', 'exp', 'epoch'],
+  decode: reply.integer
+})
 
-// KEYS: token, feed stream, feed generation. ARGV: exp (ms), jti, keep (ms)
-const REVOKE = `${LUA_FEED}
-redis.call('SET', KEYS[1], 'r', 'PXAT', ARGV[1])
-publish('j', ARGV[2], ARGV[1])
-return 1`
+const REVOKE = luaScript({
+  command: 'jwtClientRevoke',
+  source: script('revoke'),
+  libraries: [LUA_FEED],
+  keys: ['token', ...FEED_KEYS],
+  args: ['exp', 'jti', 'feedKeep'],
+  decode: reply.integer
+})
 
-// KEYS: epoch, feed stream, feed generation.
-// ARGV: client id, until (ms), garbage at (ms), keep (ms). Returns the new epoch: not-before.ts nextEpoch, by Redis' clock.
-const FORGET = `${LUA_FEED}
-local time = redis.call('TIME')
-local epoch = (tonumber(time[1]) + 1) * 1000000
-local previous = tonumber(redis.call('GET', KEYS[1]) or '0')
-if previous >= epoch then epoch = previous + 1 end
-epoch = string.format('%.0f', epoch)
-redis.call('SET', KEYS[1], epoch, 'PXAT', ARGV[3])
-publish('c', ARGV[1], ARGV[2], epoch)
-return epoch`
+const FORGET = luaScript({
+  command: 'jwtClientForget',
+  source: script('forget'),
+  libraries: [LUA_FEED],
+  keys: ['epoch', ...FEED_KEYS],
+  args: ['clientId', 'eventsUntil', 'garbageAt', 'feedKeep'],
+  decode: (value) => Number(reply.string(value))
+})
 
-export const CLIENT_TOKEN_SCRIPTS: Record<string, ScriptDefinition> = {
-  jwtClientKeepEpoch: { numberOfKeys: 3, lua: KEEP_EPOCH },
-  jwtClientCheck: { numberOfKeys: 2, lua: CHECK },
-  jwtClientRevoke: { numberOfKeys: 3, lua: REVOKE },
-  jwtClientForget: { numberOfKeys: 3, lua: FORGET }
-}
+export const CLIENT_TOKEN_SCRIPTS = [KEEP_EPOCH, CHECK, REVOKE, FORGET]
 
 export interface RedisClientTokenStoreOptions {
   layout: FeedLayout
@@ -84,23 +77,22 @@ export function createRedisClientTokenStore(scripts: RedisScripts, { layout, fee
   return {
     async keepEpoch(clientId, _now, until) {
       const tag = tagOf(clientId)
-      const [epoch, generation] = await scripts.run<[string, string]>('jwtClientKeepEpoch', epochKey(tag), ...layout.feedKeysOf(tag), until + GARBAGE_DELAY_MS)
-      return { epoch: Number(epoch), generation: Number(generation) }
+      return scripts.run(KEEP_EPOCH, { epoch: epochKey(tag), ...layout.feedKeysOf(tag) }, { keepUntil: until + GARBAGE_DELAY_MS })
     },
     async check({ client_id, jti, iat, exp, epoch }) {
       const tag = tagOf(client_id)
-      const verdict = await scripts.run<number>('jwtClientCheck', tokenKey(tag, jti), epochKey(tag), iat, exp * 1000, epoch ?? '')
+      const verdict = await scripts.run(CHECK, { token: tokenKey(tag, jti), epoch: epochKey(tag) }, { iat, exp: exp * 1000, epoch: epoch ?? '' })
       return verdict === 0 ? 'active' : 'revoked'
     },
     async revoke({ client_id, jti, exp }) {
       const tag = tagOf(client_id)
-      await scripts.revoke('jwtClientRevoke', tokenKey(tag, jti), ...layout.feedKeysOf(tag), exp * 1000, jti, feedKeepMs)
+      await scripts.revoke(REVOKE, { token: tokenKey(tag, jti), ...layout.feedKeysOf(tag) }, { exp: exp * 1000, jti, feedKeep: feedKeepMs })
       published([{ kind: 'token', id: jti, until: exp * 1000 }])
     },
     async forget(clientId, _now, until) {
       const tag = tagOf(clientId)
-      const epoch = await scripts.revoke<string>('jwtClientForget', epochKey(tag), ...layout.feedKeysOf(tag), clientId, until, until + GARBAGE_DELAY_MS, feedKeepMs)
-      published([{ kind: 'client', id: clientId, epoch: Number(epoch), until }])
+      const epoch = await scripts.revoke(FORGET, { epoch: epochKey(tag), ...layout.feedKeysOf(tag) }, { clientId, eventsUntil: until, garbageAt: until + GARBAGE_DELAY_MS, feedKeep: feedKeepMs })
+      published([{ kind: 'client', id: clientId, epoch, until }])
     }
   }
 }

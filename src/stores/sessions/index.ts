@@ -150,20 +150,6 @@ export interface Rotation {
   pendingUntil: number
 }
 
-/*
- * The states of a token id in the deny-list, the same on both backends:
- *   p:<id>:<pending until>     a rotation in flight: refused; dead (as if absent) from <pending until> on
- *   x:<grace end>.<id>         rotated: refused; refresh within the grace gets the child, after it is reuse.
- *                              The attempt id is a decimal fraction of the grace end, so readers that
- *                              parse a number (the previous release included) read the grace end
- *   x:<grace end>              the same, once a repeat has handed the child out (no rollback may undo it);
- *                              also what the previous release wrote (SQLite: plain 'x', the grace in rotation_grace)
- *   l                          logged out, not yet acknowledged: refused, except by the logout (a retry)
- *   r                          revoked
- */
-export const pendingState = ({ id, pendingUntil }: Rotation): string => `p:${id}:${pendingUntil}`
-export const rotatedState = ({ id, now, graceMs }: Rotation): string => `x:${now + graceMs}.${id}`
-
 export type RotateResult =
   /** Written as pending: confirm it (or roll it back) next. */
   | { outcome: 'rotated' }

@@ -1,24 +1,7 @@
 import type { SessionRecord } from '../../schemas/sessions.js'
 import type { RevocationDatabase } from '../revocation-database.js'
-import { pendingState, rotatedState, type Admission, type NotBefore, type RotateResult, type Rotation, type SessionSelector, type SessionStore, type StartResult, type TokenStatus } from './index.js'
-
-/** What a stored state (index.ts) means at `now`; undefined: as if there were none. */
-type State =
-  | { kind: 'rotated'; graceEnds: number | undefined; value: string }
-  | { kind: 'pending' | 'ending' | 'revoked' }
-  | undefined
-
-function stateAt(state: string | undefined, now: number): State {
-  if (state === undefined) return undefined
-  if (state.startsWith('p:')) {
-    const pendingUntil = Number(/^p:\d+:(\d+)$/.exec(state)?.[1] ?? Infinity)
-    return pendingUntil <= now ? undefined : { kind: 'pending' }
-  }
-  // Plain 'x' is the previous release's: its grace end is that of its rotation_grace row.
-  if (state === 'x') return { kind: 'rotated', graceEnds: undefined, value: state }
-  if (state.startsWith('x:')) return { kind: 'rotated', graceEnds: Number(/^x:(\d+)/.exec(state)?.[1] ?? 0), value: state }
-  return { kind: state === 'l' ? 'ending' : 'revoked' }
-}
+import { ENDING, encodeTokenState, pendingState, REVOKED, rotatedState, tokenStateAt } from './token-state.js'
+import { type Admission, type NotBefore, type RotateResult, type Rotation, type SessionSelector, type SessionStore, type StartResult, type TokenStatus } from './index.js'
 
 /**
  * The embedded session store: the same semantics as Redis, in the revocation database's tables (one
@@ -70,18 +53,17 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
 
   const rotate = db.transaction((jti: string, sid: string, sub: string, expMs: number, rotation: Rotation): RotateResult => {
     const { now, graceMs } = rotation
-    const state = stateAt(tokenState.get(jti, now)?.state, now)
+    const stored = tokenState.get(jti, now)?.state
+    const state = tokenStateAt(stored, now)
     if (state?.kind === 'pending') return { outcome: 'pending' }
     const sessionAlive = liveSession.get(sid, sub, now) !== undefined
     if (state?.kind === 'rotated' && sessionAlive) {
-      const child = graceChild.get(jti, now)?.sealed_child
-      if (state.graceEnds === undefined) {
-        if (child !== undefined) return { outcome: 'repeated', sealedChild: child }
-      } else if (now < state.graceEnds) {
+      if (now < state.graceEnds) {
+        const child = graceChild.get(jti, now)?.sealed_child
         // No child within the grace: REFRESH_GRACE=0 and a request that began before the rotation.
         if (child === undefined) return { outcome: 'revoked' }
         // Handed out from now on: no rollback may undo this rotation.
-        replaceTokenState.run(`x:${state.graceEnds}`, jti, state.value)
+        replaceTokenState.run(encodeTokenState({ kind: 'rotated', graceEnds: state.graceEnds }), jti, stored)
         return { outcome: 'repeated', sealedChild: child }
       }
       deleteSession.run(sid)
@@ -98,7 +80,7 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
     if (deleteTokenState.run(jti, pendingState(rotation), rotatedState(rotation)).changes > 0) deleteGrace.run(jti)
   })
   const end = db.transaction((jti: string, sid: string, expMs: number, now: number) => {
-    if (tokenState.get(jti, now)?.state !== 'r') setTokenState.run(jti, 'l', expMs)
+    if (tokenState.get(jti, now)?.state !== REVOKED) setTokenState.run(jti, ENDING, expMs)
     deleteSession.run(sid)
   })
   const start = db.transaction((session: SessionRecord, { checkedAt, maxSessions }: Admission): StartResult => {
@@ -125,7 +107,7 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
     },
     async check({ sub, sid, jti }, now) {
       return guard((): TokenStatus => {
-        const state = stateAt(tokenState.get(jti, now)?.state, now)
+        const state = tokenStateAt(tokenState.get(jti, now)?.state, now)
         if (state !== undefined) return state.kind === 'ending' ? 'ending' : 'revoked'
         return liveSession.get(sid, sub, now) !== undefined ? 'active' : 'revoked'
       })
@@ -143,7 +125,7 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
       guard(() => end.immediate(jti, sid, exp * 1000, now))
     },
     async confirmEnd({ jti }) {
-      guard(() => replaceTokenState.run('r', jti, 'l'))
+      guard(() => replaceTokenState.run(REVOKED, jti, ENDING))
     },
     async endOne(sub, sid, { now }) {
       return guard(() => deleteOnly.run(sub, now, sid).changes > 0)

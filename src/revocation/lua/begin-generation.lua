@@ -1,0 +1,3 @@
+-- Begins a shard's generation where there is none (generation-keeper.ts).
+generation()
+return 1

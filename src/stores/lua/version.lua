@@ -1,0 +1,2 @@
+-- A record's version (record-versions.ts); nil for one never changed.
+return redis.call('GET', KEY.version)
