@@ -180,6 +180,7 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (await check()) return
+    // A poll: what it waits for happens in real processes or on real connections (a reconnect, a failover, a feed).
     await sleep(100)
   }
   throw new Error(`timed out waiting for ${what}`)

@@ -31,6 +31,7 @@ test('MANAGEMENT_PORT: metrics and probes answer there, and not on the public po
   t.match(await (await fetch(`${managementUrl}/metrics`)).text(), /jwt_auth_http_request_duration_seconds_count\{method="GET",route="\/.well-known\/jwks.json",status_code="200"\} 1/)
 
   child.kill('SIGTERM')
+  // Waits for the process to handle its signal; it drains for a second meanwhile.
   await sleep(200)
   const draining = await fetch(`${managementUrl}/health/ready`)
   t.equal(draining.status, 503, 'readiness on the management port turns 503 on SIGTERM')

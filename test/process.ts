@@ -41,6 +41,7 @@ export async function startServer(t: TestContext, env: Record<string, string>): 
     const started = logs.find((line) => line.msg === 'jwt-auth-service started')
     if (started !== undefined) return { child, logs, started, exited }
     if (child.exitCode !== null) break
+    // Waits for a real process to log its start-up line.
     await sleep(50)
   }
   throw new Error(`the server did not start: ${stderr}`)

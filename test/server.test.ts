@@ -18,6 +18,7 @@ test('serves on the embedded defaults; on SIGTERM drains (ready 503), then exits
   const child = run({ PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', SHUTDOWN_DRAIN_SECONDS: '1' })
   let up = false
   for (let attempt = 0; attempt < 100 && !up; attempt++) {
+    // Waits for a real process to listen.
     await sleep(100)
     up = await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok, () => false)
   }
@@ -31,6 +32,7 @@ test('serves on the embedded defaults; on SIGTERM drains (ready 503), then exits
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
   const signalled = Date.now()
   child.kill('SIGTERM')
+  // Waits for the process to handle its signal (SHUTDOWN_DRAIN_SECONDS=1 keeps it serving meanwhile).
   await sleep(200)
   const ready = await fetch(`http://127.0.0.1:${port}/health/ready`)
   t.equal(ready.status, 503, 'readiness turns 503 first')

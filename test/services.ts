@@ -41,6 +41,7 @@ export class OwnRedis {
         await client.ping()
         return
       } catch {
+        // Waits for the redis-server process to accept connections.
         await sleep(50)
       } finally {
         client.disconnect()

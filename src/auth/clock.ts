@@ -7,27 +7,44 @@
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number
+  /**
+   * Elapsed milliseconds on a clock that nobody sets back (performance.now()): what staleness is measured
+   * by (the revocation feed's lag), never the wall clock. Without it, performance.now().
+   */
+  monotonic?(): number
 }
 
 /** Production: the system clock. */
-export const systemClock: Clock = { now: () => Date.now() }
+export const systemClock: Clock = { now: () => Date.now(), monotonic: () => performance.now() }
 
-/** A clock that tests set and advance; it starts at the system time unless told otherwise. */
+/** The clock's monotonic time, or performance.now(). */
+export const monotonicOf = (clock: Clock): (() => number) => clock.monotonic?.bind(clock) ?? (() => performance.now())
+
+/**
+ * A clock that tests set and advance; it starts at the system time unless told otherwise. Its monotonic
+ * time runs on with performance.now() and jumps with advance(), never with set() (as a system clock that
+ * is set does not move performance.now()): a test makes the feed's lag pass without a sleep, and a test
+ * that only sets the wall clock does not freeze the lag, which would hide an outage.
+ */
 export interface SettableClock extends Clock {
   set(ms: number): void
-  /** Moves the clock forward by `ms` milliseconds. */
+  /** Moves the clock forward by `ms` milliseconds, monotonic time with it. */
   advance(ms: number): void
+  monotonic(): number
 }
 
 export function settableClock(start: number = Date.now()): SettableClock {
   let current = start
+  let advanced = 0
   return {
     now: () => current,
+    monotonic: () => performance.now() + advanced,
     set(ms) {
       current = ms
     },
     advance(ms) {
       current += ms
+      advanced += ms
     }
   }
 }

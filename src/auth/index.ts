@@ -8,7 +8,7 @@ import { redisConfigured, type Logger, type RedisClient } from '../stores/redis-
 import { createAccounts, type Accounts } from './accounts.js'
 import { createClientTokens, type ClientTokens } from './client-tokens.js'
 import { createClients, type Clients } from './clients.js'
-import { systemClock, type Clock } from './clock.js'
+import { monotonicOf, systemClock, type Clock } from './clock.js'
 import { warmUpPasswords } from './passwords.js'
 import { createSessions, type Sessions } from './sessions.js'
 import { createTokenIssuer, type SignPayload, type TokenIssuer } from './token-issuer.js'
@@ -99,7 +99,7 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
 /** The replica, fed by the feed and by this instance's own revoking writes; undefined without Redis. */
 function openFeedFor(config: Config, revocations: RevocationStores, clock: Clock, log: Logger): RevocationFeed | undefined {
   if (revocations.redis === undefined || revocations.layout === undefined) return undefined
-  const feed = openRevocationFeed({ redis: revocations.redis, layout: revocations.layout, now: clock.now, maxLagMs: config.REVOCATION_MAX_LAG_MS, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log })
+  const feed = openRevocationFeed({ redis: revocations.redis, layout: revocations.layout, now: clock.now, monotonic: monotonicOf(clock), maxLagMs: config.REVOCATION_MAX_LAG_MS, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log })
   revocations.onPublished((events) => feed.applyOwn(events))
   return feed
 }

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http'
 import { defineLuaScripts, luaScript, reply, runLua } from '../stores/lua.js'
 import type { RedisClient } from '../stores/redis-connection.js'
 import type { FeedEvent, FeedLayout } from '../stores/revocation-feed.js'
-import { FeedReader, START } from './feed-reader.js'
+import { FeedReader, START, type Monotonic } from './feed-reader.js'
 import { RevocationReplica } from './replica.js'
 
 /** The replica of the revocation feed and the reader that keeps it (REVOCATION_CHECK=replicated, and the feed endpoint). */
@@ -29,6 +29,8 @@ export interface RevocationFeedOptions {
   layout: FeedLayout
   /** The service's clock (ms). */
   now: () => number
+  /** What the feed's lag is measured by (the clock's monotonic time). */
+  monotonic: Monotonic
   /** REVOCATION_MAX_LAG_MS: the feed is probed four times as often, so that an idle replica stays well inside the bound. */
   maxLagMs: number
   /** REDIS_COMMAND_TIMEOUT_MS, which a blocking read must stay inside. */
@@ -51,9 +53,9 @@ const CURSOR_SECRET = luaScript({
   decode: reply.string
 })
 
-export function openRevocationFeed({ redis, layout, now, maxLagMs, commandTimeoutMs, log }: RevocationFeedOptions): RevocationFeed {
+export function openRevocationFeed({ redis, layout, now, monotonic, maxLagMs, commandTimeoutMs, log }: RevocationFeedOptions): RevocationFeed {
   const replica = new RevocationReplica(layout.shards)
-  const reader = new FeedReader({ redis, layout, replica, now, probeEveryMs: Math.max(5, Math.floor(maxLagMs / 4)), blockMs: Math.floor(commandTimeoutMs / 2), beginGeneration: true, log })
+  const reader = new FeedReader({ redis, layout, replica, now, monotonic, probeEveryMs: Math.max(5, Math.floor(maxLagMs / 4)), blockMs: Math.floor(commandTimeoutMs / 2), beginGeneration: true, log })
   defineLuaScripts(redis, [DELETED_UP_TO, CURSOR_SECRET])
   // Read once per generation: a store that lost its data lost the secret too, and every cursor with it.
   let secret: Promise<Buffer> | undefined

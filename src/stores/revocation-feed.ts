@@ -7,7 +7,7 @@ import { GARBAGE_DELAY_MS } from './redis-scripts.js'
  * script as the write, so no revocation exists without its event (revocation/ reads it).
  *
  *   {f:<k>}:feed   stream shard k: one entry per revocation, fields k (kind), i (id), u (until, ms),
- *                  n (a client's not-before, ms); trimmed by time (MINID) once every token it can
+ *                  e (a client's epoch, µs); trimmed by time (MINID) once every token it can
  *                  concern has expired
  *   {f:0}:cursor  a random secret that signs the cursors of the feed's subscribers; no TTL
  *   {f:<k>}:gen    the shard's generation: Redis' time (µs) when it began; no TTL. A Redis that lost
@@ -119,9 +119,7 @@ export function parseFeedEvent(fields: string[]): FeedEvent | undefined {
     case 's':
       return Number.isFinite(until) ? { kind: 'session', id, until } : undefined
     case 'c': {
-      // The previous release wrote `n`, the epoch's second in ms: the same moment in µs.
-      const written = get('e')
-      const epoch = written !== undefined ? Number(written) : Number(get('n')) * 1000
+      const epoch = Number(get('e'))
       return Number.isFinite(until) && Number.isSafeInteger(epoch) ? { kind: 'client', id, epoch, until } : undefined
     }
     case 'a':

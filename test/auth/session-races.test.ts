@@ -165,6 +165,7 @@ for (const mode of STORE_MODES) {
     const change = auth.sessions.changePassword(claims, PASSWORD, NEW_PASSWORD).finally(() => (changing = false))
     for (let i = 0; i < 20 || (changing && i < 60); i++) {
       logins.push(auth.sessions.login(email, PASSWORD, FROM))
+      // Spreads the logins over the change's real duration (argon2 on the libuv pool), to race it.
       await sleep(10)
     }
     await change

@@ -65,11 +65,13 @@ test('over HTTP, a slow start costs its own duration, not the connection\'s life
   // The service stalls 400 ms just as the subscription arrives (a GC pause, a cold start).
   service.pause()
   const verifier = library(t, { jwksUri: `${service.url}/.well-known/jwks.json`, feed: { url: `${service.url}/oauth/revocations`, clientId: 'fresh-reader', clientSecret: secret } })
+  // The length of a real stall of the service's process (SIGSTOP).
   await sleep(400)
   service.resume()
   const resumedAt = performance.now()
   await t.resolves(until('the library to be fresh', async () => verifier.lagMs() <= MAX_LAG_MS, 3_000), 'fresh again after the stall')
   t.ok(performance.now() - resumedAt < 2_500, `within ${(performance.now() - resumedAt).toFixed(0)} ms of the service waking`)
+  // Real time must pass: the service's heartbeats over a real connection are what keep it fresh.
   await sleep(1_000)
   t.ok(verifier.lagMs() <= MAX_LAG_MS, `and it stays fresh (${verifier.lagMs().toFixed(0)} ms)`)
 })
@@ -80,6 +82,7 @@ test('over HTTP on a busy machine, the library is fresh whenever the service is'
   // subscription starts as slowly as everything else does then.
   const burners = Array.from({ length: 8 }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }))
   t.teardown(() => burners.forEach((burner) => burner.kill('SIGKILL')))
+  // Lets the eight burner processes load the machine before the library connects.
   await sleep(1_000)
   const overHttp = library(t, { jwksUri: `${service.url}/.well-known/jwks.json`, feed: { url: `${service.url}/oauth/revocations`, clientId: 'fresh-reader', clientSecret: secret } })
   const overRedis = library(t, { jwksUri: `${service.url}/.well-known/jwks.json`, feed: { redisUrl: env.REDIS_URL!, keyPrefix: env.REDIS_KEY_PREFIX } })
@@ -87,6 +90,7 @@ test('over HTTP on a busy machine, the library is fresh whenever the service is'
   const samples: { http: number; redis: number }[] = []
   for (const until = performance.now() + 5_000; performance.now() < until; ) {
     samples.push({ http: overHttp.lagMs(), redis: overRedis.lagMs() })
+    // Samples real time under real load: the lag of two real connections while eight processes burn the CPUs.
     await sleep(50)
   }
   const freshShare = (pick: (sample: { http: number; redis: number }) => number): number => samples.filter((sample) => pick(sample) <= MAX_LAG_MS).length / samples.length

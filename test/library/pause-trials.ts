@@ -64,6 +64,8 @@ async function trial(t: TestContext, paused: Managed, checker: VerifierHost, pau
   const token = await login()
   for (let attempt = 0; (await verifyAt(checker, token)).status !== 200; attempt++) {
     if (attempt > 200) throw new Error(`${checker.name} never accepted the fresh token`)
+    // Sleeps here wait for real processes: the verifier host's feed to bring the login, then the
+    // lengths of a real SIGSTOP pause of the process under trial.
     await sleep(20)
   }
   paused.pause()

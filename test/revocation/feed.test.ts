@@ -15,7 +15,6 @@ import {
   login,
   registerAndLogin,
   REDIS_URL,
-  sleep,
   storeEnv,
   until,
   type Env,
@@ -136,13 +135,16 @@ test('replicated: the instance that writes a revocation refuses the token before
 
 test('replicated: a feed that stops falls back to the strict check, and to 503 when Redis does not answer', async (t) => {
   const redis = await OwnRedis.start(t)
-  const [a, b] = await twoReplicatedInstances(t, { REDIS_URL: redis.url, REVOCATION_MAX_LAG_MS: '100', REDIS_COMMAND_TIMEOUT_MS: '300' })
+  // The instances' lag is measured by these clocks, which jump forward when told: the lag passes without a sleep.
+  const [clockA, clockB] = [settableClock(), settableClock()]
+  const env = await storeEnv(t, 'redis-postgres', { REVOCATION_CHECK: 'replicated', REDIS_URL: redis.url, REVOCATION_MAX_LAG_MS: '100', REDIS_COMMAND_TIMEOUT_MS: '300' })
+  const [a, b] = [await buildApp(t, env, clockA), await buildApp(t, env, clockB)]
   await Promise.all([fresh(a, 100), fresh(b, 100)])
   const account = await registerAndLogin(a)
   const other = (await login(a, account.email, account.password)).access_token
 
   await b.auth.feed!.reader.stop()
-  await sleep(150)
+  clockB.advance(150)
   t.ok(b.auth.feed!.reader.lagMs() > 100, 'the stopped reader is stale')
   t.equal((await a.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })).statusCode, 200)
   assertError(t, await verify(b, account.token), 401, 'TOKEN_REVOKED') // from the store: strict
@@ -150,7 +152,8 @@ test('replicated: a feed that stops falls back to the strict check, and to 503 w
 
   redis.pause()
   try {
-    await sleep(150)
+    // a's reader hears nothing from the paused Redis: stale once its clock has moved past the bound.
+    clockA.advance(150)
     const [onA, onB] = await Promise.all([verify(a, other), verify(b, other)])
     assertError(t, onA, 503, 'STORE_UNAVAILABLE')
     assertError(t, onB, 503, 'STORE_UNAVAILABLE')

@@ -55,6 +55,8 @@ for (const prefix of [undefined, 'pauses:']) {
       const token = (await json(`${other.url}/api/login`, post({ email, password }))).body.access_token as string
       for (let attempt = 0; (await verify(token)).status !== 200; attempt++) {
         if (attempt > 100) throw new Error('the replicated instance never accepted the fresh token')
+        // Sleeps here wait for real processes: another instance's feed to bring the login, then the
+        // lengths of a real SIGSTOP pause (a Redis or an instance frozen while the logout happens).
         await sleep(20)
       }
       paused.pause()

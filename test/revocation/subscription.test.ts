@@ -254,6 +254,7 @@ test('backpressure: a slow subscriber is served at its pace, stalled ones are cu
   let peak = rssBefore
   let cutAfter: number | undefined
   while ((!(slow.has('ready') || slow.ended) || cutAfter === undefined) && performance.now() - openedAt < 40_000) {
+    // Samples a real process's RSS while its subscribers read (or do not).
     await sleep(200)
     peak = Math.max(peak, await rssOf(a.pid!))
     if (cutAfter === undefined && (await cutOff()) >= stalled.length) cutAfter = performance.now() - openedAt

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { presentedCredentials } from '../../auth/client-credentials.js'
+import { monotonicOf } from '../../auth/clock.js'
 import { OAuthError } from '../../errors.js'
 import { authorizationHeader } from '../../plugins/auth.js'
 import { streamFeed } from '../../revocation/subscription.js'
@@ -54,7 +55,7 @@ const revocations: FastifyPluginAsyncTypebox = async (fastify) => {
         feedSubscribersCut.inc()
         request.log.warn({ client_id: client.client_id }, 'revocation feed subscriber cut off: it read nothing for a while')
       }
-      await streamFeed(reply.raw, { feed, lastEventId: request.headers['last-event-id'], heartbeatMs, stillAllowed, recheckMs: REVOCATION_MAX_LAG_MS, onStalled }).catch((error: unknown) => {
+      await streamFeed(reply.raw, { feed, lastEventId: request.headers['last-event-id'], heartbeatMs, stillAllowed, recheckMs: REVOCATION_MAX_LAG_MS, onStalled, monotonic: monotonicOf(fastify.auth.clock) }).catch((error: unknown) => {
         request.log.warn({ err: { message: (error as Error).message } }, 'revocation feed subscription ended')
         reply.raw.destroy()
       })

@@ -67,6 +67,7 @@ for (const mode of STORE_MODES) {
     const logins: ReturnType<typeof attempt>[] = []
     for (let i = 0; i < 20 || (changing && i < 60); i++) {
       logins.push(attempt(i % 2 === 0 ? one : two))
+      // Spreads the logins over the change's real duration (argon2 on the libuv pool), to race it.
       await sleep(10)
     }
     t.equal((await change).statusCode, 200, 'the change succeeds')

@@ -6,14 +6,17 @@
  */
 import pg from 'pg'
 import { test } from 'tap'
+import { settableClock } from '../../../src/auth/clock.js'
 import { REACHABILITY_PROBE_MS } from '../../../src/stores/postgres-pool.js'
 import { assertError, bearer, buildApp, registerAndLogin, storeEnv, until } from '../../helper.js'
 import { TcpProxy } from '../../services.js'
 
 test('a password change on one instance shows on the next /api/user on every instance', async (t) => {
   const env = await storeEnv(t, 'redis-postgres')
-  const a = await buildApp(t, env)
-  const b = await buildApp(t, env)
+  // Both instances on one settable clock: the change's updated_at is later than the registration's without a sleep.
+  const clock = settableClock()
+  const a = await buildApp(t, env, clock)
+  const b = await buildApp(t, env, clock)
   const account = await registerAndLogin(a)
   const before = (await b.inject({ url: '/api/user', headers: bearer(account.token) })).json()
   t.same((await a.inject({ url: '/api/user', headers: bearer(account.token) })).json(), before, 'cached on both instances')
@@ -27,7 +30,7 @@ test('a password change on one instance shows on the next /api/user on every ins
   t.equal((await b.inject({ url: '/api/user', headers: bearer(account.token) })).json().name, before.name, 'a change without a new version is not seen')
   await database.query(`UPDATE ${env.DATABASE_SCHEMA}.users SET name = $2 WHERE id = $1`, [before.id, before.name])
 
-  await new Promise((resolve) => setTimeout(resolve, 5)) // updated_at has millisecond precision
+  clock.advance(1_000)
   const changed = await a.inject({
     method: 'PUT',
     url: '/api/user/password',
