@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { RedisClient } from '../stores/redis-connection.js'
 import { defineLuaScripts, luaScript, runLua } from '../stores/lua.js'
-import { LUA_FEED, parseFeedEvent, type FeedEvent, type FeedLayout } from '../stores/revocation-feed.js'
+import { FEED_KEYS, LUA_FEED, parseFeedEvent, type FeedEvent, type FeedLayout } from '../stores/revocation-feed.js'
 import type { RevocationReplica } from './replica.js'
 
 /** One entry of a shard, as the reader passed it on. */
@@ -52,7 +52,7 @@ const PROBE = luaScript({
   command: 'jwtFeedProbe',
   source: new URL('./lua/probe.lua', import.meta.url),
   libraries: [LUA_FEED],
-  keys: ['feedStream', 'feedGeneration'],
+  keys: FEED_KEYS,
   args: ['mayBegin', 'position', 'generation'],
   decode: (value: unknown): unknown => value
 })

@@ -46,6 +46,9 @@ export interface FeedKeys {
   feedGeneration: string
 }
 
+/** The key names of a script that appends to the feed, in the order lua/feed.lua's callers list them. */
+export const FEED_KEYS = ['feedStream', 'feedGeneration'] as const satisfies readonly (keyof FeedKeys)[]
+
 export interface FeedLayout {
   shards: number
   /** The shard whose stream carries the events of a user (by sub) or a client (by client_id). */

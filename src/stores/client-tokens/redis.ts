@@ -1,6 +1,6 @@
 import { luaScript, luaSource, reply } from '../lua.js'
 import { GARBAGE_DELAY_MS, LUA_EXPIRED, type RedisScripts } from '../redis-scripts.js'
-import { LUA_FEED, type FeedEvent, type FeedLayout } from '../revocation-feed.js'
+import { FEED_KEYS, LUA_FEED, type FeedEvent, type FeedLayout } from '../revocation-feed.js'
 import type { ClientTokenStore } from './index.js'
 
 /*
@@ -21,7 +21,6 @@ export const clientVersionKey = (layout: FeedLayout) => (clientId: string): stri
 
 const LUA_MARKER_SECONDS = luaSource(new URL('./lua/marker-seconds.lua', import.meta.url))
 const script = (name: string): URL => new URL(`./lua/${name}.lua`, import.meta.url)
-const FEED_KEYS = ['feedStream', 'feedGeneration'] as const
 
 const KEEP_EPOCH = luaScript({
   command: 'jwtClientKeepEpoch',

@@ -1,7 +1,7 @@
 import type { SessionRecord } from '../../schemas/sessions.js'
 import { luaScript, luaSource, reply } from '../lua.js'
 import { GARBAGE_DELAY_MS, LUA_EXPIRED, UnacknowledgedWriteError, type RedisScripts } from '../redis-scripts.js'
-import { LUA_FEED, type FeedEvent, type FeedLayout } from '../revocation-feed.js'
+import { FEED_KEYS, LUA_FEED, type FeedEvent, type FeedLayout } from '../revocation-feed.js'
 import type { NotBefore, SessionStore } from './index.js'
 import { pendingState, rotatedState } from './token-state.js'
 
@@ -81,7 +81,6 @@ const endedKey = (tag: string, sid: string): string => `${tag}:e:${sid}`
 const LUA_INDEX = luaSource(new URL('./lua/index.lua', import.meta.url))
 const LUA_DEAD = luaSource(new URL('./lua/dead.lua', import.meta.url))
 const script = (name: string): URL => new URL(`./lua/${name}.lua`, import.meta.url)
-const FEED_KEYS = ['feedStream', 'feedGeneration'] as const
 /** How long the feed keeps an event (ms): the last argument of every script that publishes one. */
 const FEED_KEEP = 'feedKeep'
 
