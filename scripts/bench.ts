@@ -29,6 +29,7 @@ import { es256Rate, type CryptoRate } from './bench/crypto.js'
 import { measureFeed, type FeedFigures } from './bench/feed.js'
 import { measureFeedStress, type FeedStressFigures } from './bench/feed-stress.js'
 import { cpuSeconds, redisPid, rssMb, sleep, Target, withOwnRedis } from './bench/processes.js'
+import { imageRuntime } from './image-runtime.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -107,10 +108,10 @@ async function load(target: Target, redis: number | undefined, options: autocann
 const isReady = (path: string) => async (url: string) => (await fetch(`${url}${path}`)).ok
 
 async function startService(env: Record<string, string>): Promise<Target> {
-  // As the Dockerfile runs it (its memory settings), at LOG_LEVEL=warn.
-  const nodeArgs = ['--max-semi-space-size=2', ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])]
-  const memory = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072', UV_THREADPOOL_SIZE: POOL_SIZE }
-  const full = { LOG_LEVEL: 'warn', ...memory, ...GENEROUS_LIMITS, ...env }
+  // As the Dockerfile runs it (its Node flags and memory settings), at LOG_LEVEL=warn.
+  const image = imageRuntime()
+  const nodeArgs = [...image.nodeArgs, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])]
+  const full = { LOG_LEVEL: 'warn', ...image.memoryEnv, UV_THREADPOOL_SIZE: POOL_SIZE, ...GENEROUS_LIMITS, ...env }
   return Target.start('service', join(DIST, 'src', 'server.js'), full, isReady('/health/ready'), nodeArgs)
 }
 

@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, sep } from 'node:path'
 import { Redis } from 'ioredis'
+import { imageRuntime } from '../image-runtime.js'
 
 /**
  * Processes the nemesis (and the tests of pauses) run, each of which can be paused (SIGSTOP: a GC pause,
@@ -173,10 +174,10 @@ export class ServiceProcess extends Managed {
   }
 
   protected spawn(): ChildProcess {
-    // The memory settings of the image (Dockerfile), so that what is measured here is what a pod does.
-    const memory = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' }
-    const env = { PATH: process.env.PATH!, DATA_DIR: this.dataDir, HOST: '127.0.0.1', PORT: String(this.port), SHUTDOWN_DRAIN_SECONDS: '0', ...memory, ...this.env }
-    return spawn(process.execPath, ['--max-semi-space-size=2', SERVER], { env, stdio: ['ignore', 'ignore', 'pipe'] })
+    // As the image runs it (its Node flags and memory settings), so that what is measured here is what a pod does.
+    const { nodeArgs, memoryEnv } = imageRuntime()
+    const env = { PATH: process.env.PATH!, DATA_DIR: this.dataDir, HOST: '127.0.0.1', PORT: String(this.port), SHUTDOWN_DRAIN_SECONDS: '0', ...memoryEnv, ...this.env }
+    return spawn(process.execPath, [...nodeArgs, SERVER], { env, stdio: ['ignore', 'ignore', 'pipe'] })
   }
 
   /** Whatever its LOG_LEVEL: once it answers. */

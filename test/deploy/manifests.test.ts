@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { test } from 'tap'
 import { parseAllDocuments } from 'yaml'
+import { imageRuntime } from '../../scripts/image-runtime.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const K8S = join(ROOT, 'k8s')
@@ -127,6 +128,9 @@ test('the rendered deployment is what a production service needs', async (t) => 
   t.match(container.livenessProbe.httpGet, { path: '/health/live', port: 'management' })
   t.match(container.ports, [{ name: 'http', containerPort: 3000 }, { name: 'management', containerPort: 9000 }])
   t.ok(container.resources.requests.cpu && container.resources.limits.memory, 'requests and limits')
+  const limitMiB = Number(/^(\d+)Mi$/.exec(container.resources.limits.memory)?.[1])
+  const oldSpaceMiB = Number(imageRuntime().nodeArgs.find((arg) => arg.startsWith('--max-old-space-size='))?.split('=')[1])
+  t.ok(oldSpaceMiB > 0 && oldSpaceMiB <= limitMiB / 2, `the image caps V8's old generation (${oldSpaceMiB} MiB) at half the pod's memory limit (${limitMiB} MiB) or less`)
   t.ok(container.lifecycle.preStop, 'preStop for draining')
   t.match(container.image, /^ghcr\.io\/example\/jwt-auth-service:\d+\.\d+\.\d+$/, 'a tagged image (set by kustomize `images`)')
   t.match(pod.volumes, [{ name: 'signing-key', secret: { secretName: 'jwt-auth-signing-key' } }], 'the signing key from a Secret')
