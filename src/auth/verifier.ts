@@ -51,7 +51,7 @@ export class AudienceMismatchError extends ServiceError {
   }
 }
 
-/** The audiences a token is for: its `aud` (a string or, from elsewhere, a list); DEFAULT_AUDIENCE for a user token of release 0.1, which has none. */
+/** The audiences a token is for: its `aud` (a string or, from elsewhere, a list); DEFAULT_AUDIENCE for a user token issued before audiences existed, which has none. */
 export function audiencesOf(verified: VerifiedToken, defaultAudience: string): string[] {
   const aud: unknown = verified.claims.aud
   if (aud === undefined && verified.kind === 'user') return [defaultAudience]
@@ -85,7 +85,7 @@ type SignedPayload = { kind: 'user' | 'client'; payload: Record<string, unknown>
 
 type JwtVerifier = (token: string) => { payload: Record<string, unknown> }
 
-/** A marker claim (stores/not-before.ts), absent from tokens of the previous release. */
+/** A marker claim (stores/not-before.ts), absent from tokens issued before markers existed. */
 const isMarker = (value: unknown): boolean => value === undefined || Number.isSafeInteger(value)
 
 function isUserClaims(payload: Record<string, unknown>): payload is UserClaims {

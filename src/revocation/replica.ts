@@ -72,7 +72,7 @@ export class RevocationReplica {
 
   /**
    * Whether the token is revoked, as far as the events applied tell. `shard`: the feed shard of its user
-   * or client. A token without the markers (the previous release's) is judged by its `iat` against the
+   * or client. A token without the markers (issued before they existed) is judged by its `iat` against the
    * markers' seconds, as it was when it was issued.
    */
   verdict(claims: RevocableClaims, shard: number, nowMs: number): ReplicaVerdict {

@@ -11,7 +11,7 @@ export const UserClaims = Type.Object({
   sid: Type.String(),
   /** When the session began, kept across refreshes. */
   auth_time: Type.Integer(),
-  /** DEFAULT_AUDIENCE (RFC 7519 §4.1.3); tokens of release 0.1 have none and count as DEFAULT_AUDIENCE. */
+  /** DEFAULT_AUDIENCE (RFC 7519 §4.1.3); tokens issued before audiences existed have none and count as DEFAULT_AUDIENCE. */
   aud: Type.Optional(Type.String()),
   /** With Redis: the generation of the revocation feed's shard it was issued in (stores/not-before.ts). */
   gen: Type.Optional(Type.Integer())

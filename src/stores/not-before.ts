@@ -9,8 +9,8 @@
  * data is refused, and instances whose clocks differ agree.
  *
  * Tokens issued before this rule carry no marker. They keep the rule they were issued under, their
- * `iat` against the marker's second, until they expire: markerSeconds reads a marker written by the
- * previous release too (a client epoch in seconds, a generation in milliseconds).
+ * `iat` against the marker's second, until they expire: markerSeconds also reads the markers
+ * written before they were in µs (a client epoch in seconds, a generation in milliseconds).
  */
 
 /** The second a marker falls in, whatever unit it was written in (by its magnitude). */

@@ -40,6 +40,6 @@ export interface ClientTokenRef {
   /** Seconds, as the claims have them. */
   iat: number
   exp: number
-  /** The client epoch it was issued under; absent from tokens of the previous release. */
+  /** The client epoch it was issued under; absent from tokens issued before client epochs existed (stores/not-before.ts). */
   epoch?: number
 }

@@ -124,7 +124,7 @@ export interface TokenRef {
   jti: string
   /** Expiry in seconds (the `exp` claim): the deny-list entry lives exactly this long. */
   exp: number
-  /** Redis: the generation it was issued in (claim `gen`); absent from tokens of the previous release. */
+  /** Redis: the generation it was issued in (claim `gen`); absent from tokens issued before generations existed (stores/not-before.ts). */
   gen?: number
 }
 
