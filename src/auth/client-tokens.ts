@@ -53,10 +53,10 @@ export interface ClientTokens {
 }
 
 export interface ClientTokenDependencies {
-  clientTokens: ClientTokenStore
-  sessions: SessionStore
+  clientTokenStore: ClientTokenStore
+  sessionStore: SessionStore
   issuer: TokenIssuer
-  reader: SignedTokenReader
+  signedTokens: SignedTokenReader
   verifier: Verifier
   clock: Clock
   config: Pick<Config, 'CLIENT_TOKEN_TTL' | 'DEFAULT_AUDIENCE'>
@@ -65,10 +65,10 @@ export interface ClientTokenDependencies {
 /** A client's own token: a client-credentials token issued to it. */
 const isOwn = (verified: VerifiedToken, client: Client): boolean => verified.kind === 'client' && verified.claims.client_id === client.client_id
 
-export function createClientTokens({ clientTokens, sessions, issuer, reader, verifier, clock, config }: ClientTokenDependencies): ClientTokens {
+export function createClientTokens({ clientTokenStore, sessionStore, issuer, signedTokens, verifier, clock, config }: ClientTokenDependencies): ClientTokens {
   return {
     // Kept until the token's expiry.
-    keepEpoch: (clientId, now) => clientTokens.keepEpoch(clientId, now, (toSeconds(now) + config.CLIENT_TOKEN_TTL) * 1000),
+    keepEpoch: (clientId, now) => clientTokenStore.keepEpoch(clientId, now, (toSeconds(now) + config.CLIENT_TOKEN_TTL) * 1000),
 
     async issue(client, { scope, resource }, kept) {
       // Asking for no scope grants all of the client's scopes.
@@ -88,7 +88,7 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, ver
       const iat = toSeconds(now)
       const exp = iat + config.CLIENT_TOKEN_TTL
       // The token carries the client's epoch (and the feed's generation): it passes only while they are current.
-      const { epoch, generation } = kept?.issuedUnder ?? (await clientTokens.keepEpoch(client.client_id, now, exp * 1000))
+      const { epoch, generation } = kept?.issuedUnder ?? (await clientTokenStore.keepEpoch(client.client_id, now, exp * 1000))
       const signed = issuer.signClient({
         sub: client.client_id,
         client_id: client.client_id,
@@ -121,7 +121,7 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, ver
     async revoke(token, by) {
       let verified: VerifiedToken
       try {
-        verified = reader.read(token, { keep: false })
+        verified = signedTokens.read(token, { keep: false })
       } catch (error) {
         if (error instanceof ServiceError && error.statusCode === 401) return { kind: 'nothing' }
         throw error
@@ -131,18 +131,18 @@ export function createClientTokens({ clientTokens, sessions, issuer, reader, ver
       }
       const now = clock.now()
       if (verified.kind === 'client') {
-        await clientTokens.revoke(verified.claims, now)
+        await clientTokenStore.revoke(verified.claims, now)
         return { kind: 'client', client_id: verified.claims.client_id }
       }
-      await sessions.end(verified.claims, now)
+      await sessionStore.end(verified.claims, now)
       // Acknowledged (sessions.ts, end): the token is now simply revoked. Best effort: it is revoked already.
-      await sessions.confirmEnd(verified.claims).catch(() => {})
+      await sessionStore.confirmEnd(verified.claims).catch(() => {})
       return { kind: 'user', sub: verified.claims.sub, sid: verified.claims.sid }
     },
 
     forget(clientId) {
       const now = clock.now()
-      return clientTokens.forget(clientId, now, now + config.CLIENT_TOKEN_TTL * 1000)
+      return clientTokenStore.forget(clientId, now, now + config.CLIENT_TOKEN_TTL * 1000)
     }
   }
 }

@@ -12,7 +12,7 @@ import { monotonicOf, systemClock, type Clock } from './clock.js'
 import { warmUpPasswords } from './passwords.js'
 import { createSessions, type Sessions } from './sessions.js'
 import { createTokenIssuer, type SignPayload, type TokenIssuer } from './token-issuer.js'
-import { createSignedTokenReader, createVerifier, type Verifier } from './verifier.js'
+import { createServiceVerifier, createSignedTokenReader, type Verifier } from './verifier.js'
 
 export type StoreHealth = 'ok' | 'unavailable'
 
@@ -26,15 +26,22 @@ export interface Auth {
   issuer: TokenIssuer
   keys: KeySet
   clock: Clock
-  /** The stores' Redis connection (undefined when embedded), which the rate limits share. */
-  redis: RedisClient | undefined
-  /** REVOCATION_CHECK=replicated: the in-memory replica of the revocation feed and its reader. */
-  feed: RevocationFeed | undefined
-  /** The feed for GET /oauth/revocations: the replicated check's, or one opened at the first subscriber; undefined without Redis. */
-  subscribableFeed(): RevocationFeed | undefined
   /** Whether each store answers now (for /health/ready). */
   health(): Promise<{ users: StoreHealth; clients: StoreHealth; revocations: StoreHealth }>
   close(): Promise<void>
+}
+
+/**
+ * The revocation feed, as infrastructure beside the domain core: the verifier reads its replica, and the
+ * feed endpoint streams it; routes reach it only through this, never through `Auth`. Redis only.
+ */
+export interface RevocationFeeds {
+  /** Whether the revocation store is Redis, where the feed is (GET /oauth/revocations exists only then). */
+  available: boolean
+  /** REVOCATION_CHECK=replicated: the in-memory replica the verifier answers from, and its reader. */
+  replicated: RevocationFeed | undefined
+  /** The feed for GET /oauth/revocations: the replicated check's, or one opened at the first subscriber; undefined without Redis. */
+  forSubscribers(): RevocationFeed | undefined
 }
 
 export interface AuthOptions {
@@ -47,6 +54,19 @@ export interface AuthOptions {
 
 /** Opens the stores the settings pick and builds the services over them. */
 export async function openAuth(config: Config, options: AuthOptions): Promise<Auth> {
+  return (await openAuthWithFeeds(config, options)).auth
+}
+
+/** What openAuthWithFeeds opens: the domain core, and the infrastructure beside it (both closed with `auth`). */
+export interface OpenedAuth {
+  auth: Auth
+  /** The stores' Redis connection (undefined when embedded), which the rate limits share. */
+  redis: RedisClient | undefined
+  feeds: RevocationFeeds
+}
+
+/** openAuth, with the Redis connection and the revocation feed it reads. */
+export async function openAuthWithFeeds(config: Config, options: AuthOptions): Promise<OpenedAuth> {
   const clock = options.clock ?? systemClock
   const keys = options.keys ?? loadKeySet(config)
   const users = await createUserStore(config)
@@ -55,35 +75,37 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
     throw error
   })
   const revocations = await openRevocationStores(config, options.log, clock.now)
-  const { sessions, clientTokens } = revocations
+  const { sessions: sessionStore, clientTokens: clientTokenStore } = revocations
 
   const issuer = createTokenIssuer(keys, { issuer: config.ISSUER, audience: config.DEFAULT_AUDIENCE }, options.signUserPayload)
-  const reader = createSignedTokenReader(keys, { issuer: config.ISSUER, sessionTtl: config.SESSION_TTL, clock })
+  const signedTokens = createSignedTokenReader(keys, { issuer: config.ISSUER, sessionTtl: config.SESSION_TTL, clock })
   let feed = config.REVOCATION_CHECK === 'replicated' ? openFeedFor(config, revocations, clock, options.log) : undefined
   // Without a feed reader of its own, the instance still begins the feed's generations (the library waits for them).
   const generations = feed === undefined && revocations.redis !== undefined && revocations.layout !== undefined
     ? keepGenerations(revocations.redis, revocations.layout, Math.max(5, Math.floor(config.REVOCATION_MAX_LAG_MS / 4)))
     : undefined
-  const replicated = feed === undefined ? undefined : { replica: feed.replica, reader: feed.reader, layout: feed.layout, maxLagMs: config.REVOCATION_MAX_LAG_MS }
-  const verifier = createVerifier({ reader, sessions, clientTokens, clock, defaultAudience: config.DEFAULT_AUDIENCE, replicated })
-  const clientTokenService = createClientTokens({ clientTokens, sessions, issuer, reader, verifier, clock, config })
+  const replicated = feed === undefined ? undefined : { replica: feed.replica, feedReader: feed.reader, layout: feed.layout, maxLagMs: config.REVOCATION_MAX_LAG_MS }
+  const verifier = createServiceVerifier({ signedTokens, sessionStore, clientTokenStore, clock, defaultAudience: config.DEFAULT_AUDIENCE, replicated })
+  const clientTokenService = createClientTokens({ clientTokenStore, sessionStore, issuer, signedTokens, verifier, clock, config })
   await warmUpPasswords()
 
   const answer = (ping: Promise<void>): Promise<StoreHealth> => ping.then(() => 'ok' as const, () => 'unavailable' as const)
-  return {
+  const feeds: RevocationFeeds = {
+    available: revocations.redis !== undefined,
+    get replicated() {
+      return config.REVOCATION_CHECK === 'replicated' ? feed : undefined
+    },
+    forSubscribers: () => (feed ??= openFeedFor(config, revocations, clock, options.log))
+  }
+  const auth: Auth = {
     accounts: createAccounts(users, clock, revocations.userVersions),
-    sessions: createSessions({ users, sessions, userVersions: revocations.userVersions, issuer, reader, clock, config }),
+    sessions: createSessions({ users, sessionStore, userVersions: revocations.userVersions, issuer, signedTokens, clock, config }),
     clients: createClients(clientStore, clientTokenService.forget, clock, revocations.clientVersions),
     clientTokens: clientTokenService,
     verifier,
     issuer,
     keys,
     clock,
-    redis: revocations.redis,
-    get feed() {
-      return config.REVOCATION_CHECK === 'replicated' ? feed : undefined
-    },
-    subscribableFeed: () => (feed ??= openFeedFor(config, revocations, clock, options.log)),
     async health() {
       const [usersOk, clientsOk, revocationsOk] = await Promise.all([answer(users.ping()), answer(clientStore.ping()), answer(revocations.ping())])
       return { users: usersOk, clients: clientsOk, revocations: revocationsOk }
@@ -94,6 +116,7 @@ export async function openAuth(config: Config, options: AuthOptions): Promise<Au
       await Promise.allSettled([users.close(), clientStore.close(), revocations.close()])
     }
   }
+  return { auth, redis: revocations.redis, feeds }
 }
 
 /** The replica, fed by the feed and by this instance's own revoking writes; undefined without Redis. */

@@ -85,11 +85,11 @@ export interface Sessions {
 
 export interface SessionDependencies {
   users: UserStore
-  sessions: SessionStore
+  sessionStore: SessionStore
   /** With Redis: bumped after a password change, so that instances drop their cached copy of the user (accounts.ts). */
   userVersions?: RecordVersions
   issuer: TokenIssuer
-  reader: SignedTokenReader
+  signedTokens: SignedTokenReader
   clock: Clock
   config: Pick<Config, 'ACCESS_TOKEN_TTL' | 'SESSION_TTL' | 'REFRESH_GRACE' | 'MAX_SESSIONS_PER_USER' | 'REDIS_COMMAND_TIMEOUT_MS' | 'REDIS_WAIT_TIMEOUT_MS'>
 }
@@ -125,7 +125,7 @@ function decodeCursor(cursor: string): { created_at: number; sid: string } {
   throw new ServiceError('VALIDATION_FAILED', 'querystring/cursor is not a cursor of this listing')
 }
 
-export function createSessions({ users, sessions, userVersions, issuer, reader, clock, config }: SessionDependencies): Sessions {
+export function createSessions({ users, sessionStore, userVersions, issuer, signedTokens, clock, config }: SessionDependencies): Sessions {
   /** No token outlives its session: exp <= auth_time + SESSION_TTL. */
   const expiryFor = (iat: number, authTime: number): number => Math.min(iat + config.ACCESS_TOKEN_TTL, authTime + config.SESSION_TTL)
   const tokenResponse = (token: string, exp: number, now: number): TokenResponse => ({
@@ -139,7 +139,7 @@ export function createSessions({ users, sessions, userVersions, issuer, reader, 
    * atomic store step; kept SESSION_TTL, as long as a session begun before it could live.
    */
   const endSessionsAndSetNotBefore = (sub: string, which: { all: true } | { except: string }): Promise<number> =>
-    sessions.endSessionsAndSetNotBefore(sub, which, { at: clock.now(), keepMs: config.SESSION_TTL * 1000 })
+    sessionStore.endSessionsAndSetNotBefore(sub, which, { at: clock.now(), keepMs: config.SESSION_TTL * 1000 })
 
   /**
    * How long one revoking write may be in flight: a store command and its WAIT. A pending rotation
@@ -158,12 +158,12 @@ export function createSessions({ users, sessions, userVersions, issuer, reader, 
    */
   async function rotateWhenSettled(claims: UserClaims, rotation: Rotation) {
     const deadline = performance.now() + inFlightMs
-    let result = await sessions.rotate(claims, rotation)
+    let result = await sessionStore.rotate(claims, rotation)
     for (let pause = 2; result.outcome === 'pending'; pause = Math.min(pause * 2, 50)) {
       const left = deadline - performance.now()
       if (left <= 0) throw new StoreUnavailableError('revocation', new Error('a rotation of this token is in flight'))
       await sleep(Math.min(pause, left))
-      result = await sessions.rotate(claims, rotation)
+      result = await sessionStore.rotate(claims, rotation)
     }
     return result
   }
@@ -175,16 +175,16 @@ export function createSessions({ users, sessions, userVersions, issuer, reader, 
     const now = clock.now()
     // Every other session: the token's own stays alive, so a retry after a 503 simply runs again.
     if (scope === 'others') {
-      await sessions.endMany(claims.sub, { except: claims.sid }, now)
+      await sessionStore.endMany(claims.sub, { except: claims.sid }, now)
       return
     }
     // The token's own end first, marked as ending: if this or a later step fails (503), the logout
     // still accepts the token, and its retry runs every step again.
-    await sessions.end(claims, now)
+    await sessionStore.end(claims, now)
     if (scope === 'global') await endSessionsAndSetNotBefore(claims.sub, { all: true })
     // Every step is acknowledged: from now on a logout with this token is 401. Should this last step
     // fail, a repeat of the logout gets 200 instead; the revocation itself is safe already.
-    await bestEffort(sessions.confirmEnd(claims))
+    await bestEffort(sessionStore.confirmEnd(claims))
   }
 
   return {
@@ -198,7 +198,7 @@ export function createSessions({ users, sessions, userVersions, issuer, reader, 
       const now = clock.now()
       const authTime = toSeconds(now)
       const sid = randomBytes(16).toString('base64url')
-      const started = await sessions.start(
+      const started = await sessionStore.start(
         {
           sid,
           sub: user.id,
@@ -220,7 +220,7 @@ export function createSessions({ users, sessions, userVersions, issuer, reader, 
     },
 
     async rotate(parentToken) {
-      const parent = reader.read(parentToken, { keep: false })
+      const parent = signedTokens.read(parentToken, { keep: false })
       if (parent.kind !== 'user') throw new ServiceError('TOKEN_INVALID', 'the token is not a user token')
       const claims = parent.claims
       const now = clock.now()
@@ -238,11 +238,11 @@ export function createSessions({ users, sessions, userVersions, issuer, reader, 
       }
       // Written as pending; confirmed once the store has acknowledged it, and undone when anything fails,
       // so that a 503 leaves the presented token as it was (the store: sessions/redis.ts).
-      const rollBack = () => bestEffort(sessions.rollbackRotation(claims, rotation))
+      const rollBack = () => bestEffort(sessionStore.rollbackRotation(claims, rotation))
       let result: RotateResult
       try {
         result = await rotateWhenSettled(claims, rotation)
-        if (result.outcome === 'rotated' && !(await sessions.confirmRotation(claims, rotation))) {
+        if (result.outcome === 'rotated' && !(await sessionStore.confirmRotation(claims, rotation))) {
           throw new StoreUnavailableError('revocation', new Error('the pending rotation lapsed before it was confirmed'))
         }
       } catch (error) {
@@ -272,9 +272,9 @@ export function createSessions({ users, sessions, userVersions, issuer, reader, 
         return true
       }
       const now = clock.now()
-      const ended = await sessions.endOne(sub, sid, { now, pendingUntil: now + inFlightMs })
+      const ended = await sessionStore.endOne(sub, sid, { now, pendingUntil: now + inFlightMs })
       // Acknowledged: a repeat is now 404. Should this fail, a repeat within the bound still gets 204.
-      if (ended) await bestEffort(sessions.confirmEndOne(sub, sid))
+      if (ended) await bestEffort(sessionStore.confirmEndOne(sub, sid))
       return ended
     },
 
@@ -283,7 +283,7 @@ export function createSessions({ users, sessions, userVersions, issuer, reader, 
         throw new ServiceError('VALIDATION_FAILED', `querystring/limit must be from 1 to ${SESSION_PAGE_MAX}`)
       }
       const after = cursor === undefined ? undefined : decodeCursor(cursor)
-      const page = await sessions.list(sub, { limit, after }, clock.now())
+      const page = await sessionStore.list(sub, { limit, after }, clock.now())
       const last = page.sessions.at(-1)
       return { sessions: page.sessions, next_cursor: page.more && last !== undefined ? encodeCursor(last) : null }
     },

@@ -202,24 +202,24 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
  */
 export interface ReplicatedCheck {
   replica: RevocationReplica
-  reader: Pick<FeedReader, 'lagMs'>
+  feedReader: Pick<FeedReader, 'lagMs'>
   layout: Pick<FeedLayout, 'shardOf'>
   maxLagMs: number
 }
 
 export interface VerifierDependencies {
-  reader: SignedTokenReader
-  sessions: SessionStore
-  clientTokens: ClientTokenStore
+  signedTokens: SignedTokenReader
+  sessionStore: SessionStore
+  clientTokenStore: ClientTokenStore
   clock: Clock
   defaultAudience: string
   replicated?: ReplicatedCheck
 }
 
-export function createVerifier({ reader, sessions, clientTokens, clock, defaultAudience, replicated }: VerifierDependencies): Verifier {
+export function createServiceVerifier({ signedTokens, sessionStore, clientTokenStore, clock, defaultAudience, replicated }: VerifierDependencies): Verifier {
   /** Everything but the store's verdict: signature, claims, time, kind and audience. */
   function read(token: string, expect: Expectation, userOnly: boolean): VerifiedToken {
-    const verified = reader.read(token)
+    const verified = signedTokens.read(token)
     if (userOnly && verified.kind !== 'user') throw new ServiceError('TOKEN_INVALID', 'the token is not a user token')
     if ('audience' in expect) {
       const audiences = audiencesOf(verified, defaultAudience)
@@ -230,10 +230,10 @@ export function createVerifier({ reader, sessions, clientTokens, clock, defaultA
   }
 
   const strictStatusOf = (verified: VerifiedToken): Promise<TokenStatus> =>
-    verified.kind === 'user' ? sessions.check(verified.claims, clock.now()) : clientTokens.check(verified.claims, clock.now())
+    verified.kind === 'user' ? sessionStore.check(verified.claims, clock.now()) : clientTokenStore.check(verified.claims, clock.now())
 
-  function replicatedStatusOf({ replica, reader: feed, layout, maxLagMs }: ReplicatedCheck, verified: VerifiedToken): Promise<TokenStatus> {
-    if (feed.lagMs() > maxLagMs) return strictStatusOf(verified)
+  function replicatedStatusOf({ replica, feedReader, layout, maxLagMs }: ReplicatedCheck, verified: VerifiedToken): Promise<TokenStatus> {
+    if (feedReader.lagMs() > maxLagMs) return strictStatusOf(verified)
     const owner = verified.kind === 'user' ? verified.claims.sub : verified.claims.client_id
     const verdict = replica.verdict(verified.claims, layout.shardOf(owner), clock.now())
     // A token of a generation the replica has not seen yet: the store knows.

@@ -1,17 +1,22 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { openAuth, type Auth } from '../auth/index.js'
+import { openAuthWithFeeds, type Auth, type RevocationFeeds } from '../auth/index.js'
 import type { Clock } from '../auth/clock.js'
 import type { SignPayload } from '../auth/token-issuer.js'
 import { ServiceError } from '../errors.js'
 import { loadKeySet } from '../keys/key-set.js'
+import type { RedisClient } from '../stores/redis-connection.js'
 import type { UserClaims } from '../schemas/tokens.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The domain core (src/auth): routes call these services, never a store. */
     auth: Auth
+    /** The revocation feed (infrastructure, Redis only): the feed endpoint streams it. */
+    revocationFeeds: RevocationFeeds
+    /** The stores' Redis connection (undefined when embedded), which the rate limits share. */
+    storeRedis: RedisClient | undefined
     /** preHandler for user routes: bearer token -> the verifier (signature, claims, revocation) -> request.auth. */
     authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>
     /**
@@ -86,8 +91,10 @@ export default fp<AuthPluginOptions>(
       signUserPayload = (payload) => context.jwt.sign(payload)
     })
 
-    const core = await openAuth(config, { log: fastify.log, keys, clock: options.clock, signUserPayload: (payload) => signUserPayload!(payload) })
+    const { auth: core, feeds, redis } = await openAuthWithFeeds(config, { log: fastify.log, keys, clock: options.clock, signUserPayload: (payload) => signUserPayload!(payload) })
     fastify.decorate('auth', core)
+    fastify.decorate('revocationFeeds', feeds)
+    fastify.decorate('storeRedis', { getter: () => redis })
     fastify.addHook('onClose', async () => core.close())
     fastify.decorateRequest('auth', null)
 

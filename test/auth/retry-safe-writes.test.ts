@@ -55,8 +55,8 @@ async function openFaulty(t: TestContext, mode: StoreMode, env: Record<string, s
       }
     ])
   ) as unknown as SessionStore
-  const reader = createSignedTokenReader(auth.keys, { issuer: config.ISSUER, sessionTtl: config.SESSION_TTL, clock })
-  const faulty = createSessions({ users, sessions: wrapped, issuer: auth.issuer, reader, clock, config })
+  const signedTokens = createSignedTokenReader(auth.keys, { issuer: config.ISSUER, sessionTtl: config.SESSION_TTL, clock })
+  const faulty = createSessions({ users, sessionStore: wrapped, issuer: auth.issuer, signedTokens, clock, config })
   return { ...opened, faulty, faults }
 }
 

@@ -76,8 +76,8 @@ async function openGated(t: TestContext, mode: StoreMode, clock: SettableClock =
       return users.updatePassword(...args)
     }
   }
-  const reader = createSignedTokenReader(auth.keys, { issuer: config.ISSUER, sessionTtl: config.SESSION_TTL, clock })
-  const sessions = createSessions({ users: gated, sessions: revocations.sessions, issuer: auth.issuer, reader, clock, config })
+  const signedTokens = createSignedTokenReader(auth.keys, { issuer: config.ISSUER, sessionTtl: config.SESSION_TTL, clock })
+  const sessions = createSessions({ users: gated, sessionStore: revocations.sessions, issuer: auth.issuer, signedTokens, clock, config })
   return { ...opened, sessions, hooks }
 }
 

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis'
 import { test } from 'tap'
 import { freePort, ServiceProcess } from '../../scripts/nemesis/processes.js'
 import { createVerifier, VerificationError, type TokenVerifier, type VerifierOptions } from '../../src/library/verifier.js'
+import { feedLayout } from '../../src/stores/revocation-feed.js'
 import { buildApp, createClient, sleep, storeEnv, until, type Env, type TestContext } from '../helper.js'
 import { OwnRedis } from '../services.js'
 
@@ -45,8 +46,9 @@ test('a library pointed at a key prefix with no feed fails closed, names the pre
   t.ok(errors.some((message) => message.includes('no revocation feed under the key prefix ""')), `the error names the prefix: ${errors[0]}`)
   const admin = new Redis(redis.url)
   t.teardown(() => admin.disconnect())
-  t.same(await admin.keys('{f:*'), [], 'no generation or feed was made under the empty prefix')
-  t.ok((await admin.exists('jwt:{f:0}:gen')) === 1, 'the service\'s own generation is under jwt:')
+  const { stream, generation, cursorKey } = feedLayout(false)
+  t.equal(await admin.exists(stream(0), generation(0), cursorKey), 0, 'no generation or feed was made under the empty prefix')
+  t.equal(await admin.exists(`jwt:${generation(0)}`), 1, 'the service\'s own generation is under jwt:')
 })
 
 /** The service in a process of its own (it can be paused), with a client for the HTTP feed. */

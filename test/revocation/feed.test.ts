@@ -3,7 +3,7 @@ import { Redis } from 'ioredis'
 import { test } from 'tap'
 import { settableClock } from '../../src/auth/clock.js'
 import { createVerifier, VerificationError, type TokenVerifier, type VerifierOptions } from '../../src/library/verifier.js'
-import { parseFeedEvent, type FeedEvent } from '../../src/stores/revocation-feed.js'
+import { feedLayout, parseFeedEvent, type FeedEvent } from '../../src/stores/revocation-feed.js'
 import {
   assertError,
   basic,
@@ -29,7 +29,7 @@ const verify = (app: FastifyInstance, token: string) => app.inject({ url: '/auth
 async function feedOf(t: TestContext, url: string, prefix: string): Promise<FeedEvent[]> {
   const redis = new Redis(url)
   t.teardown(() => redis.disconnect())
-  const entries = await redis.xrange(`${prefix}{f:0}:feed`, '-', '+')
+  const entries = await redis.xrange(`${prefix}${feedLayout(false).stream(0)}`, '-', '+')
   return entries.map(([, fields]) => parseFeedEvent(fields)!)
 }
 
@@ -88,7 +88,7 @@ async function twoReplicatedInstances(t: TestContext, overrides: Env = {}): Prom
 }
 
 async function fresh(app: FastifyInstance, maxLagMs = 250): Promise<void> {
-  await until('the replica to catch up with the feed', async () => app.auth.feed!.reader.lagMs() <= maxLagMs, 10_000)
+  await until('the replica to catch up with the feed', async () => app.revocationFeeds.replicated!.reader.lagMs() <= maxLagMs, 10_000)
 }
 
 test('replicated: a revocation on one instance is refused by the other within milliseconds', async (t) => {
@@ -126,7 +126,7 @@ test('replicated: the instance that writes a revocation refuses the token before
   const [a, b] = await twoReplicatedInstances(t, { REVOCATION_MAX_LAG_MS: '60000' })
   await Promise.all([fresh(a, 60_000), fresh(b, 60_000)])
   const account = await registerAndLogin(a)
-  await Promise.all([a.auth.feed!.reader.stop(), b.auth.feed!.reader.stop()])
+  await Promise.all([a.revocationFeeds.replicated!.reader.stop(), b.revocationFeeds.replicated!.reader.stop()])
   t.equal((await a.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })).statusCode, 200)
   assertError(t, await verify(a, account.token), 401, 'TOKEN_REVOKED')
   // What the bound is for: an instance whose feed stopped does not know (here the bound is a minute).
@@ -143,9 +143,9 @@ test('replicated: a feed that stops falls back to the strict check, and to 503 w
   const account = await registerAndLogin(a)
   const other = (await login(a, account.email, account.password)).access_token
 
-  await b.auth.feed!.reader.stop()
+  await b.revocationFeeds.replicated!.reader.stop()
   clockB.advance(150)
-  t.ok(b.auth.feed!.reader.lagMs() > 100, 'the stopped reader is stale')
+  t.ok(b.revocationFeeds.replicated!.reader.lagMs() > 100, 'the stopped reader is stale')
   t.equal((await a.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })).statusCode, 200)
   assertError(t, await verify(b, account.token), 401, 'TOKEN_REVOKED') // from the store: strict
   t.equal((await verify(b, other)).statusCode, 200, 'a live token passes the strict check')
@@ -194,11 +194,11 @@ for (const prefix of [undefined, 'loss:']) {
     t.equal((await verify(b, account.token)).statusCode, 200)
     for (const library of libraries) t.match(await library.verify(account.token), { sub: String }, 'accepted by the library before the loss')
 
-    const generation = b.auth.feed!.reader.currentGenerations()[0]
+    const generation = b.revocationFeeds.replicated!.reader.currentGenerations()[0]
     const admin = new Redis(redis.url)
     t.teardown(() => admin.disconnect())
     await admin.flushall()
-    await until('the new generation', async () => b.auth.feed!.reader.currentGenerations()[0] !== generation, 5_000)
+    await until('the new generation', async () => b.revocationFeeds.replicated!.reader.currentGenerations()[0] !== generation, 5_000)
     await fresh(b)
     assertError(t, await verify(b, account.token), 401, 'TOKEN_REVOKED')
     assertError(t, await b.inject({ url: '/api/user', headers: bearer(account.token) }), 401, 'TOKEN_REVOKED')
@@ -231,7 +231,7 @@ test('replicated on Redis Cluster: the feed is sharded with the users\' keys, an
   delete env.REDIS_URL
   const [a, b] = [await buildApp(t, env), await buildApp(t, env)]
   await Promise.all([fresh(a), fresh(b)])
-  const layout = a.auth.feed!.layout
+  const layout = a.revocationFeeds.replicated!.layout
   const shards = new Set<number>()
   for (let i = 0; i < 8; i++) {
     const account = await registerAndLogin(a)

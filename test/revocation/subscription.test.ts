@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import { test } from 'tap'
 import { freePort, ServiceProcess } from '../../scripts/nemesis/processes.js'
 import { STALL_MS } from '../../src/revocation/subscription.js'
+import { feedLayout } from '../../src/stores/revocation-feed.js'
 import { basic, bearer, claimsOf, sleep, storeEnv, until, type Env, type TestContext } from '../helper.js'
 
 /**
@@ -176,7 +177,7 @@ test('cursors: only one the service issued resumes; any other gets the whole sna
 
 /** Appends `count` token revocations to the feed directly: a feed as long as a busy deployment's. */
 async function fillFeed({ redis, env }: Deployment, count: number): Promise<void> {
-  const stream = `${env.REDIS_KEY_PREFIX}{f:0}:feed`
+  const stream = `${env.REDIS_KEY_PREFIX}${feedLayout(false).stream(0)}`
   const until = Date.now() + 3_600_000
   for (let done = 0; done < count; done += 5_000) {
     const pipeline = redis.pipeline()

@@ -60,7 +60,8 @@ type Pending = { counter: WindowCounter; key: string; rule: FailureRule }[]
 export default fp(
   async function rateLimit(fastify) {
     const { config } = fastify
-    const { redis, clock } = fastify.auth
+    const redis = fastify.storeRedis
+    const { clock } = fastify.auth
     const timeWindow = config.RATE_LIMIT_WINDOW * 1000
     const address = (request: FastifyRequest): string => addressKey(request.ip)
 

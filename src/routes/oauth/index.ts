@@ -40,7 +40,7 @@ const oauth: FastifyPluginAsync = async (fastify) => {
   await fastify.register(introspect)
   await fastify.register(revoke)
   // The feed lives in Redis: without it there is nothing to subscribe to.
-  if (fastify.auth.redis !== undefined) await fastify.register(revocations)
+  if (fastify.revocationFeeds.available) await fastify.register(revocations)
 }
 
 export default oauth

@@ -37,7 +37,7 @@ const revocations: FastifyPluginAsyncTypebox = async (fastify) => {
     handler: async (request, reply) => {
       const client = await authenticateClient(fastify, request)
       if (!client.privileges.includes('revocations')) throw new OAuthError(403, 'unauthorized_client', 'the client lacks the revocations privilege')
-      const feed = fastify.auth.subscribableFeed()!
+      const feed = fastify.revocationFeeds.forSubscribers()!
       if (feed.subscribers.size >= MAX_SUBSCRIBERS) {
         throw new OAuthError(503, 'temporarily_unavailable', 'too many subscribers on this instance; try another, or later', { 'retry-after': '5' })
       }
