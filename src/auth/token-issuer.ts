@@ -17,16 +17,25 @@ export interface TokenIssuer {
 const newJti = (): string => randomBytes(16).toString('base64url')
 
 /**
+ * How a user token is signed: fast-jwt's signer options, which @fastify/jwt takes as its `sign` options
+ * (plugins/auth.ts) and createTokenIssuer uses as they are, so both sign alike. `typ: JWT` is fast-jwt's
+ * default header; the key is @fastify/jwt's `secret` there.
+ */
+export function userSignOptions(keys: KeySet, issuer: string): { algorithm: KeySet['signing']['alg']; kid: string; iss: string; header: { alg: KeySet['signing']['alg']; typ: 'JWT' } } {
+  const { alg, kid } = keys.signing
+  return { algorithm: alg, kid, iss: issuer, header: { alg, typ: 'JWT' } }
+}
+
+/**
  * The app signs user tokens with @fastify/jwt (plugins/auth.ts hands its `sign` in as `signUserPayload`);
- * without it (the CLIs, unit tests) the same fast-jwt signer that @fastify/jwt wraps is used.
+ * without it (the CLIs, unit tests) fast-jwt, which @fastify/jwt wraps, signs with the same options.
  * Every time claim (`iat`, `exp`) comes from the caller's clock: the signers add none of their own.
  */
 export function createTokenIssuer(keys: KeySet, names: { issuer: string; audience: string }, signUserPayload?: SignPayload): TokenIssuer {
   const { issuer, audience } = names
   const { signing } = keys
-  const common = { key: signing.privateKey, algorithm: signing.alg, kid: signing.kid, iss: issuer }
-  const signUser = signUserPayload ?? (createSigner({ ...common, header: { alg: signing.alg, typ: 'JWT' } }) as SignPayload)
-  const signClient = createSigner({ ...common, header: { alg: signing.alg, typ: 'at+jwt' } }) as SignPayload
+  const signUser = signUserPayload ?? (createSigner({ key: signing.privateKey, ...userSignOptions(keys, issuer) }) as SignPayload)
+  const signClient = createSigner({ key: signing.privateKey, algorithm: signing.alg, kid: signing.kid, iss: issuer, header: { alg: signing.alg, typ: 'at+jwt' } }) as SignPayload
 
   return {
     signUser(claims) {

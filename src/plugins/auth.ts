@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { openAuthWithFeeds, type Auth, type RevocationFeeds } from '../auth/index.js'
 import type { Clock } from '../auth/clock.js'
-import type { SignPayload } from '../auth/token-issuer.js'
+import { userSignOptions, type SignPayload } from '../auth/token-issuer.js'
 import { ServiceError } from '../errors.js'
 import { loadKeySet } from '../keys/key-set.js'
 import type { RedisClient } from '../stores/redis-connection.js'
@@ -85,8 +85,8 @@ export default fp<AuthPluginOptions>(
     await fastify.register(async function jwtSigner(context) {
       await context.register(fastifyJwt, {
         secret: { private: keys.signing.privateKey, public: keys.signing.publicKey },
-        // fast-jwt writes `typ: JWT` by default; `iat` and `exp` are the caller's, from the clock.
-        sign: { algorithm: keys.signing.alg, kid: keys.signing.kid, iss: config.ISSUER }
+        // The options the issuer's own signer uses; `iat` and `exp` are the caller's, from the clock.
+        sign: userSignOptions(keys, config.ISSUER)
       })
       signUserPayload = (payload) => context.jwt.sign(payload)
     })
