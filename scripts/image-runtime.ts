@@ -17,14 +17,23 @@ export interface ImageRuntime {
 const ROOT = import.meta.dirname.split(sep).includes('dist') ? join(import.meta.dirname, '..', '..') : join(import.meta.dirname, '..')
 const DOCKERFILE = join(ROOT, 'Dockerfile')
 
-export function imageRuntime(dockerfile: string = readFileSync(DOCKERFILE, 'utf8')): ImageRuntime {
+let fromDockerfile: ImageRuntime | undefined
+
+/** The project's Dockerfile, read once per process (the nemesis starts services again and again). */
+export function imageRuntime(): ImageRuntime {
+  return (fromDockerfile ??= parseImageRuntime(readFileSync(DOCKERFILE, 'utf8')))
+}
+
+export function parseImageRuntime(dockerfile: string): ImageRuntime {
   const cmd = /^CMD (\[.*\])\s*$/m.exec(dockerfile)?.[1]
   if (cmd === undefined) throw new Error('the Dockerfile has no CMD in exec form')
   const words = JSON.parse(cmd) as string[]
   if (words[0] !== 'node') throw new Error(`the Dockerfile's CMD does not start node: ${cmd}`)
   const nodeArgs = words.slice(1, -1)
   const memoryEnv: Record<string, string> = {}
-  for (const [, name, value] of dockerfile.matchAll(/\b(MALLOC_[A-Z_]+)=(\S+)/g)) memoryEnv[name!] = value!
+  // Instructions only: the comments mention these settings too.
+  const instructions = dockerfile.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n')
+  for (const [, name, value] of instructions.matchAll(/\b(MALLOC_[A-Z_]+)=(\S+)/g)) memoryEnv[name!] = value!
   if (Object.keys(memoryEnv).length === 0) throw new Error('the Dockerfile sets no MALLOC_* variable')
   return { nodeArgs, memoryEnv }
 }

@@ -94,6 +94,7 @@ export default fp<AuthPluginOptions>(
     const { auth: core, feeds, redis } = await openAuthWithFeeds(config, { log: fastify.log, keys, clock: options.clock, signUserPayload: (payload) => signUserPayload!(payload) })
     fastify.decorate('auth', core)
     fastify.decorate('revocationFeeds', feeds)
+    // As a getter: decorate's value type does not take ioredis' Cluster in the union.
     fastify.decorate('storeRedis', { getter: () => redis })
     fastify.addHook('onClose', async () => core.close())
     fastify.decorateRequest('auth', null)

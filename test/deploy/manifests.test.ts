@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { test } from 'tap'
 import { parseAllDocuments } from 'yaml'
-import { imageRuntime } from '../../scripts/image-runtime.js'
+import { imageRuntime, parseImageRuntime } from '../../scripts/image-runtime.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const K8S = join(ROOT, 'k8s')
@@ -58,6 +58,13 @@ test('the Dockerfile lints clean with dockerfile-utils, and keeps its promises',
   t.match(runtime, /HOST=0\.0\.0\.0/, 'listens on 0.0.0.0')
   t.match(runtime, /^HEALTHCHECK .*\n?.*\/health\/live/m, 'HEALTHCHECK against /health/live')
   t.match(runtime, /^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]/m, 'an init that forwards signals')
+})
+
+test("the image's runtime settings are read from its instructions, not from its comments", async (t) => {
+  const dockerfile = 'FROM node:24\nENV MALLOC_ARENA_MAX=2 \\\n    MALLOC_TRIM_THRESHOLD_=131072\n# MALLOC_ARENA_MAX=8, as a comment says\nCMD ["node", "--max-old-space-size=192", "dist/src/server.js"]\n'
+  t.same(parseImageRuntime(dockerfile), { nodeArgs: ['--max-old-space-size=192'], memoryEnv: { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '131072' } })
+  t.throws(() => parseImageRuntime('FROM node:24\nCMD node server.js\n'), /no CMD in exec form/)
+  t.same(imageRuntime().memoryEnv, { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' }, "the project's Dockerfile")
 })
 
 test('every Kubernetes manifest validates against the Kubernetes schemas', async (t) => {
