@@ -147,7 +147,7 @@ async function measure(label: string, env: Record<string, string>, options: { on
     const login = async (email: string) => (await json(`${service.url}/api/login`, { method: 'POST', body: JSON.stringify({ email, password }) })).access_token as string
     const email = await register()
     const token = await login(email)
-    const created = spawnSync(process.execPath, [join(DIST, 'scripts', 'clients.js'), 'create', 'bench', '--scope', 'a b'], { env: service.env, encoding: 'utf8' })
+    const created = spawnSync(process.execPath, [join(DIST, 'scripts', 'clients.js'), 'create', 'bench', '--scope', 'a b', '--audience', RESOURCE], { env: service.env, encoding: 'utf8' })
     if (created.status !== 0) throw new Error(`clients create: ${created.stderr}`)
     const secret = (JSON.parse(created.stdout) as { client_secret: string }).client_secret
     const form = { 'content-type': 'application/x-www-form-urlencoded' }

@@ -70,10 +70,11 @@ test('a real nginx with auth_request in front of an API (examples/nginx)', async
   await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(child) })
   t.equal((await through('/profile', child)).status, 401, 'a logged-out token is stopped at once')
 
-  const secret = await createClient(app, 'shop', ['orders:read', 'cart:write'])
+  const secret = await createClient(app, 'shop', ['orders:read', 'cart:write'], { audiences: ['https://orders.internal'] })
   const tokenFor = async (scope: string) => (await app.inject(form('/oauth/token', { grant_type: 'client_credentials', scope }, basic('shop', secret)))).json().access_token as string
   const reader = await through('/orders/42', await tokenFor('orders:read'))
   t.equal(reader.status, 200)
   t.match(await reader.json(), { client: 'shop', scope: 'orders:read' })
+  t.equal((await through('/profile', await tokenFor('orders:read'))).status, 401, 'a client token on a route for user tokens (DEFAULT_AUDIENCE): 401')
   t.equal((await through('/orders/42', await tokenFor('cart:write'))).status, 403, 'a route scope the token lacks: 403')
 })

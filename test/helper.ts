@@ -186,9 +186,14 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
   throw new Error(`timed out waiting for ${what}`)
 }
 
+/** The audience test clients get unless a test names theirs: a client token is never for DEFAULT_AUDIENCE. */
+export const CLIENT_AUDIENCE = 'https://api.clients.test'
+/** /auth/verify as a gateway in front of CLIENT_AUDIENCE asks it. */
+export const CLIENT_VERIFY_URL = `/auth/verify?audience=${encodeURIComponent(CLIENT_AUDIENCE)}`
+
 /** A client (service account) in the app's own store; returns its secret. */
 export async function createClient(fastify: FastifyInstance, clientId: string, scopes: string[], more: Partial<ClientRegistration> = {}): Promise<string> {
-  return (await fastify.auth.clients.create(clientId, { scopes, audiences: [], privileges: [], ...more })).secret
+  return (await fastify.auth.clients.create(clientId, { scopes, audiences: [CLIENT_AUDIENCE], privileges: [], ...more })).secret
 }
 
 export function basic(clientId: string, secret: string): { authorization: string } {

@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { assertError, assertOAuthError, basic, bearer, buildApp, createClient, form, POSTGRES_URL, REDIS_URL, registerAndLogin, storeEnv, until } from './helper.js'
+import { assertError, assertOAuthError, basic, bearer, buildApp, CLIENT_VERIFY_URL, createClient, form, POSTGRES_URL, REDIS_URL, registerAndLogin, storeEnv, until } from './helper.js'
 import { OwnRedis, TcpProxy } from './services.js'
 
 test('Redis down: 503 with Retry-After, never 401 nor 200; back without a restart; data loss refuses old tokens on every instance', async (t) => {
@@ -22,7 +22,7 @@ test('Redis down: 503 with Retry-After, never 401 nor 200; back without a restar
   assertError(t, await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(refreshed) }), 503, 'STORE_UNAVAILABLE')
   assertError(t, await app.inject({ url: '/api/sessions', headers: bearer(refreshed) }), 503, 'STORE_UNAVAILABLE')
   assertError(t, await app.inject({ url: '/auth/verify', headers: bearer(refreshed) }), 503, 'STORE_UNAVAILABLE')
-  assertError(t, await app.inject({ url: '/auth/verify', headers: bearer(clientToken) }), 503, 'STORE_UNAVAILABLE')
+  assertError(t, await app.inject({ url: CLIENT_VERIFY_URL, headers: bearer(clientToken) }), 503, 'STORE_UNAVAILABLE')
   assertOAuthError(t, await grant(), 503, 'temporarily_unavailable')
   assertOAuthError(t, await app.inject(form('/oauth/introspect', { token: clientToken }, basic('batch', secret))), 503, 'temporarily_unavailable')
   assertError(t, await app.inject({ method: 'POST', url: '/api/login', payload: { email: account.email, password: account.password } }), 503, 'STORE_UNAVAILABLE')
@@ -39,10 +39,10 @@ test('Redis down: 503 with Retry-After, never 401 nor 200; back without a restar
     assertError(t, await instance.inject({ url: '/api/user', headers: bearer(refreshed) }), 401, 'TOKEN_REVOKED')
     assertError(t, await instance.inject({ url: '/api/user', headers: bearer(account.token) }), 401, 'TOKEN_REVOKED')
     assertError(t, await instance.inject({ method: 'POST', url: '/api/refresh', headers: bearer(account.token) }), 401, 'TOKEN_REVOKED')
-    assertError(t, await instance.inject({ url: '/auth/verify', headers: bearer(clientToken) }), 401, 'TOKEN_REVOKED')
+    assertError(t, await instance.inject({ url: CLIENT_VERIFY_URL, headers: bearer(clientToken) }), 401, 'TOKEN_REVOKED')
   }
   const newClientToken = (await grant()).json().access_token as string
-  t.equal((await other.inject({ url: '/auth/verify', headers: bearer(newClientToken) })).statusCode, 200, 'a new client token works at once')
+  t.equal((await other.inject({ url: CLIENT_VERIFY_URL, headers: bearer(newClientToken) })).statusCode, 200, 'a new client token works at once')
   const fresh = await app.inject({ method: 'POST', url: '/api/login', payload: { email: account.email, password: account.password } })
   t.equal(fresh.statusCode, 200, 'a new login works at once')
   t.equal((await other.inject({ url: '/api/user', headers: bearer(fresh.json().access_token) })).statusCode, 200)

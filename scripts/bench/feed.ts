@@ -56,7 +56,7 @@ export async function measureFeed(options: { serviceUrl: string; redisUrl: strin
   }
   delays.sort((a, b) => a - b)
 
-  const verifier = createVerifier({ issuer: options.issuer, audience: options.issuer, jwksUri: `${serviceUrl}/.well-known/jwks.json`, feed: { redisUrl, keyPrefix } })
+  const verifier = createVerifier({ issuer: options.issuer, audience: options.issuer, accept: ['user'], jwksUri: `${serviceUrl}/.well-known/jwks.json`, feed: { redisUrl, keyPrefix } })
   let verified = 0
   try {
     await verifier.ready()

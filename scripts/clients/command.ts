@@ -1,7 +1,8 @@
 /**
  * `npm run clients`: service accounts, managed with the service's own settings; see USAGE.
  * `create` and `rotate-secret` print the secret once, as JSON; nothing else ever shows it or its hash.
- * `--audience`: a resource (RFC 8707) the client may ask tokens for, besides DEFAULT_AUDIENCE.
+ * `--audience`: a resource (RFC 8707) the client may ask tokens for; the first is its tokens' default. Never
+ * DEFAULT_AUDIENCE, the user tokens' audience.
  * `--allow`: introspect or revoke tokens that are not the client's own, read the revocation feed.
  * `delete` and `rotate-secret` also refuse every token the client holds, at once.
  * stdout carries only JSON; the store used and every error go to stderr.
@@ -25,7 +26,8 @@ import type { CommandIo } from '../cli.js'
 
 const USAGE = `usage: npm run -s clients -- <command>
   create <client_id> [--scope "a b"] [--audience <uri>]... [--allow introspect|revoke|revocations]...
-                                 a new client; prints its secret, once
+                                 a new client; prints its secret, once. Its tokens are for the
+                                 first --audience unless a grant names another (resource)
   list                           every client (never a secret)
   show <client_id>               one client (never its secret)
   update <client_id> [--scope "a b"] [--audience <uri>]... [--allow <privilege>]...
@@ -145,6 +147,10 @@ async function execute(command: Command, io: CommandIo): Promise<void> {
     return
   }
   const config = loadConfig(io.environment())
+  const audiences = command.name === 'create' ? command.registration.audiences : command.name === 'update' ? command.changes.audiences : undefined
+  if (audiences?.includes(config.DEFAULT_AUDIENCE)) {
+    throw new UsageError(`--audience ${config.DEFAULT_AUDIENCE} is DEFAULT_AUDIENCE, the user tokens' audience: a client's tokens need one of their own`)
+  }
   io.err(`clients store: ${describeStore(config)}`)
   const admin = await openClientAdmin(config, { warn: () => {} })
   try {

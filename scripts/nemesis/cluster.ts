@@ -16,6 +16,8 @@ import { freePort, RedisServer, ServiceProcess, VerifierHost, type Managed } fro
  */
 export const MAX_LAG_MS = 250
 export const AUDIENCE = 'https://api.nemesis.test'
+/** The workload's clients' audience: a client token is never for DEFAULT_AUDIENCE, the user tokens' own. */
+export const CLIENT_AUDIENCE = 'https://workers.nemesis.test'
 export const ISSUER = 'http://auth.nemesis.test'
 
 export interface Cluster {
@@ -74,7 +76,7 @@ export async function startCluster(databaseUrl: string, log: (line: string) => v
     C: new ServiceProcess('C', await freePort(), env)
   }
   await Promise.all(Object.values(instances).map((instance) => instance.start()))
-  const common = { ISSUER, AUDIENCE, JWKS_URI: `${instances.C.url}/.well-known/jwks.json`, MAX_LAG_MS: String(MAX_LAG_MS) }
+  const common = { ISSUER, AUDIENCE: `${AUDIENCE},${CLIENT_AUDIENCE}`, JWKS_URI: `${instances.C.url}/.well-known/jwks.json`, MAX_LAG_MS: String(MAX_LAG_MS) }
   const libraries = {
     'L-redis': new VerifierHost('L-redis', { ...common, FEED: JSON.stringify({ redisUrl: redis.url, keyPrefix: 'jwt:' }) }),
     'L-http': new VerifierHost('L-http', { ...common, FEED: JSON.stringify({ url: `${instances.A.url}/oauth/revocations`, clientId: 'nemesis-feed', clientSecret: feedSecret }) })

@@ -1,18 +1,20 @@
 import { createServer } from 'node:http'
-import { createVerifier, VerificationError, type FeedSource } from '../../src/library/verifier.js'
+import { createVerifier, VerificationError, type FeedSource, type TokenKind } from '../../src/library/verifier.js'
 
 /**
  * The verifier library in a process of its own, as a downstream service runs it, so that it can be
  * paused (SIGSTOP), killed and restarted: `GET /verify` with `Authorization: Bearer <token>` answers 200
  * with the claims, or the VerificationError's status and code; `GET /lag` the feed's lag.
  *
- * Env: ISSUER, AUDIENCE, JWKS_URI, FEED (JSON: { redisUrl, keyPrefix } or { url, clientId, clientSecret }),
+ * Env: ISSUER, AUDIENCE (comma-separated), ACCEPT [user,client], JWKS_URI, FEED (JSON: { redisUrl, keyPrefix }
+ * or { url, clientId, clientSecret }),
  * MAX_LAG_MS [250], PORT [0]. Prints one line, {"port":<port>}, once it listens (before the feed is fresh).
  */
 const env = process.env
 const verifier = createVerifier({
   issuer: env.ISSUER!,
-  audience: env.AUDIENCE ?? env.ISSUER!,
+  audience: (env.AUDIENCE ?? env.ISSUER!).split(','),
+  accept: (env.ACCEPT ?? 'user,client').split(',') as TokenKind[],
   jwksUri: env.JWKS_URI,
   feed: JSON.parse(env.FEED!) as FeedSource,
   maxLagMs: Number(env.MAX_LAG_MS ?? 250),

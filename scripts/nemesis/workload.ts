@@ -1,5 +1,5 @@
 import type { Cluster } from './cluster.js'
-import { AUDIENCE } from './cluster.js'
+import { AUDIENCE, CLIENT_AUDIENCE } from './cluster.js'
 import type { Op, OpKind, TokenRecord } from './history.js'
 import type { Random } from './random.js'
 
@@ -69,7 +69,7 @@ export class Workload {
     for (let i = 0; i < users; i++) await this.register()
     for (let i = 0; i < clients; i++) {
       const id = `nemesis-client-${i}`
-      const { secret } = await this.cluster.admin.clients.create(id, { scopes: ['api'], audiences: [], privileges: [] })
+      const { secret } = await this.cluster.admin.clients.create(id, { scopes: ['api'], audiences: [CLIENT_AUDIENCE], privileges: [] })
       this.clients.push({ id, secret, tokens: [], busy: false, retired: false })
     }
   }
@@ -309,7 +309,8 @@ export class Workload {
       case 'B /auth/verify':
       case 'C /auth/verify': {
         const instance = instances[target[0] as 'A' | 'B' | 'C']
-        await this.request('verify', target, `${instance.url}/auth/verify?audience=${encodeURIComponent(AUDIENCE)}`, { headers: bearer }, fields)
+        const audience = token.record.kind === 'user' ? AUDIENCE : CLIENT_AUDIENCE
+        await this.request('verify', target, `${instance.url}/auth/verify?audience=${encodeURIComponent(audience)}`, { headers: bearer }, fields)
         return
       }
       case 'A /api/user':

@@ -29,7 +29,8 @@ export interface KeptEpoch {
 export interface ClientTokens {
   /**
    * The client-credentials grant (RFC 6749 §4.4), tokens in the RFC 9068 profile. `resource` (RFC 8707)
-   * must be one of the client's audiences (or DEFAULT_AUDIENCE, the `aud` when it names none).
+   * must be one of the client's audiences; without it, the token is for the client's first audience. Never
+   * DEFAULT_AUDIENCE, the user tokens' own: a client without an audience gets invalid_target.
    * `kept`: keepEpoch() already ran for this grant at `kept.at` (in the round trip of the client's
    * authentication) and answered `kept.epoch`; the token is issued at that time too. Otherwise this keeps the epoch first.
    */
@@ -79,7 +80,17 @@ export function createClientTokens({ clientTokenStore, sessionStore, issuer, sig
       if (resource !== undefined && !isResourceIndicator(resource)) {
         throw new OAuthError(400, 'invalid_target', 'resource must be an absolute URI without a fragment')
       }
-      if (resource !== undefined && resource !== config.DEFAULT_AUDIENCE && !client.audiences.includes(resource)) {
+      const audience = resource ?? client.audiences[0]
+      if (audience === undefined) {
+        throw new OAuthError(
+          400,
+          'invalid_target',
+          `the client has no audience: give it one with "clients update ${client.client_id} --audience <uri>" (README, "For service owners")`
+        )
+      }
+      // DEFAULT_AUDIENCE is the user tokens' audience: a client token for it could pass for a user token with a
+      // verifier that does not check `typ` (RFC 8725 §3.11 asks for kinds that cannot be confused).
+      if (!client.audiences.includes(audience) || audience === config.DEFAULT_AUDIENCE) {
         throw new OAuthError(400, 'invalid_target', 'the client may not ask for tokens for this resource')
       }
       // One reading of the clock for the epoch and the token. Before the token exists: a token is only
@@ -92,7 +103,7 @@ export function createClientTokens({ clientTokenStore, sessionStore, issuer, sig
       const signed = issuer.signClient({
         sub: client.client_id,
         client_id: client.client_id,
-        aud: resource ?? config.DEFAULT_AUDIENCE,
+        aud: audience,
         scope: granted.join(' '),
         iat,
         exp,

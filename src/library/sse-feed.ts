@@ -22,7 +22,17 @@ export interface ReplicaSource {
   replica(): RevocationReplica | undefined
   shardOf(id: string): number
   lagMs(): number
+  /** The latest failure to connect or to read, until the feed is fresh again: what a timeout names. */
+  lastError(): Error | undefined
   close(): Promise<void>
+}
+
+/** What the service's answer means for the one who set the verifier up (RFC 6750 §3.1 for 401 and 403). */
+function refusal(url: string, clientId: string, status: number, body: string): Error {
+  if (status === 404) return new Error(`${url} has no revocation feed (it needs REDIS_URL): 404; is it the service's /oauth/revocations, and does the service keep its revocations in Redis?`)
+  if (status === 401) return new Error(`${url} refused the credentials of client ${JSON.stringify(clientId)} (401): check clientId and clientSecret`)
+  if (status === 403) return new Error(`client ${JSON.stringify(clientId)} may not read the revocation feed (403): give it the privilege (clients update ${clientId} --allow revocations)`)
+  return new Error(`GET ${url}: ${status} ${body}`.trim())
 }
 
 /** After a failed connection, the next one waits this long (ms); after one the service ended, this much less. */
@@ -57,6 +67,7 @@ export function openSseFeed({ url, clientId, clientSecret, clock, maxLagMs, onEr
   let running = true
   let connection = new AbortController()
   let reanchoredAt = Number.NEGATIVE_INFINITY
+  let failure: Error | undefined
 
   /** One connection: when its request was sent, and the least delay seen between a heartbeat's writing and its arrival. */
   interface Connection {
@@ -93,7 +104,7 @@ export function openSseFeed({ url, clientId, clientSecret, clock, maxLagMs, onEr
     const current: Connection = { sentAt: monotonic(), leastDelay: Number.POSITIVE_INFINITY }
     const response = await fetch(url, { headers, signal })
     if (response.status !== 200 || response.body === null) {
-      throw new Error(`GET ${url}: ${response.status} ${await response.text().catch(() => '')}`.trim())
+      throw refusal(url, clientId, response.status, await response.text().catch(() => ''))
     }
     const decoder = new TextDecoder()
     let text = ''
@@ -127,7 +138,8 @@ export function openSseFeed({ url, clientId, clientSecret, clock, maxLagMs, onEr
       } catch (error) {
         if (!running) return
         if (!reanchoring()) {
-          onError?.(error as Error)
+          failure = error as Error
+          onError?.(failure)
           pause = RECONNECT_MS
         }
       }
@@ -139,6 +151,7 @@ export function openSseFeed({ url, clientId, clientSecret, clock, maxLagMs, onEr
     replica: () => replica,
     shardOf: (id) => feedShardOf(id, shards),
     lagMs: () => monotonic() - freshAt,
+    lastError: () => (monotonic() - freshAt <= maxLagMs ? undefined : failure),
     async close() {
       running = false
       connection.abort()

@@ -27,11 +27,23 @@ export type FeedSource =
   | { redisClusterNodes: string; keyPrefix?: string }
   | { url: string; clientId: string; clientSecret: string }
 
+/** The service's token kinds: user tokens (`typ: JWT`, a session) and client-credentials tokens (`typ: at+jwt`). */
+export type TokenKind = 'user' | 'client'
+const TOKEN_KINDS: readonly TokenKind[] = ['user', 'client']
+
 export interface VerifierOptions {
   /** The service's ISSUER: every token's `iss`. */
   issuer: string
-  /** This service's audience (the `resource` its clients ask tokens for, or the service's DEFAULT_AUDIENCE). */
-  audience: string
+  /**
+   * This service's audience: the `resource` its clients ask tokens for, or the service's DEFAULT_AUDIENCE for
+   * user tokens. A list when it takes tokens under several names (user tokens and client tokens, say).
+   */
+  audience: string | readonly string[]
+  /**
+   * The kinds of token this service takes; a token of another kind is refused, whatever its audience. Required,
+   * as issuer and audience are: an API for users that took a service's token would let the service act as anyone.
+   */
+  accept: readonly TokenKind[]
   feed: FeedSource
   /** Default: `<issuer>/.well-known/jwks.json`. */
   jwksUri?: string
@@ -48,6 +60,8 @@ export interface VerifierOptions {
 }
 
 export interface VerifiedClaims extends JWTPayload {
+  /** Not a claim: the token's kind, which `accept` admitted. */
+  readonly kind: TokenKind
   iss: string
   sub: string
   jti: string
@@ -103,7 +117,7 @@ interface Known {
   owner: string
 }
 
-function redisFeed(feed: { redisUrl: string; keyPrefix?: string } | { redisClusterNodes: string; keyPrefix?: string }, clock: Clock, onError?: (error: Error) => void, monotonic?: Monotonic): ReplicaSource {
+function redisFeed(feed: { redisUrl: string; keyPrefix?: string } | { redisClusterNodes: string; keyPrefix?: string }, clock: Clock, maxLagMs: number, onError?: (error: Error) => void, monotonic?: Monotonic): ReplicaSource {
   const cluster = 'redisClusterNodes' in feed
   const prefix = feed.keyPrefix ?? 'jwt:'
   // The service's own connection settings: fail fast rather than queue, reconnect in the background.
@@ -115,17 +129,22 @@ function redisFeed(feed: { redisUrl: string; keyPrefix?: string } | { redisClust
     REDIS_KEY_PREFIX: prefix,
     REDIS_COMMAND_TIMEOUT_MS: 2_000
   })!
-  redis.on('error', (error: Error) => onError?.(error))
+  let failure: Error | undefined
+  const fail = (error: Error): void => {
+    failure = error
+    onError?.(error)
+  }
+  redis.on('error', fail)
   void redis.connect().catch(() => {})
   const layout = feedLayout(cluster)
   const replica = new RevocationReplica(layout.shards)
   // Only the service begins a generation: a verifier that finds none has the wrong prefix, or no service runs.
-  const reader = new FeedReader({ redis, layout, replica, now: clock.now, probeEveryMs: 50, blockMs: 1_000, beginGeneration: false, monotonic, log: { warn: (details, message) => onError?.(new Error(message)) } })
+  const reader = new FeedReader({ redis, layout, replica, now: clock.now, probeEveryMs: 50, blockMs: 1_000, beginGeneration: false, monotonic, log: { warn: (_details, message) => fail(new Error(message)) } })
   let reported = false
   reader.on('missing', () => {
     if (reported) return
     reported = true
-    onError?.(new Error(`no revocation feed under the key prefix ${JSON.stringify(prefix)}: is the service's REDIS_KEY_PREFIX the same, and has the service started?`))
+    fail(new Error(`no revocation feed under the key prefix ${JSON.stringify(prefix)}: is the service's REDIS_KEY_PREFIX the same, and has the service started?`))
   })
   reader.on('generation', () => (reported = false))
   reader.start()
@@ -133,6 +152,7 @@ function redisFeed(feed: { redisUrl: string; keyPrefix?: string } | { redisClust
     replica: () => replica,
     shardOf: layout.shardOf,
     lagMs: () => reader.lagMs(),
+    lastError: () => (reader.lagMs() <= maxLagMs ? undefined : failure),
     async close() {
       await reader.stop()
       redis.disconnect()
@@ -145,15 +165,31 @@ const typOf = (header: { typ?: string }): string => (header.typ ?? '').toLowerCa
 export function createVerifier(options: VerifierOptions): TokenVerifier {
   const { issuer, audience, feed } = options
   if (typeof issuer !== 'string' || issuer === '') throw new TypeError('createVerifier: `issuer` is required (the service\'s ISSUER)')
-  if (typeof audience !== 'string' || audience === '') throw new TypeError('createVerifier: `audience` is required (the audience this service accepts)')
+  const audiences: unknown[] = Array.isArray(audience) ? audience : [audience]
+  if (audiences.length === 0 || !audiences.every((name) => typeof name === 'string' && name !== '')) {
+    throw new TypeError('createVerifier: `audience` is required (the audience this service accepts, or a list of them)')
+  }
   if (feed === undefined) throw new TypeError('createVerifier: `feed` is required ({ redisUrl } or { url, clientId, clientSecret })')
+  const accept: unknown = options.accept
+  if (!Array.isArray(accept) || accept.length === 0 || !accept.every((kind) => TOKEN_KINDS.includes(kind as TokenKind))) {
+    throw new TypeError("createVerifier: `accept` is required: ['user'], ['client'] or ['user', 'client'], the kinds of token this service takes")
+  }
+  const accepted = new Set(accept as TokenKind[])
   const maxLagMs = options.maxLagMs ?? 250
   const jwks = createRemoteJWKSet(new URL(options.jwksUri ?? `${issuer.replace(/\/$/, '')}/.well-known/jwks.json`), {
     cooldownDuration: options.jwksCooldownMs ?? 30_000
   })
   const clock = options.clock ?? systemClock
-  const source = 'url' in feed ? openSseFeed({ ...feed, clock, maxLagMs, onError: options.onError, monotonic: options.monotonic }) : redisFeed(feed, clock, options.onError, options.monotonic)
+  const source = 'url' in feed ? openSseFeed({ ...feed, clock, maxLagMs, onError: options.onError, monotonic: options.monotonic }) : redisFeed(feed, clock, maxLagMs, options.onError, options.monotonic)
   const known = new GenerationalCache<Known>(VERIFIED_CACHE_SIZE)
+  const acceptedKinds = [...accepted].map((kind) => `${kind} tokens`).join(' and ')
+
+  /** jose's claim check failed: which claim, what was expected and what the token says (none of it secret). */
+  function claimMismatch({ claim, payload }: { claim: string; payload: JWTPayload }): string {
+    if (claim === 'aud') return `the token is for ${JSON.stringify(payload.aud ?? null)}, not for ${audiences.map((name) => JSON.stringify(name)).join(' or ')}`
+    if (claim === 'iss') return `the token was issued by ${JSON.stringify(payload.iss ?? null)}, not by ${JSON.stringify(issuer)}`
+    return `the token's ${claim} claim is not valid`
+  }
 
   async function signed(token: string): Promise<Known> {
     const cached = known.get(token)
@@ -161,22 +197,25 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     let payload: JWTPayload
     let typ: string
     try {
-      const verified = await jwtVerify(token, jwks, { issuer, audience, algorithms: ALGORITHMS, requiredClaims: ['sub', 'jti', 'iat', 'exp'], currentDate: new Date(clock.now()) })
+      const verified = await jwtVerify(token, jwks, { issuer, audience: audiences as string[], algorithms: ALGORITHMS, requiredClaims: ['sub', 'jti', 'iat', 'exp'], currentDate: new Date(clock.now()) })
       payload = verified.payload
       typ = typOf(verified.protectedHeader)
     } catch (error) {
       const code = (error as { code?: unknown }).code
       if (code === 'ERR_JWT_EXPIRED') throw new VerificationError('TOKEN_EXPIRED', 'the token has expired')
+      if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') throw new VerificationError('TOKEN_INVALID', claimMismatch(error as { claim: string; payload: JWTPayload }))
       if (code === 'ERR_JWKS_TIMEOUT' || typeof code !== 'string' || !code.startsWith('ERR_')) {
         throw new VerificationError('KEYS_UNAVAILABLE', 'the issuer\'s keys could not be fetched')
       }
       throw new VerificationError('TOKEN_INVALID', 'the token is not valid')
     }
-    const claims = payload as VerifiedClaims
-    const user = typ === 'jwt' && typeof claims.sid === 'string' && Number.isInteger(claims.auth_time)
-    const client = typ === 'at+jwt' && typeof claims.client_id === 'string' && claims.client_id === claims.sub
+    const user = typ === 'jwt' && typeof payload.sid === 'string' && Number.isInteger(payload.auth_time)
+    const client = typ === 'at+jwt' && typeof payload.client_id === 'string' && payload.client_id === payload.sub
     if (!user && !client) throw new VerificationError('TOKEN_INVALID', 'the token is not one of the service\'s user or client tokens')
-    const entry = Object.freeze({ claims: Object.freeze(claims), owner: user ? claims.sub : claims.client_id! })
+    const kind: TokenKind = user ? 'user' : 'client'
+    if (!accepted.has(kind)) throw new VerificationError('TOKEN_INVALID', `the token is a ${kind} token; this service accepts ${acceptedKinds}`)
+    const claims = Object.freeze({ ...payload, kind }) as VerifiedClaims
+    const entry = Object.freeze({ claims, owner: user ? claims.sub : claims.client_id! })
     known.set(token, entry)
     return entry
   }
@@ -203,7 +242,10 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     async ready(timeoutMs = 10_000) {
       const deadline = performance.now() + timeoutMs
       while (source.replica() === undefined || source.lagMs() > maxLagMs) {
-        if (performance.now() > deadline) throw new VerificationError('FEED_STALE', `the revocation feed was not fresh within ${timeoutMs} ms`)
+        if (performance.now() > deadline) {
+          const cause = source.lastError()
+          throw new VerificationError('FEED_STALE', `the revocation feed was not fresh within ${timeoutMs} ms${cause === undefined ? '' : `: ${cause.message}`}`)
+        }
         await new Promise((resolve) => setTimeout(resolve, 10))
       }
     },

@@ -13,10 +13,14 @@ import { claimsOf, STORE_MODES } from '../helper.js'
 import { login, openTestAuth, register } from './support.js'
 
 const ISSUER = 'http://auth.test'
+/** Where the tests' clients' tokens go, unless a test names another audience. */
+const ORDERS = 'https://api.example/orders'
+/** Client tokens are never for DEFAULT_AUDIENCE: where audience is beside the point, any is checked for. */
+const ANY_AUDIENCE = { anyAudience: true } as const
 
 /** A new client with its secret. */
 async function newClient(auth: Auth, clientId: string, scopes = ['orders:read', 'orders:write'], more: Partial<ClientRegistration> = {}): Promise<{ client: Client; secret: string }> {
-  return auth.clients.create(clientId, { scopes, audiences: [], privileges: [], ...more })
+  return auth.clients.create(clientId, { scopes, audiences: [ORDERS], privileges: [], ...more })
 }
 
 const headerOf = (token: string): Record<string, unknown> => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')) as Record<string, unknown>
@@ -25,7 +29,7 @@ for (const mode of STORE_MODES) {
   test(`the client registry (${mode})`, async (t) => {
     const { auth, clock } = await openTestAuth(t, mode)
     const { client, secret } = await newClient(auth, 'billing')
-    t.same(client, { client_id: 'billing', scopes: ['orders:read', 'orders:write'], audiences: [], privileges: [], created_at: toIso(clock.now()) }, 'created_at from the clock')
+    t.same(client, { client_id: 'billing', scopes: ['orders:read', 'orders:write'], audiences: [ORDERS], privileges: [], created_at: toIso(clock.now()) }, 'created_at from the clock')
     t.match(secret, /^[A-Za-z0-9_-]{43}$/, '256-bit secret')
     await t.rejects(newClient(auth, 'billing'), ClientExistsError, 'a duplicate id is refused')
     await newClient(auth, 'archive', ['orders:read'])
@@ -60,9 +64,9 @@ for (const mode of STORE_MODES) {
     const claims = claimsOf(grant.access_token)
     // The markers it was issued under (stores/not-before.ts): the client's epoch, and with Redis the feed's generation.
     const markers = mode === 'embedded' ? { epoch: claims.epoch } : { epoch: claims.epoch, gen: claims.gen }
-    t.same(claims, { iss: ISSUER, sub: 'billing', client_id: 'billing', aud: ISSUER, scope: 'orders:read orders:write', iat, exp: iat + config.CLIENT_TOKEN_TTL, jti: claims.jti, ...markers })
+    t.same(claims, { iss: ISSUER, sub: 'billing', client_id: 'billing', aud: ORDERS, scope: 'orders:read orders:write', iat, exp: iat + config.CLIENT_TOKEN_TTL, jti: claims.jti, ...markers })
     for (const [name, value] of Object.entries(markers)) t.ok(Number.isSafeInteger(value) && (value as number) > 1e15, `${name} is a marker in µs`)
-    t.same(await auth.verifier.verify(grant.access_token), { kind: 'client', claims }, 'the token verifies')
+    t.same(await auth.verifier.verify(grant.access_token, { audience: ORDERS }), { kind: 'client', claims }, 'the token verifies')
 
     t.equal((await auth.clientTokens.issue(client, { scope: 'orders:read' })).scope, 'orders:read', 'a subset')
     t.equal((await auth.clientTokens.issue(client, { scope: 'orders:write orders:read orders:write' })).scope, 'orders:write orders:read', 'repeats dropped')
@@ -78,11 +82,25 @@ for (const mode of STORE_MODES) {
       ['a relative resource', { resource: 'orders/v1' }, 'invalid_target'],
       ['a resource with a fragment', { resource: 'https://api.example/orders#x' }, 'invalid_target'],
       ['a resource outside its audiences', { resource: 'https://unrelated.invalid' }, 'invalid_target'],
+      ['DEFAULT_AUDIENCE, the user tokens\' own', { resource: ISSUER }, 'invalid_target'],
       ['a resource that is no URI', { resource: '' }, 'invalid_target']
     ]
     for (const [description, request, error] of refused) {
       await t.rejects(auth.clientTokens.issue(client, request), { name: 'OAuthError', statusCode: 400, error }, description)
     }
+
+    const { client: several } = await newClient(auth, 'several', undefined, { audiences: ['https://first.example', 'https://second.example'] })
+    t.equal(claimsOf((await auth.clientTokens.issue(several, {})).access_token).aud, 'https://first.example', 'without resource: the first audience')
+    t.equal(claimsOf((await auth.clientTokens.issue(several, { resource: 'https://second.example' })).access_token).aud, 'https://second.example')
+    const { client: none } = await newClient(auth, 'audienceless', undefined, { audiences: [] })
+    await t.rejects(
+      auth.clientTokens.issue(none, {}),
+      { name: 'OAuthError', error: 'invalid_target', message: /no audience: give it one with "clients update audienceless --audience <uri>"/ },
+      'a client without an audience gets no token, and is told how to get one'
+    )
+    // Registered before client tokens stopped being for DEFAULT_AUDIENCE: still refused it.
+    const { client: legacy } = await newClient(auth, 'legacy', undefined, { audiences: [ISSUER] })
+    await t.rejects(auth.clientTokens.issue(legacy, {}), { name: 'OAuthError', error: 'invalid_target' }, 'a client registered for DEFAULT_AUDIENCE')
   })
 
   test(`revoke (${mode})`, async (t) => {
@@ -95,8 +113,8 @@ for (const mode of STORE_MODES) {
       const { access_token } = await auth.clientTokens.issue(billing, {})
       const kept = await auth.clientTokens.issue(billing, {})
       t.same(await auth.clientTokens.revoke(access_token, billing), { kind: 'client', client_id: 'billing' })
-      await t.rejects(auth.verifier.verify(access_token), { code: 'TOKEN_REVOKED' })
-      await t.resolves(auth.verifier.verify(kept.access_token), 'another token of the client is not')
+      await t.rejects(auth.verifier.verify(access_token, ANY_AUDIENCE), { code: 'TOKEN_REVOKED' })
+      await t.resolves(auth.verifier.verify(kept.access_token, ANY_AUDIENCE), 'another token of the client is not')
       t.same(await auth.clientTokens.revoke(access_token, billing), { kind: 'client', client_id: 'billing' }, 'again: idempotent')
     })
 
@@ -105,7 +123,7 @@ for (const mode of STORE_MODES) {
       const error = await auth.clientTokens.revoke(access_token, plain).catch((e: unknown) => e)
       t.ok(error instanceof OAuthError, 'an OAuthError')
       t.match(error, { statusCode: 400, error: 'unauthorized_client' })
-      await t.resolves(auth.verifier.verify(access_token))
+      await t.resolves(auth.verifier.verify(access_token, ANY_AUDIENCE))
     })
 
     t.test('without the revoke privilege: only its own tokens', async (t) => {
@@ -114,7 +132,7 @@ for (const mode of STORE_MODES) {
       const { access_token } = await auth.clientTokens.issue(billing, {})
       for (const token of [session.token, access_token]) {
         await t.rejects(auth.clientTokens.revoke(token, plain), { name: 'OAuthError', error: 'unauthorized_client' })
-        await t.resolves(auth.verifier.verify(token), 'still valid')
+        await t.resolves(auth.verifier.verify(token, ANY_AUDIENCE), 'still valid')
       }
     })
 
@@ -141,8 +159,8 @@ for (const mode of STORE_MODES) {
     const tokens = [await auth.clientTokens.issue(doomed, {}), await auth.clientTokens.issue(doomed, { scope: 'orders:read' })]
     const other = await auth.clientTokens.issue(kept, {})
     t.equal(await auth.clients.delete('doomed'), true)
-    for (const { access_token } of tokens) await t.rejects(auth.verifier.verify(access_token), { code: 'TOKEN_REVOKED' })
-    await t.resolves(auth.verifier.verify(other.access_token), "another client's token still works")
+    for (const { access_token } of tokens) await t.rejects(auth.verifier.verify(access_token, ANY_AUDIENCE), { code: 'TOKEN_REVOKED' })
+    await t.resolves(auth.verifier.verify(other.access_token, ANY_AUDIENCE), "another client's token still works")
   })
 
   test(`expiry at CLIENT_TOKEN_TTL by the clock (${mode})`, async (t) => {
@@ -152,11 +170,11 @@ for (const mode of STORE_MODES) {
     t.equal(expires_in, 300)
     const exp = claimsOf(access_token).exp as number
     clock.set(exp * 1000 - 1)
-    await t.resolves(auth.verifier.verify(access_token), 'accepted 1 ms before exp')
+    await t.resolves(auth.verifier.verify(access_token, ANY_AUDIENCE), 'accepted 1 ms before exp')
     clock.set(exp * 1000 + 1)
-    await t.rejects(auth.verifier.verify(access_token), { code: 'TOKEN_EXPIRED' })
+    await t.rejects(auth.verifier.verify(access_token, ANY_AUDIENCE), { code: 'TOKEN_EXPIRED' })
     t.same(await auth.clientTokens.revoke(access_token, client), { kind: 'nothing' }, 'an expired token is nothing to revoke')
-    await t.resolves(auth.verifier.verify((await auth.clientTokens.issue(client, {})).access_token), 'a new grant works')
+    await t.resolves(auth.verifier.verify((await auth.clientTokens.issue(client, {})).access_token, ANY_AUDIENCE), 'a new grant works')
   })
 
   // Found by this test: the embedded deny-list entry ended at exp while the verifier still accepted the token there.
@@ -168,7 +186,7 @@ for (const mode of STORE_MODES) {
     await auth.clientTokens.issue(client, {}) // keeps the client's epoch alive past the first token's exp
     await auth.clientTokens.revoke(revoked.access_token, client)
     clock.set((claimsOf(revoked.access_token).exp as number) * 1000)
-    const code = await auth.verifier.verify(revoked.access_token).then(() => 'accepted', (e: { code?: string }) => e.code)
+    const code = await auth.verifier.verify(revoked.access_token, ANY_AUDIENCE).then(() => 'accepted', (e: { code?: string }) => e.code)
     t.match(code, /^TOKEN_(EXPIRED|REVOKED)$/, 'the revoked token at its exp')
   })
 
@@ -181,12 +199,12 @@ for (const mode of STORE_MODES) {
       clock.set(Math.floor(Date.now() / 1000) * 1000 + offset + 999)
       const first = await auth.clientTokens.issue(client, {})
       t.equal(claimsOf(first.access_token).iat, toSeconds(clock.now()), 'iat is the second of that reading')
-      await t.resolves(auth.verifier.verify(first.access_token), 'the first token of the epoch verifies')
+      await t.resolves(auth.verifier.verify(first.access_token, ANY_AUDIENCE), 'the first token of the epoch verifies')
       clock.advance(1)
       const next = await auth.clientTokens.issue(client, {})
       t.equal(claimsOf(next.access_token).iat, toSeconds(clock.now()))
-      await t.resolves(auth.verifier.verify(next.access_token), 'and one issued in the next second')
-      await t.resolves(auth.verifier.verify(first.access_token), 'the first still verifies')
+      await t.resolves(auth.verifier.verify(next.access_token, ANY_AUDIENCE), 'and one issued in the next second')
+      await t.resolves(auth.verifier.verify(first.access_token, ANY_AUDIENCE), 'the first still verifies')
     })
   }
 }

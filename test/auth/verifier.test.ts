@@ -20,7 +20,7 @@ const KEY_FILE = 'signing-key.es256.pem'
 /** A user token and a client token of `auth`, from a real login and a real grant. */
 async function genuineTokens({ auth }: TestAuth): Promise<{ user: string; client: string }> {
   const { token } = await login(auth, (await register(auth)).email)
-  const { client } = await auth.clients.create('billing', { scopes: ['orders:read'], audiences: [], privileges: [] })
+  const { client } = await auth.clients.create('billing', { scopes: ['orders:read'], audiences: ['https://orders.test'], privileges: [] })
   return { user: token, client: (await auth.clientTokens.issue(client, {})).access_token }
 }
 
@@ -88,7 +88,7 @@ for (const mode of STORE_MODES) {
     const user = claimsOf(genuine.user)
     t.same(await auth.verifier.verify(genuine.user), { kind: 'user', claims: user }, 'a user token')
     t.same(await auth.verifier.verifyUser(genuine.user), user, 'verifyUser of a user token')
-    t.same(await auth.verifier.verify(genuine.client), { kind: 'client', claims: claimsOf(genuine.client) }, 'a client token')
+    t.same(await auth.verifier.verify(genuine.client, { audience: 'https://orders.test' }), { kind: 'client', claims: claimsOf(genuine.client) }, 'a client token')
     const rotated = await auth.sessions.rotate(genuine.user)
     if (rotated.outcome === 'rotated') t.equal((await auth.verifier.verifyUser(rotated.response.access_token)).sid, user.sid, 'a rotated child')
 
@@ -98,7 +98,7 @@ for (const mode of STORE_MODES) {
     const rotatedKeys = await openTestAuthWith(t, { ...env, JWT_PRIVATE_KEY_FILE: nextKey, JWT_RETIRED_KEY_FILES: join(env.DATA_DIR!, KEY_FILE) }, settableClock(clock.now()))
     t.not(rotatedKeys.auth.keys.signing.kid, auth.keys.signing.kid, 'a new key signs')
     if (rotated.outcome === 'rotated') await t.resolves(rotatedKeys.auth.verifier.verify(rotated.response.access_token), 'a user token of the retired key')
-    await t.resolves(rotatedKeys.auth.verifier.verify(genuine.client), 'a client token of the retired key')
+    await t.resolves(rotatedKeys.auth.verifier.verify(genuine.client, { audience: 'https://orders.test' }), 'a client token of the retired key')
     const fresh = await login(rotatedKeys.auth, (await register(rotatedKeys.auth)).email)
     await t.resolves(rotatedKeys.auth.verifier.verify(fresh.token), 'a token of the new key')
     await t.rejects(auth.verifier.verify(fresh.token), { code: 'TOKEN_INVALID' }, 'which an instance without that key refuses (unknown kid)')

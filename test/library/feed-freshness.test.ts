@@ -13,8 +13,8 @@ import { OwnRedis } from '../services.js'
  */
 const MAX_LAG_MS = 250
 
-function library(t: TestContext, options: Omit<VerifierOptions, 'issuer' | 'audience'>): TokenVerifier {
-  const verifier = createVerifier({ issuer: 'http://auth.test', audience: 'http://auth.test', maxLagMs: MAX_LAG_MS, ...options })
+function library(t: TestContext, options: Omit<VerifierOptions, 'issuer' | 'audience' | 'accept'>): TokenVerifier {
+  const verifier = createVerifier({ issuer: 'http://auth.test', audience: 'http://auth.test', accept: ['user'], maxLagMs: MAX_LAG_MS, ...options })
   t.teardown(() => verifier.close())
   return verifier
 }

@@ -43,11 +43,16 @@ test('createVerifier without issuer, audience or feed throws', async (t) => {
   t.throws(() => createVerifier({ audience: 'https://api.test', feed } as unknown as VerifierOptions), /issuer/)
   t.throws(() => createVerifier({ issuer: 'http://auth.test', feed } as unknown as VerifierOptions), /audience/)
   t.throws(() => createVerifier({ issuer: 'http://auth.test', audience: 'http://auth.test' } as unknown as VerifierOptions), /feed/)
+  const complete = { issuer: 'http://auth.test', audience: 'http://auth.test', feed }
+  for (const accept of [undefined, [], ['admin'], 'user']) {
+    t.throws(() => createVerifier({ ...complete, accept } as unknown as VerifierOptions), /`accept` is required: \['user'\], \['client'\] or \['user', 'client'\]/, `accept ${JSON.stringify(accept)}`)
+  }
+  t.throws(() => createVerifier({ ...complete, audience: [], accept: ['user'] }), /audience/, 'an empty list of audiences')
 })
 
 test('the library, fed from Redis: verifies locally, and refuses a revoked token within milliseconds', async (t) => {
   const { app, url, env } = await listeningService(t)
-  const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json`, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
+  const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', accept: ['user'], jwksUri: `${url}/.well-known/jwks.json`, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
   await verifier.ready()
   const account = await registerAndLogin(app)
   const claims = await verifier.verify(account.token)
@@ -58,9 +63,21 @@ test('the library, fed from Redis: verifies locally, and refuses a revoked token
 
   const secret = await createClient(app, 'lib-client', ['orders:read', 'orders:write'], { audiences: ['https://orders.test'] })
   const forOrders = await clientToken(app, 'lib-client', secret, { resource: 'https://orders.test', scope: 'orders:read' })
-  const orders = verifierFor(t, { issuer: 'http://auth.test', audience: 'https://orders.test', jwksUri: `${url}/.well-known/jwks.json`, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
+  const orders = verifierFor(t, { issuer: 'http://auth.test', audience: 'https://orders.test', accept: ['client'], jwksUri: `${url}/.well-known/jwks.json`, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
   await orders.ready()
   t.match(await orders.verify(forOrders, { scopes: ['orders:read'] }), { client_id: 'lib-client', scope: 'orders:read' })
+
+  // Kinds never pass for each other, whatever the audience: a verifier for users, under both names, refuses the client token.
+  const usersOnly = verifierFor(t, { issuer: 'http://auth.test', audience: ['http://auth.test', 'https://orders.test'], accept: ['user'], jwksUri: `${url}/.well-known/jwks.json`, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
+  await usersOnly.ready()
+  const asUser = await refusal(usersOnly.verify(forOrders))
+  t.match(asUser, { code: 'TOKEN_INVALID', message: 'the token is a client token; this service accepts user tokens' })
+  const userToken = (await login(app, account.email, account.password)).access_token
+  t.match(await usersOnly.verify(userToken), { kind: 'user', sub: String }, 'a user token, with its kind')
+  const bothKinds = verifierFor(t, { issuer: 'http://auth.test', audience: 'https://orders.test', accept: ['user', 'client'], jwksUri: `${url}/.well-known/jwks.json`, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
+  await bothKinds.ready()
+  t.match(await bothKinds.verify(forOrders), { kind: 'client', client_id: 'lib-client' })
+  t.match(await refusal(bothKinds.verify(userToken)), { code: 'TOKEN_INVALID', message: 'the token is for "http://auth.test", not for "https://orders.test"' }, 'an audience mismatch names both')
 
   const otherAudience = (await login(app, account.email, account.password)).access_token
   const cases: [string, () => Promise<unknown>, string][] = [
@@ -79,7 +96,7 @@ test('the library, fed from Redis: verifies locally, and refuses a revoked token
 test('the library judges expiry by the clock it is given', async (t) => {
   const { app, url, env } = await listeningService(t)
   const clock = settableClock()
-  const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json`, clock, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
+  const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', accept: ['user'], jwksUri: `${url}/.well-known/jwks.json`, clock, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
   await verifier.ready()
   const account = await registerAndLogin(app)
   const fresh = (await login(app, account.email, account.password)).access_token
@@ -94,7 +111,7 @@ test('the library refuses every token while its feed is stale (FEED_STALE, 503),
   const { app, url, env } = await listeningService(t, { REDIS_URL: redis.url })
   // The feed's lag is measured by this clock, which jumps forward when told: the lag passes without a sleep.
   const elapsed = settableClock()
-  const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json`, maxLagMs: 100, monotonic: elapsed.monotonic, feed: { redisUrl: redis.url, keyPrefix: env.REDIS_KEY_PREFIX } })
+  const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', accept: ['user'], jwksUri: `${url}/.well-known/jwks.json`, maxLagMs: 100, monotonic: elapsed.monotonic, feed: { redisUrl: redis.url, keyPrefix: env.REDIS_KEY_PREFIX } })
   await verifier.ready()
   const account = await registerAndLogin(app)
   await verifier.verify(account.token)
@@ -182,7 +199,7 @@ test('GET /oauth/revocations: the feed over Server-Sent Events, for the library 
   })
 
   t.test('the library over HTTP: ready, then a logout refused within milliseconds; heartbeats keep it fresh', async (t) => {
-    const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json`, feed: { url: `${url}/oauth/revocations`, clientId: 'feed-reader', clientSecret: secret } })
+    const verifier = verifierFor(t, { issuer: 'http://auth.test', audience: 'http://auth.test', accept: ['user'], jwksUri: `${url}/.well-known/jwks.json`, feed: { url: `${url}/oauth/revocations`, clientId: 'feed-reader', clientSecret: secret } })
     await verifier.ready()
     const account = await registerAndLogin(app)
     await verifier.verify(account.token)
@@ -192,6 +209,24 @@ test('GET /oauth/revocations: the feed over Server-Sent Events, for the library 
     await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })
     await until('the library to refuse the logged-out token', async () => (await refusal(verifier.verify(account.token)).catch(() => undefined))?.code === 'TOKEN_REVOKED', 1_000)
   })
+
+  t.test('the plugin with a wrong secret, or a client without the privilege: its error names which, before Fastify gives up', async (t) => {
+    const cases: [string, string, string, RegExp][] = [
+      ['a wrong secret', 'feed-reader', 'wrong', /refused the credentials of client "feed-reader" \(401\): check clientId and clientSecret/],
+      ['no revocations privilege', 'no-feed', plain, /client "no-feed" may not read the revocation feed \(403\).*--allow revocations/]
+    ]
+    for (const [what, clientId, clientSecret, cause] of cases) {
+      const api = Fastify({ pluginTimeout: 2_500 })
+      t.teardown(() => api.close())
+      api.register(jwtAuth, { issuer: 'http://auth.test', audience: 'http://auth.test', accept: ['user'], jwksUri: `${url}/.well-known/jwks.json`, feed: { url: `${url}/oauth/revocations`, clientId, clientSecret } })
+      const error = await api.ready().then(
+        () => undefined,
+        (failure: Error & { code?: string }) => failure
+      )
+      t.equal(error?.code, 'FEED_STALE', `${what}: the plugin's error, not Fastify's timeout`)
+      t.match(error?.message, cause, `${what}: named`)
+    }
+  })
 })
 
 test('the Fastify plugin: a preHandler that answers 401, 403 and 503 in the service\'s error shape', async (t) => {
@@ -200,7 +235,7 @@ test('the Fastify plugin: a preHandler that answers 401, 403 and 503 in the serv
   const api = Fastify()
   t.teardown(() => api.close())
   const elapsed = settableClock()
-  await api.register(jwtAuth, { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json`, maxLagMs: 100, monotonic: elapsed.monotonic, feed: { redisUrl: redis.url, keyPrefix: env.REDIS_KEY_PREFIX } })
+  await api.register(jwtAuth, { issuer: 'http://auth.test', audience: 'http://auth.test', accept: ['user'], jwksUri: `${url}/.well-known/jwks.json`, maxLagMs: 100, monotonic: elapsed.monotonic, feed: { redisUrl: redis.url, keyPrefix: env.REDIS_KEY_PREFIX } })
   api.get('/me', { preHandler: api.requireToken() }, async (request) => ({ sub: request.tokenClaims!.sub }))
   api.get('/admin', { preHandler: api.requireToken({ scopes: ['admin'] }) }, async () => ({ ok: true }))
   await api.ready()

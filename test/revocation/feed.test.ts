@@ -10,6 +10,7 @@ import {
   bearer,
   buildApp,
   claimsOf,
+  CLIENT_VERIFY_URL,
   createClient,
   form,
   login,
@@ -23,7 +24,9 @@ import {
 import { OwnRedisCluster } from '../redis-topologies.js'
 import { OwnRedis } from '../services.js'
 
-const verify = (app: FastifyInstance, token: string) => app.inject({ url: '/auth/verify', headers: bearer(token) })
+/** /auth/verify for the token's kind: user tokens at DEFAULT_AUDIENCE, client tokens at their clients' audience. */
+const verify = (app: FastifyInstance, token: string) =>
+  app.inject({ url: claimsOf(token).client_id === undefined ? '/auth/verify' : CLIENT_VERIFY_URL, headers: bearer(token) })
 
 /** Every event of the single-Redis feed, in order. */
 async function feedOf(t: TestContext, url: string, prefix: string): Promise<FeedEvent[]> {
@@ -176,7 +179,7 @@ for (const prefix of [undefined, 'loss:']) {
     const b = await buildApp(t, env)
     const url = await a.listen({ port: 0, host: '127.0.0.1' })
     const secret = await createClient(a, 'loss-reader', ['read'], { privileges: ['revocations'] })
-    const libraryOptions = { issuer: 'http://auth.test', audience: 'http://auth.test', jwksUri: `${url}/.well-known/jwks.json` }
+    const libraryOptions = { issuer: 'http://auth.test', audience: 'http://auth.test', accept: ['user' as const], jwksUri: `${url}/.well-known/jwks.json` }
     const openLibrary = async (feed: VerifierOptions['feed']): Promise<TokenVerifier> => {
       const verifier = createVerifier({ ...libraryOptions, feed })
       t.teardown(() => verifier.close())

@@ -1,6 +1,9 @@
 import { test } from 'tap'
 import { badAuthorizationHeaders, forgedTokens } from '../forge.js'
-import { assertError, basic, bearer, buildTestApp, createClient, form, registerAndLogin, STORE_MODES } from '../helper.js'
+import { assertError, basic, bearer, buildTestApp, CLIENT_AUDIENCE, createClient, form, registerAndLogin, STORE_MODES } from '../helper.js'
+
+/** Client tokens are for the client's audience, never DEFAULT_AUDIENCE: the gateway names it. */
+const AS_CLIENT = `?audience=${encodeURIComponent(CLIENT_AUDIENCE)}`
 
 for (const mode of STORE_MODES) {
   test(`/auth/verify (${mode})`, async (t) => {
@@ -22,15 +25,17 @@ for (const mode of STORE_MODES) {
     })
 
     t.test('200 for a client token, with its client and scope', async (t) => {
-      const response = await verify(await clientToken('orders:read'))
+      const token = await clientToken('orders:read')
+      const response = await verify(token, AS_CLIENT)
       t.equal(response.statusCode, 200)
       t.match(response.headers, { 'x-auth-subject': 'orders-api', 'x-auth-client': 'orders-api', 'x-auth-scope': 'orders:read', 'x-auth-session': '' })
+      assertError(t, await verify(token), 401, 'TOKEN_INVALID')
     })
 
     t.test('?scope= asks for scopes: 403 insufficient_scope when one is missing', async (t) => {
       const token = await clientToken('orders:read')
-      t.equal((await verify(token, '?scope=orders:read')).statusCode, 200)
-      const refused = await verify(token, '?scope=orders:read%20orders:write')
+      t.equal((await verify(token, `${AS_CLIENT}&scope=orders:read`)).statusCode, 200)
+      const refused = await verify(token, `${AS_CLIENT}&scope=orders:read%20orders:write`)
       assertError(t, refused, 403, 'INSUFFICIENT_SCOPE')
       t.match(refused.headers['www-authenticate'], /error="insufficient_scope", scope="orders:read orders:write"/)
       assertError(t, await verify((await registerAndLogin(app)).token, '?scope=orders:read'), 403, 'INSUFFICIENT_SCOPE')
@@ -45,15 +50,15 @@ for (const mode of STORE_MODES) {
       assertError(t, await verify(loggedOut), 401, 'TOKEN_REVOKED')
       const revoked = await clientToken()
       await app.inject(form('/oauth/revoke', { token: revoked }, basic('orders-api', secret)))
-      assertError(t, await verify(revoked), 401, 'TOKEN_REVOKED')
+      assertError(t, await verify(revoked, AS_CLIENT), 401, 'TOKEN_REVOKED')
     })
 
     t.test('a deleted client: its tokens are refused at once', async (t) => {
       const other = await createClient(app, 'short-lived', ['x'])
       const token = (await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('short-lived', other)))).json().access_token as string
-      t.equal((await verify(token)).statusCode, 200)
+      t.equal((await verify(token, AS_CLIENT)).statusCode, 200)
       t.equal(await app.auth.clients.delete('short-lived'), true)
-      assertError(t, await verify(token), 401, 'TOKEN_REVOKED')
+      assertError(t, await verify(token, AS_CLIENT), 401, 'TOKEN_REVOKED')
     })
 
     t.test('the audience the upstream expects (RFC 8725 §3.9): a token sent to another service is refused', async (t) => {

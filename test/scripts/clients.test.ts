@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { test } from 'tap'
 import { runClients } from '../../scripts/clients/command.js'
 import { runCommand, spawnCommand } from '../cli.js'
-import { assertOAuthError, basic, bearer, buildApp, form, STORE_MODES, storeEnv, type Env } from '../helper.js'
+import { assertError, assertOAuthError, basic, bearer, buildApp, CLIENT_AUDIENCE, CLIENT_VERIFY_URL, form, STORE_MODES, storeEnv, type Env } from '../helper.js'
 
 // The command in-process; the built CLI where the process is the point.
 const clients = (env: Env, ...args: string[]) => runCommand(runClients, env, args)
@@ -13,21 +13,22 @@ const spawned = (env: Env, ...args: string[]) => spawnCommand('clients', env, ar
 for (const mode of STORE_MODES) {
   test(`npm run clients: create, list, delete (${mode})`, async (t) => {
     const env = await storeEnv(t, mode)
-    const created = await clients(env, 'create', 'inventory', '--scope', 'stock:read stock:write')
+    const created = await clients(env, 'create', 'inventory', '--scope', 'stock:read stock:write', '--audience', CLIENT_AUDIENCE)
     t.equal(created.status, 0, created.stderr)
     const printed = JSON.parse(created.stdout)
     t.same(Object.keys(printed).sort(), ['audiences', 'client_id', 'client_secret', 'privileges', 'scope'])
-    t.match(printed, { client_id: 'inventory', scope: 'stock:read stock:write', audiences: [], privileges: [] })
+    t.match(printed, { client_id: 'inventory', scope: 'stock:read stock:write', audiences: [CLIENT_AUDIENCE], privileges: [] })
     t.ok(Buffer.from(printed.client_secret, 'base64url').length >= 32, 'a secret of 256 bits')
 
     const app = await buildApp(t, env)
     const granted = await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('inventory', printed.client_secret)))
     t.equal(granted.statusCode, 200, 'the printed secret works')
     const token = granted.json().access_token as string
+    t.equal((await app.inject({ url: CLIENT_VERIFY_URL, headers: bearer(token) })).statusCode, 200, 'its token, for its audience')
 
     const listed = await clients(env, 'list')
     t.equal(listed.status, 0)
-    t.match(JSON.parse(listed.stdout), [{ client_id: 'inventory', scope: 'stock:read stock:write', audiences: [], privileges: [], created_at: String }])
+    t.match(JSON.parse(listed.stdout), [{ client_id: 'inventory', scope: 'stock:read stock:write', audiences: [CLIENT_AUDIENCE], privileges: [], created_at: String }])
     t.notMatch(listed.stdout, printed.client_secret, 'list never shows the secret')
     t.notMatch(listed.stdout, /secret/)
 
@@ -37,7 +38,7 @@ for (const mode of STORE_MODES) {
 
     const deleted = await clients(env, 'delete', 'inventory')
     t.equal(deleted.status, 0, deleted.stderr)
-    t.equal((await app.inject({ url: '/auth/verify', headers: bearer(token) })).statusCode, 401, 'its tokens are refused at once')
+    assertError(t, await app.inject({ url: CLIENT_VERIFY_URL, headers: bearer(token) }), 401, 'TOKEN_REVOKED')
     assertOAuthError(t, await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('inventory', printed.client_secret))), 401, 'invalid_client')
     t.same(JSON.parse((await clients(env, 'list')).stdout), [])
   })
@@ -55,6 +56,13 @@ for (const mode of STORE_MODES) {
     const grant = (resource: string) => app.inject(form('/oauth/token', { grant_type: 'client_credentials', resource }, basic('billing', printed.client_secret)))
     t.equal((await grant(orders)).statusCode, 200, 'a token for one of its audiences')
     assertOAuthError(t, await grant('https://unrelated.invalid'), 400, 'invalid_target')
+
+    for (const command of [['create', 'impostor'], ['update', 'billing']]) {
+      const refused = await clients(env, ...command, '--audience', env.ISSUER!)
+      t.equal(refused.status, 2, `${command[0]} refuses DEFAULT_AUDIENCE as a client's audience`)
+      t.match(refused.stderr, /DEFAULT_AUDIENCE, the user tokens' audience/)
+    }
+    t.match(JSON.parse((await clients(env, 'show', 'billing')).stdout), { audiences: [orders, 'https://invoices.internal/v1'] }, 'and changes nothing')
   })
 }
 
@@ -111,6 +119,8 @@ for (const mode of STORE_MODES) {
     t.equal(before.statusCode, 200)
     t.equal(before.json().scope, 'c', 'the updated scope is what the grant gives')
     const oldToken = before.json().access_token as string
+    const ORDERS_VERIFY_URL = `/auth/verify?audience=${encodeURIComponent('https://orders.internal')}`
+    t.equal((await app.inject({ url: ORDERS_VERIFY_URL, headers: bearer(oldToken) })).statusCode, 200, 'for the audience the update gave')
 
     const rotated = await clients(env, 'rotate-secret', 'reports')
     t.equal(rotated.status, 0, rotated.stderr)
@@ -118,17 +128,17 @@ for (const mode of STORE_MODES) {
     t.equal(client_id, 'reports')
     t.not(client_secret, created.client_secret)
     assertOAuthError(t, await grant(created.client_secret), 401, 'invalid_client')
-    t.equal((await app.inject({ url: '/auth/verify', headers: bearer(oldToken) })).statusCode, 401, 'tokens of the old secret are refused at once')
+    assertError(t, await app.inject({ url: ORDERS_VERIFY_URL, headers: bearer(oldToken) }), 401, 'TOKEN_REVOKED')
     const after = await grant(client_secret)
     t.equal(after.statusCode, 200, 'the new secret works')
-    t.equal((await app.inject({ url: '/auth/verify', headers: bearer(after.json().access_token) })).statusCode, 200)
+    t.equal((await app.inject({ url: ORDERS_VERIFY_URL, headers: bearer(after.json().access_token) })).statusCode, 200)
     t.notMatch((await clients(env, 'show', 'reports')).stdout, client_secret)
   })
 }
 
 test('npm run clients: delete with Redis down keeps the client; a retry finishes the job', async (t) => {
   const env = await storeEnv(t, 'redis-postgres')
-  const { client_secret } = JSON.parse((await clients(env, 'create', 'flaky')).stdout)
+  const { client_secret } = JSON.parse((await clients(env, 'create', 'flaky', '--audience', CLIENT_AUDIENCE)).stdout)
   const app = await buildApp(t, env)
   const token = (await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('flaky', client_secret)))).json().access_token as string
 
@@ -139,11 +149,11 @@ test('npm run clients: delete with Redis down keeps the client; a retry finishes
   t.notMatch(failed.stderr, /\n\s+at /, 'no stack trace')
   t.equal(failed.stdout, '')
   t.match(JSON.parse((await clients(env, 'list')).stdout), [{ client_id: 'flaky' }], 'the client is still there')
-  t.equal((await app.inject({ url: '/auth/verify', headers: bearer(token) })).statusCode, 200)
+  t.equal((await app.inject({ url: CLIENT_VERIFY_URL, headers: bearer(token) })).statusCode, 200)
 
   const retried = await clients(env, 'delete', 'flaky')
   t.equal(retried.status, 0, retried.stderr)
-  t.equal((await app.inject({ url: '/auth/verify', headers: bearer(token) })).statusCode, 401, 'its tokens are refused')
+  assertError(t, await app.inject({ url: CLIENT_VERIFY_URL, headers: bearer(token) }), 401, 'TOKEN_REVOKED')
   t.same(JSON.parse((await clients(env, 'list')).stdout), [])
 })
 

@@ -10,7 +10,7 @@ import { test } from 'tap'
 import { openClientAdmin } from '../../../src/auth/index.js'
 import { loadConfig } from '../../../src/config.js'
 import { REACHABILITY_PROBE_MS } from '../../../src/stores/postgres-pool.js'
-import { assertOAuthError, basic, buildApp, form, storeEnv, until, type Env, type TestContext } from '../../helper.js'
+import { assertOAuthError, basic, buildApp, CLIENT_AUDIENCE, form, storeEnv, until, type Env, type TestContext } from '../../helper.js'
 import { TcpProxy } from '../../services.js'
 
 const quiet = { warn: () => undefined }
@@ -20,7 +20,7 @@ async function setUp(t: TestContext, env: Env) {
   const b = await buildApp(t, env)
   const admin = await openClientAdmin(loadConfig(env), quiet)
   t.teardown(() => admin.close())
-  const { secret } = await admin.clients.create('billing', { scopes: ['a', 'b'], audiences: [], privileges: [] })
+  const { secret } = await admin.clients.create('billing', { scopes: ['a', 'b'], audiences: [CLIENT_AUDIENCE], privileges: [] })
   return { a, b, admin, secret }
 }
 
@@ -60,7 +60,7 @@ test('a client changed by the CLI is refused on the next request on every instan
 test('privileges granted and withdrawn by the CLI hold on the next introspection on every instance', async (t) => {
   const env = await storeEnv(t, 'redis-postgres')
   const { a, b, admin, secret } = await setUp(t, env)
-  const other = await admin.clients.create('other', { scopes: ['x'], audiences: [], privileges: [] })
+  const other = await admin.clients.create('other', { scopes: ['x'], audiences: [CLIENT_AUDIENCE], privileges: [] })
   t.equal((await grant(a, secret)).statusCode, 200, 'billing is cached on A')
   t.equal((await grant(b, secret)).statusCode, 200, 'and on B')
   const issued = await a.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('other', other.secret)))

@@ -23,7 +23,7 @@ async function checkers(t: TestContext, mode: (typeof STORE_MODES)[number], revo
   const checks: [string, Check][] = [['instance A', verifyOn(a)], ['instance B', verifyOn(b)]]
   if (mode === 'redis-postgres') {
     const url = await a.listen({ port: 0, host: '127.0.0.1' })
-    const library = createVerifier({ issuer: 'http://auth.test', audience: AUDIENCE, jwksUri: `${url}/.well-known/jwks.json`, clock, feed: { redisUrl: env.REDIS_URL!, keyPrefix: env.REDIS_KEY_PREFIX } })
+    const library = createVerifier({ issuer: 'http://auth.test', audience: AUDIENCE, accept: ['client'], jwksUri: `${url}/.well-known/jwks.json`, clock, feed: { redisUrl: env.REDIS_URL!, keyPrefix: env.REDIS_KEY_PREFIX } })
     t.teardown(() => library.close())
     await library.ready()
     checks.push(['the library', (token) => library.verify(token).then(() => 200, (error: VerificationError) => error.statusCode)])

@@ -18,7 +18,7 @@ for (const mode of STORE_MODES) {
       t.match(body, { token_type: 'Bearer', expires_in: 900, scope: 'orders:read orders:write invoices:read' })
       t.match(decodeProtectedHeader(body.access_token), { typ: 'at+jwt', alg: 'ES256', kid: app.auth.keys.signing.kid })
       const claims = claimsOf(body.access_token)
-      t.match(claims, { iss: 'http://auth.test', sub: 'billing', client_id: 'billing', aud: 'http://auth.test', scope: body.scope, jti: String })
+      t.match(claims, { iss: 'http://auth.test', sub: 'billing', client_id: 'billing', aud: 'https://orders.internal/api', scope: body.scope, jti: String })
       t.equal((claims.exp as number) - (claims.iat as number), 900)
     })
 
@@ -38,13 +38,18 @@ for (const mode of STORE_MODES) {
     t.test('resource, one of the client\'s audiences, becomes the audience (RFC 8707)', async (t) => {
       const response = await grant({ resource: 'https://orders.internal/api' })
       t.equal(claimsOf(response.json().access_token).aud, 'https://orders.internal/api')
-      t.equal(claimsOf((await grant({ resource: 'http://auth.test' })).json().access_token).aud, 'http://auth.test', 'DEFAULT_AUDIENCE may be named')
+      t.equal(claimsOf((await grant({})).json().access_token).aud, 'https://orders.internal/api', 'without resource: the client\'s audience')
+      const user = await grant({ resource: 'http://auth.test' })
+      assertOAuthError(t, user, 400, 'invalid_target')
+      t.notMatch(user.body, /access_token/, 'DEFAULT_AUDIENCE, the user tokens\' audience, is never a client token\'s')
     })
 
-    t.test('a client registered with no audiences (as before audiences existed) gets DEFAULT_AUDIENCE only', async (t) => {
-      const legacy = await createClient(app, 'legacy', [])
+    t.test('a client registered with no audience (as before client tokens had their own) gets invalid_target, saying how to mend it', async (t) => {
+      const legacy = await createClient(app, 'legacy', [], { audiences: [] })
       const legacyGrant = (fields: Record<string, string>) => grant(fields, basic('legacy', legacy))
-      t.equal(claimsOf((await legacyGrant({})).json().access_token).aud, 'http://auth.test')
+      const refused = await legacyGrant({})
+      assertOAuthError(t, refused, 400, 'invalid_target')
+      t.match(refused.json().error_description, /clients update legacy --audience/)
       assertOAuthError(t, await legacyGrant({ resource: 'https://orders.internal/api' }), 400, 'invalid_target')
     })
 
