@@ -88,6 +88,8 @@ export const EnvironmentSchema = Type.Object({
   CORS_ORIGINS: Type.Optional(Type.String()),
   /** A second listener for /metrics and the health probes, which then leave the public port. */
   MANAGEMENT_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  /** Strict-Transport-Security's max-age on every answer (RFC 6797); unset: none, as TLS usually ends before the service. */
+  HSTS_MAX_AGE: Type.Optional(Type.Integer({ minimum: 1, maximum: TEN_YEARS, duration: true })),
   /** The OpenAPI UI and document (/docs, /docs/json). */
   DOCS: Type.Boolean({ default: true }),
   /** On SIGTERM, /health/ready answers 503 this long before the server stops accepting, so that load balancers drain it. */

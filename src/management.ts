@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import errorHandler from './plugins/error-handler.js'
+import { addHeaderHook } from './plugins/security-headers.js'
 import health from './routes/health.js'
 import metricsRoute from './routes/metrics.js'
 
@@ -21,6 +22,7 @@ export async function managementServer(app: FastifyInstance, options: FastifySer
   server.decorate('metrics', app.metrics)
   server.decorate('auth', app.auth)
   server.decorate('lifecycle', app.lifecycle)
+  addHeaderHook(server, app.securityHeaders.api)
   await server.register(errorHandler)
   await server.register(operations)
   await server.ready()

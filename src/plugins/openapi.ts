@@ -3,6 +3,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui'
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import { ERRORS, type ErrorCode } from '../errors.js'
+import { addHeaderHook } from './security-headers.js'
 
 type Schema = { properties?: Record<string, unknown>; required?: string[]; $ref?: string }
 type Response = { description?: string; content?: Record<string, { schema?: Schema; example?: unknown }> }
@@ -118,13 +119,17 @@ export default fp(
         }
       }
     })
-    await fastify.register(fastifySwaggerUi, {
-      routePrefix: '/docs',
-      staticCSP: true,
-      // Without upgrade-insecure-requests: over plain HTTP on any host but localhost it made the browser fetch
-      // the page's own scripts and styles over https, and the page stayed blank. The rest of the policy stays.
-      transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/g, '')
+    // The one page: helmet's page headers in a scope of its own, over the API set every other answer carries.
+    await fastify.register(async function docsPage(docs) {
+      addHeaderHook(docs, fastify.securityHeaders.page)
+      await docs.register(fastifySwaggerUi, {
+        routePrefix: '/docs',
+        staticCSP: true,
+        // Without upgrade-insecure-requests: over plain HTTP on any host but localhost it made the browser fetch
+        // the page's own scripts and styles over https, and the page stayed blank. The rest of the policy stays.
+        transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/g, '')
+      })
     })
   },
-  { name: 'openapi', dependencies: ['config'] }
+  { name: 'openapi', dependencies: ['config', 'security-headers'] }
 )

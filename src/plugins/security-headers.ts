@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import helmet, { type HelmetOptions } from 'helmet'
 
@@ -25,15 +26,51 @@ export function helmetHeaders(options?: Readonly<HelmetOptions>): Readonly<Recor
   return Object.freeze(headers)
 }
 
-/** Every answer carries helmet's default security headers (errors and 404s included), set once per request. */
+export interface HeaderSets {
+  /** Answers read by programs (JSON, forward auth, metrics, JWKS, discovery): nothing to render, frame or sniff. */
+  api: Readonly<Record<string, string>>
+  /** The one page, /docs (and its assets): helmet's defaults. */
+  page: Readonly<Record<string, string>>
+}
+
+/**
+ * `hstsMaxAge` (HSTS_MAX_AGE, seconds): Strict-Transport-Security on every answer when set (RFC 6797), without
+ * includeSubDomains, which is the domain owner's call; none when unset, as TLS usually ends at the gateway.
+ */
+export function headerSets(hstsMaxAge?: number): HeaderSets {
+  const hsts: Record<string, string> = hstsMaxAge === undefined ? {} : { 'strict-transport-security': `max-age=${hstsMaxAge}` }
+  return {
+    api: Object.freeze({
+      'x-content-type-options': 'nosniff',
+      // Nothing an answer could load, and no page may frame it.
+      'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+      'referrer-policy': 'no-referrer',
+      ...hsts
+    }),
+    page: helmetHeaders({ strictTransportSecurity: hstsMaxAge === undefined ? false : { maxAge: hstsMaxAge, includeSubDomains: false } })
+  }
+}
+
+/** Sets `headers` on every answer of `scope` (errors and 404s included); a callback hook: no promise per request. */
+export function addHeaderHook(scope: FastifyInstance, headers: Readonly<Record<string, string>>): void {
+  scope.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(headers)
+    done()
+  })
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    securityHeaders: HeaderSets
+  }
+}
+
+/** Every answer carries the API set; the docs plugin sets the page set in its own scope (plugins/openapi.ts). */
 export default fp(
   async function securityHeaders(fastify) {
-    const headers = helmetHeaders()
-    // A callback hook, not an async one: no promise per request on every path.
-    fastify.addHook('onRequest', (_request, reply, done) => {
-      reply.headers(headers)
-      done()
-    })
+    const sets = headerSets(fastify.config.HSTS_MAX_AGE)
+    fastify.decorate('securityHeaders', sets)
+    addHeaderHook(fastify, sets.api)
   },
-  { name: 'security-headers' }
+  { name: 'security-headers', dependencies: ['config'] }
 )
