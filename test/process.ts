@@ -17,9 +17,12 @@ export interface Started {
   exited: Promise<number | null>
 }
 
-/** Starts dist/src/server.js with `env` (and a DATA_DIR of its own), and waits for its start-up line; killed after the test. */
-export async function startServer(t: TestContext, env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, [SERVER], {
+/**
+ * Starts dist/src/server.js (or `server`, the same file elsewhere) with `env` (and a DATA_DIR of its own), and
+ * waits for its start-up line; killed after the test.
+ */
+export async function startServer(t: TestContext, env: Record<string, string>, server = SERVER): Promise<Started> {
+  const child = spawn(process.execPath, [server], {
     env: { PATH: process.env.PATH!, DATA_DIR: mkdtempSync(join(tmpdir(), 'server-test-')), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
