@@ -12,5 +12,7 @@ export default tseslint.config(
       'no-console': ['error', { allow: ['error'] }]
     }
   },
-  { files: ['scripts/**', 'test/**'], rules: { 'no-console': 'off' } }
+  { files: ['scripts/**', 'test/**'], rules: { 'no-console': 'off' } },
+  // The examples are plain Node.js modules, as a downstream team would write them.
+  { files: ['examples/**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } }, rules: { 'no-console': 'off' } }
 )
