@@ -1,5 +1,6 @@
 import { createVerifier as createJwtVerifier, type Algorithm } from 'fast-jwt'
 import { ServiceError } from '../errors.js'
+import { normalizedTyp } from '../library/token-profile.js'
 import type { KeySet } from '../keys/key-set.js'
 import type { ClientClaims, UserClaims, VerifiedToken } from '../schemas/tokens.js'
 import type { ClientTokenStore } from '../stores/client-tokens/index.js'
@@ -166,8 +167,7 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
     const header = headerOf(token)
     const entry = typeof header?.kid === 'string' ? verifiers.get(header.kid) : undefined
     if (entry === undefined) throw new ServiceError('TOKEN_INVALID', 'the token was not signed by one of our keys')
-    const typ = typeof header?.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : ''
-    const kind = typ === 'at+jwt' ? 'client' : 'user'
+    const kind = normalizedTyp(header?.typ) === 'at+jwt' ? 'client' : 'user'
     try {
       return { kind, payload: entry[kind](token).payload }
     } catch {

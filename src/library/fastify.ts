@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { bearerTokenOf } from './token-profile.js'
 import { createVerifier, VerificationError, type TokenVerifier, type VerifiedClaims, type VerifierOptions } from './verifier.js'
 
 /**
@@ -52,10 +53,11 @@ const jwtAuth: FastifyPluginAsync<JwtAuthPluginOptions> = async (fastify, option
   fastify.decorateRequest('tokenClaims', null)
   fastify.decorate('requireToken', ({ scopes }: { scopes?: string[] } = {}) => {
     return async function requireToken(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-      const match = /^bearer +(\S+)$/i.exec(request.headers.authorization ?? '')
-      if (match === null) return void refuse(reply, new VerificationError('TOKEN_INVALID', 'a bearer token is required'), false)
+      const token = bearerTokenOf(request.headers.authorization)
+      if (token === undefined) return void refuse(reply, new VerificationError('TOKEN_INVALID', 'a bearer token is required'), false)
+      if (token === null) return void refuse(reply, new VerificationError('TOKEN_INVALID', 'the Authorization header is not "Bearer <token>"'), true)
       try {
-        request.tokenClaims = await verifier.verify(match[1]!, { scopes })
+        request.tokenClaims = await verifier.verify(token, { scopes })
       } catch (error) {
         if (!(error instanceof VerificationError)) throw error
         return void refuse(reply, error, true)

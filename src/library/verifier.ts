@@ -6,6 +6,7 @@ import { RevocationReplica } from '../revocation/replica.js'
 import { createRedisClient } from '../stores/redis-connection.js'
 import { feedLayout } from '../stores/revocation-feed.js'
 import { openSseFeed, type ReplicaSource } from './sse-feed.js'
+import { missingScopes, normalizedTyp } from './token-profile.js'
 
 /**
  * jwt-auth-service/verifier: verify the service's tokens inside another service, without a round trip,
@@ -160,8 +161,6 @@ function redisFeed(feed: { redisUrl: string; keyPrefix?: string } | { redisClust
   }
 }
 
-const typOf = (header: { typ?: string }): string => (header.typ ?? '').toLowerCase().replace(/^application\//, '')
-
 export function createVerifier(options: VerifierOptions): TokenVerifier {
   const { issuer, audience, feed } = options
   if (typeof issuer !== 'string' || issuer === '') throw new TypeError('createVerifier: `issuer` is required (the service\'s ISSUER)')
@@ -199,7 +198,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     try {
       const verified = await jwtVerify(token, jwks, { issuer, audience: audiences as string[], algorithms: ALGORITHMS, requiredClaims: ['sub', 'jti', 'iat', 'exp'], currentDate: new Date(clock.now()) })
       payload = verified.payload
-      typ = typOf(verified.protectedHeader)
+      typ = normalizedTyp(verified.protectedHeader.typ)
     } catch (error) {
       const code = (error as { code?: unknown }).code
       if (code === 'ERR_JWT_EXPIRED') throw new VerificationError('TOKEN_EXPIRED', 'the token has expired')
@@ -231,11 +230,8 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
       // Issued in a generation the replica has not seen yet (Redis lost its data a moment ago): it cannot tell.
       if (verdict === 'unknown') throw new VerificationError('FEED_STALE', 'the token is of a revocation feed generation not seen yet')
       if (verdict === 'revoked') throw new VerificationError('TOKEN_REVOKED', 'the token has been revoked')
-      if (scopes !== undefined && scopes.length > 0) {
-        const granted = (claims.scope ?? '').split(' ')
-        const missing = scopes.filter((scope) => !granted.includes(scope))
-        if (missing.length > 0) throw new VerificationError('INSUFFICIENT_SCOPE', `the token lacks the scope ${missing.join(' ')}`)
-      }
+      const missing = missingScopes(claims.scope, scopes ?? [])
+      if (missing.length > 0) throw new VerificationError('INSUFFICIENT_SCOPE', `the token lacks the scope ${missing.join(' ')}`)
       return claims
     },
     lagMs: () => source.lagMs(),

@@ -8,6 +8,7 @@ import { ServiceError } from '../errors.js'
 import { loadKeySet } from '../keys/key-set.js'
 import type { RedisClient } from '../stores/redis-connection.js'
 import type { UserClaims } from '../schemas/tokens.js'
+import { bearerTokenOf } from '../library/token-profile.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -37,9 +38,6 @@ export interface AuthPluginOptions {
   clock?: Clock
 }
 
-/** RFC 6750 §2.1; the scheme is case-insensitive (RFC 9110 §11.1). */
-const BEARER = /^bearer +(\S+) *$/i
-
 /**
  * The request's one Authorization header. It is not a list, so it may not repeat (RFC 9110 §5.3); Node
  * keeps only the first of two, while a proxy or a cache in front may have acted on the other: 400,
@@ -57,10 +55,9 @@ export function authorizationHeader(request: FastifyRequest): string | undefined
 
 /** The token of `Authorization: Bearer <token>`; 401 TOKEN_MISSING or TOKEN_INVALID otherwise. */
 export function bearerToken(request: FastifyRequest): string {
-  const header = authorizationHeader(request)
-  if (header === undefined || !/^bearer\b/i.test(header)) throw new ServiceError('TOKEN_MISSING')
-  const token = BEARER.exec(header)?.[1]
-  if (token === undefined) throw new ServiceError('TOKEN_INVALID', 'the Authorization header is not "Bearer <token>"')
+  const token = bearerTokenOf(authorizationHeader(request))
+  if (token === undefined) throw new ServiceError('TOKEN_MISSING')
+  if (token === null) throw new ServiceError('TOKEN_INVALID', 'the Authorization header is not "Bearer <token>"')
   return token
 }
 

@@ -4,6 +4,7 @@ import Type from 'typebox'
 import { ServiceError } from '../errors.js'
 import { AudienceMismatchError } from '../auth/verifier.js'
 import { bearerToken } from '../plugins/auth.js'
+import { missingScopes } from '../library/token-profile.js'
 import { isResourceIndicator, parseScopes } from '../schemas/clients.js'
 import { bearerErrors, ErrorResponse } from '../schemas/common.js'
 
@@ -76,14 +77,11 @@ const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
         })
         const granted = verified.kind === 'client' ? verified.claims.scope : ''
         const required = parseScopes(request.query.scope ?? '')
-        if (required.length > 0) {
-          const have = new Set(parseScopes(granted))
-          const missing = required.filter((scope) => !have.has(scope))
-          if (missing.length > 0) {
-            // RFC 6750 §3.1.
-            const challenge = `Bearer realm="jwt-auth-service", error="insufficient_scope", scope="${required.join(' ')}"`
-            throw new ServiceError('INSUFFICIENT_SCOPE', `the token lacks ${missing.join(' ')}`, { 'www-authenticate': challenge })
-          }
+        const missing = missingScopes(granted, required)
+        if (missing.length > 0) {
+          // RFC 6750 §3.1.
+          const challenge = `Bearer realm="jwt-auth-service", error="insufficient_scope", scope="${required.join(' ')}"`
+          throw new ServiceError('INSUFFICIENT_SCOPE', `the token lacks ${missing.join(' ')}`, { 'www-authenticate': challenge })
         }
         reply.headers({
           'x-auth-subject': verified.claims.sub,

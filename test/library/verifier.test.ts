@@ -244,10 +244,12 @@ test('the Fastify plugin: a preHandler that answers 401, 403 and 503 in the serv
   const me = await api.inject({ url: '/me', headers: bearer(account.token) })
   t.equal(me.statusCode, 200)
   t.match(me.json(), { sub: String })
+  t.equal((await api.inject({ url: '/me', headers: { authorization: `bearer ${account.token}  ` } })).statusCode, 200, 'Bearer parsed as the service parses it: any case, trailing spaces')
 
   const cases: [string, Record<string, string>, string, number, string][] = [
     ['no token', {}, '/me', 401, 'TOKEN_INVALID'],
     ['a malformed token', bearer('abc'), '/me', 401, 'TOKEN_INVALID'],
+    ['two words after Bearer', { authorization: `Bearer ${account.token} x` }, '/me', 401, 'TOKEN_INVALID'],
     ['another scheme', { authorization: `Basic ${account.token}` }, '/me', 401, 'TOKEN_INVALID'],
     ['a missing scope', bearer(account.token), '/admin', 403, 'INSUFFICIENT_SCOPE']
   ]
