@@ -13,7 +13,7 @@ export const Client = Type.Object({
   client_id: Type.String(),
   /** The scopes it may ask for. */
   scopes: Type.Array(Type.String()),
-  /** The audiences (RFC 8707 resource indicators) it may ask tokens for, besides DEFAULT_AUDIENCE. */
+  /** The audiences (RFC 8707 resource indicators) it may ask tokens for; the first is its tokens' default. */
   audiences: Type.Array(Type.String()),
   privileges: Type.Array(Privilege),
   created_at: Type.String({ format: 'date-time' })

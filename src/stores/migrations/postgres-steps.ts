@@ -74,8 +74,8 @@ export const POSTGRES_STEPS: readonly PostgresStep[] = [
     version: 2,
     name: 'clients: audiences and privileges',
     async up(db, schema) {
-      // Space-separated, as `scope` is. Clients of earlier releases get none: their tokens keep
-      // DEFAULT_AUDIENCE, and they may introspect and revoke only their own tokens.
+      // Space-separated, as `scope` is. Clients of earlier releases get none: they get no token until an
+      // operator gives them an audience (README, "For service owners"), and may introspect and revoke only their own.
       await db.query(`ALTER TABLE ${qualified(schema, 'clients')}
         ADD COLUMN audiences  text NOT NULL DEFAULT '',
         ADD COLUMN privileges text NOT NULL DEFAULT ''`)
