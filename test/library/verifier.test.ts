@@ -254,6 +254,9 @@ test('the Fastify plugin: a preHandler that answers 401, 403 and 503 in the serv
     ['a missing scope', bearer(account.token), '/admin', 403, 'INSUFFICIENT_SCOPE']
   ]
   for (const [what, headers, path, status, code] of cases) {
+    // Each case is about its own refusal, not the feed's freshness: on a loaded machine the feed may be stale
+    // for a moment (503 by design, shown below), so each waits until it is fresh again.
+    await api.tokenVerifier.ready()
     const response = await api.inject({ url: path, headers })
     t.equal(response.statusCode, status, what)
     t.match(response.json(), { statusCode: status, error: String, code, message: String }, what)
