@@ -1,26 +1,16 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'tap'
-import { basic, bearer, buildApp, createClient, form, freePort, registerAndLogin, storeEnv, until } from './helper.js'
+import { basic, bearer, createClient, form, registerAndLogin, until } from './helper.js'
+import { gatewayBackends } from './services.js'
 
 const CADDYFILE = join(import.meta.dirname, '..', 'examples', 'caddy', 'Caddyfile')
 const CADDY = process.env.CADDY_BIN ?? 'caddy'
 
 test('a real Caddy with forward_auth in front of an API (examples/caddy)', async (t) => {
-  const app = await buildApp(t, await storeEnv(t, 'redis-postgres'))
-  const [authPort, apiPort, gatewayPort] = [await freePort(), await freePort(), await freePort()]
-  await app.listen({ port: authPort, host: '127.0.0.1' })
-
-  // The API behind the gateway echoes what the gateway told it about the caller.
-  const api = createServer((request, response) => {
-    response.setHeader('content-type', 'application/json')
-    response.end(JSON.stringify({ path: request.url, subject: request.headers['x-auth-subject'], session: request.headers['x-auth-session'], client: request.headers['x-auth-client'], scope: request.headers['x-auth-scope'] }))
-  })
-  await new Promise<void>((resolve) => api.listen(apiPort, '127.0.0.1', resolve))
-  t.teardown(() => new Promise((resolve) => api.close(resolve)))
+  const { app, authPort, apiPort, gatewayPort } = await gatewayBackends(t)
 
   // The shipped configuration, on free ports; Caddy's own state in a directory of the test's.
   const home = mkdtempSync(join(tmpdir(), 'caddy-test-'))

@@ -188,8 +188,9 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
 
 /** The audience test clients get unless a test names theirs: a client token is never for DEFAULT_AUDIENCE. */
 export const CLIENT_AUDIENCE = 'https://api.clients.test'
-/** /auth/verify as a gateway in front of CLIENT_AUDIENCE asks it. */
-export const CLIENT_VERIFY_URL = `/auth/verify?audience=${encodeURIComponent(CLIENT_AUDIENCE)}`
+/** The query by which a gateway in front of CLIENT_AUDIENCE names it to /auth/verify; and that URL. */
+export const CLIENT_AUDIENCE_QUERY = `?audience=${encodeURIComponent(CLIENT_AUDIENCE)}`
+export const CLIENT_VERIFY_URL = `/auth/verify${CLIENT_AUDIENCE_QUERY}`
 
 /** A client (service account) in the app's own store; returns its secret. */
 export async function createClient(fastify: FastifyInstance, clientId: string, scopes: string[], more: Partial<ClientRegistration> = {}): Promise<string> {

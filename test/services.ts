@@ -2,9 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createServer as createHttpServer } from 'node:http'
 import { createServer, Socket, type Server } from 'node:net'
+import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
-import { freePort, sleep, type TestContext } from './helper.js'
+import { buildApp, freePort, sleep, storeEnv, type TestContext } from './helper.js'
 
 /**
  * A redis-server of the test's own, on a free loopback port, that the test may stop, flush or
@@ -112,4 +114,23 @@ export class TcpProxy {
     this.server = undefined
     if (server !== undefined) await new Promise((resolve) => server.close(resolve))
   }
+}
+
+/**
+ * What a gateway test puts behind its gateway: the service (Redis and PostgreSQL) on `authPort`, and on
+ * `apiPort` an API that echoes what the gateway told it about the caller (the X-Auth-* headers); both stop
+ * after the test. `gatewayPort` is free for the gateway itself.
+ */
+export async function gatewayBackends(t: TestContext): Promise<{ app: FastifyInstance; authPort: number; apiPort: number; gatewayPort: number }> {
+  const app = await buildApp(t, await storeEnv(t, 'redis-postgres'))
+  const [authPort, apiPort, gatewayPort] = [await freePort(), await freePort(), await freePort()]
+  await app.listen({ port: authPort, host: '127.0.0.1' })
+  const api = createHttpServer((request, response) => {
+    response.setHeader('content-type', 'application/json')
+    const { headers } = request
+    response.end(JSON.stringify({ path: request.url, subject: headers['x-auth-subject'], session: headers['x-auth-session'], client: headers['x-auth-client'], scope: headers['x-auth-scope'] }))
+  })
+  await new Promise<void>((resolve) => api.listen(apiPort, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => api.close(resolve)))
+  return { app, authPort, apiPort, gatewayPort }
 }

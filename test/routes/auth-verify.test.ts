@@ -1,9 +1,6 @@
 import { test } from 'tap'
 import { badAuthorizationHeaders, forgedTokens } from '../forge.js'
-import { assertError, basic, bearer, buildTestApp, CLIENT_AUDIENCE, createClient, form, registerAndLogin, STORE_MODES } from '../helper.js'
-
-/** Client tokens are for the client's audience, never DEFAULT_AUDIENCE: the gateway names it. */
-const AS_CLIENT = `?audience=${encodeURIComponent(CLIENT_AUDIENCE)}`
+import { assertError, basic, bearer, buildTestApp, CLIENT_AUDIENCE_QUERY as AS_CLIENT, createClient, form, registerAndLogin, STORE_MODES } from '../helper.js'
 
 for (const mode of STORE_MODES) {
   test(`/auth/verify (${mode})`, async (t) => {
