@@ -8,6 +8,8 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
+# The verifier package is a workspace: node_modules/@jwt-auth-service/verifier links to it.
+COPY packages/verifier/package.json ./packages/verifier/
 RUN npm ci --omit=dev --loglevel=warn
 
 # The TypeScript build, with the dev dependencies.
@@ -17,8 +19,10 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
+COPY packages/verifier/package.json ./packages/verifier/
 RUN npm ci --loglevel=warn
 COPY tsconfig.json tsconfig.build.json ./
+COPY packages/verifier ./packages/verifier
 COPY src ./src
 COPY scripts ./scripts
 RUN npm run build
@@ -46,7 +50,9 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
+COPY --from=build --chown=node:node /app/packages/verifier/dist ./packages/verifier/dist
 COPY --chown=node:node package.json ./
+COPY --chown=node:node packages/verifier/package.json ./packages/verifier/
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000

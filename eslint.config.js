@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', '.tap/'] },
+  { ignores: ['dist/', 'packages/*/dist/', 'node_modules/', 'data/', '.tap/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -13,6 +13,6 @@ export default tseslint.config(
     }
   },
   { files: ['scripts/**', 'test/**'], rules: { 'no-console': 'off' } },
-  // The examples are plain Node.js modules, as a downstream team would write them.
-  { files: ['examples/**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } }, rules: { 'no-console': 'off' } }
+  // The examples and the package's build step are plain Node.js modules (the examples as a downstream team would write them).
+  { files: ['examples/**/*.mjs', 'packages/*/scripts/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } }, rules: { 'no-console': 'off' } }
 )

@@ -8,7 +8,7 @@
  * (for a Map, the growth of heapUsed + arrayBuffers) per entry.
  */
 import { parseArgs } from 'node:util'
-import { ExpiringSet } from '../src/revocation/expiring-set.js'
+import { ExpiringSet } from '@jwt-auth-service/verifier/feed'
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { map: { type: 'boolean', default: false } } })
 const entries = positionals[0] === undefined ? 1_000_000 : Number(positionals[0])

@@ -40,6 +40,9 @@ for (const example of ['fastify-api', 'express-api']) {
     t.equal(missing.status, 401, 'no token: 401')
     t.equal(missing.headers.get('www-authenticate'), 'Bearer')
     t.equal((await me('not.a.token')).status, 401, 'a malformed token: 401')
+    const malformed = await fetch(`http://127.0.0.1:${port}/me`, { headers: { authorization: 'Bearer two tokens' } })
+    t.equal(malformed.status, 401, 'an Authorization header that is not "Bearer <token>": 401')
+    t.equal(malformed.headers.get('www-authenticate'), 'Bearer error="invalid_token"')
 
     t.equal((await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })).statusCode, 200)
     const loggedOutAt = performance.now()

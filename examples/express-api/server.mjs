@@ -1,4 +1,4 @@
-// An Express API that verifies jwt-auth-service's user tokens itself, with the library's createVerifier:
+// An Express API that verifies jwt-auth-service's user tokens itself, with the package's createVerifier:
 // signatures against the service's JWKS, revocations from its feed over HTTP (a client with the
 // `revocations` privilege). A logged-out or refreshed token is refused within the lag bound (250 ms).
 //
@@ -8,7 +8,7 @@
 // In your own service, import from the package you installed (README, "Verifying in your own service").
 // The test suite runs this file (test/examples.test.ts).
 import express from 'express'
-import { createVerifier, VerificationError } from 'jwt-auth-service/verifier'
+import { bearerTokenOf, createVerifier, VerificationError } from '@jwt-auth-service/verifier'
 
 const env = process.env
 const verifier = createVerifier({
@@ -24,10 +24,12 @@ await verifier.ready()
 
 /** Admits a request with a valid bearer token; answers 401, 403 or 503 (stale feed: never a pass) otherwise. */
 async function requireToken(request, response, next) {
-  const match = /^bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')
-  if (match === null) return void response.status(401).set('www-authenticate', 'Bearer').json({ code: 'TOKEN_MISSING' })
+  // undefined: no bearer token at all; null: an Authorization header that is not `Bearer <token>`.
+  const token = bearerTokenOf(request.headers.authorization)
+  if (token === undefined) return void response.status(401).set('www-authenticate', 'Bearer').json({ code: 'TOKEN_MISSING' })
+  if (token === null) return void response.status(401).set('www-authenticate', 'Bearer error="invalid_token"').json({ code: 'TOKEN_INVALID' })
   try {
-    request.tokenClaims = await verifier.verify(match[1])
+    request.tokenClaims = await verifier.verify(token)
     next()
   } catch (error) {
     if (!(error instanceof VerificationError)) return next(error)

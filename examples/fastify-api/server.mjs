@@ -1,4 +1,4 @@
-// A Fastify API that verifies jwt-auth-service's user tokens itself, with the library's plugin: signatures
+// A Fastify API that verifies jwt-auth-service's user tokens itself, with the package's plugin: signatures
 // against the service's JWKS, revocations from its feed over HTTP (a client with the `revocations` privilege).
 // A logged-out or refreshed token is refused here within the lag bound (250 ms), with no call per request.
 //
@@ -8,7 +8,7 @@
 // In your own service, import from the package you installed (README, "Verifying in your own service").
 // The test suite runs this file (test/examples.test.ts).
 import Fastify from 'fastify'
-import jwtAuth from 'jwt-auth-service/fastify'
+import jwtAuth from '@jwt-auth-service/verifier/fastify'
 
 const env = process.env
 const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } })

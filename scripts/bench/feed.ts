@@ -2,10 +2,8 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { systemClock } from '../../src/auth/clock.js'
-import { createVerifier } from '../../src/library/verifier.js'
-import { FeedReader } from '../../src/revocation/feed-reader.js'
-import { RevocationReplica } from '../../src/revocation/replica.js'
-import { feedLayout } from '../../src/stores/revocation-feed.js'
+import { createVerifier } from '@jwt-auth-service/verifier'
+import { feedLayout, FeedReader, RevocationReplica } from '@jwt-auth-service/verifier/feed'
 
 /** The revocation feed's own figures: propagation, the library's rate, memory for 1M revocations. */
 export interface FeedFigures {

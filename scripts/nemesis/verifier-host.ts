@@ -1,5 +1,5 @@
 import { createServer } from 'node:http'
-import { createVerifier, VerificationError, type FeedSource, type TokenKind } from '../../src/library/verifier.js'
+import { createVerifier, VerificationError, type FeedSource, type TokenKind } from '@jwt-auth-service/verifier'
 
 /**
  * The verifier library in a process of its own, as a downstream service runs it, so that it can be

@@ -4,21 +4,9 @@
  * parameters) instead of reading their own clocks, and their TTLs only collect garbage; so a test that
  * moves this clock moves every decision with it, and nothing has to sleep.
  */
-export interface Clock {
-  /** Milliseconds since the Unix epoch. */
-  now(): number
-  /**
-   * Elapsed milliseconds on a clock that nobody sets back (performance.now()): what staleness is measured
-   * by (the revocation feed's lag), never the wall clock. Without it, performance.now().
-   */
-  monotonic?(): number
-}
+import type { Clock } from '@jwt-auth-service/verifier/feed'
 
-/** Production: the system clock. */
-export const systemClock: Clock = { now: () => Date.now(), monotonic: () => performance.now() }
-
-/** The clock's monotonic time, or performance.now(). */
-export const monotonicOf = (clock: Clock): (() => number) => clock.monotonic?.bind(clock) ?? (() => performance.now())
+export { monotonicOf, systemClock, type Clock } from '@jwt-auth-service/verifier/feed'
 
 /**
  * A clock that tests set and advance; it starts at the system time unless told otherwise. Its monotonic

@@ -1,6 +1,6 @@
 import type { RecordVersions } from '../stores/record-versions.js'
 import type { Clock } from './clock.js'
-import { GenerationalCache } from './generational-cache.js'
+import { GenerationalCache } from '@jwt-auth-service/verifier/feed'
 
 
 /**

@@ -1,15 +1,11 @@
 import { createVerifier as createJwtVerifier, type Algorithm } from 'fast-jwt'
 import { ServiceError } from '../errors.js'
-import { normalizedTyp } from '../library/token-profile.js'
+import { claimsFitKind, GenerationalCache, REQUIRED_CLAIMS, sessionEndMs, tokenKindOf, type FeedLayout, type FeedReader, type RevocationReplica } from '@jwt-auth-service/verifier/feed'
 import type { KeySet } from '../keys/key-set.js'
-import type { ClientClaims, UserClaims, VerifiedToken } from '../schemas/tokens.js'
+import type { UserClaims, VerifiedToken } from '../schemas/tokens.js'
 import type { ClientTokenStore } from '../stores/client-tokens/index.js'
 import type { SessionStore, TokenStatus } from '../stores/sessions/index.js'
 import type { Clock } from './clock.js'
-import { GenerationalCache } from './generational-cache.js'
-import type { FeedReader } from '../revocation/feed-reader.js'
-import type { RevocationReplica } from '../revocation/replica.js'
-import type { FeedLayout } from '../stores/revocation-feed.js'
 
 const ACTIVE: Promise<TokenStatus> = Promise.resolve('active')
 const REVOKED: Promise<TokenStatus> = Promise.resolve('revoked')
@@ -73,8 +69,6 @@ export interface SignedTokenReader {
   read(token: string, options?: { keep: boolean }): VerifiedToken
 }
 
-const USER_CLAIMS = ['iss', 'sub', 'iat', 'exp', 'jti', 'sid', 'auth_time']
-const CLIENT_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'exp', 'jti', 'client_id', 'scope']
 /**
  * Tokens whose signature, `typ`, `iss` and claims were verified, kept so that a token presented again
  * costs a lookup: no header parse, no hash, no signature check. Keyed by the whole token (it is its own
@@ -85,34 +79,6 @@ const VERIFIED_CACHE_SIZE = 5_000
 type SignedPayload = { kind: 'user' | 'client'; payload: Record<string, unknown> }
 
 type JwtVerifier = (token: string) => { payload: Record<string, unknown> }
-
-/** A marker claim (stores/not-before.ts), absent from tokens issued before markers existed. */
-const isMarker = (value: unknown): boolean => value === undefined || Number.isSafeInteger(value)
-
-function isUserClaims(payload: Record<string, unknown>): payload is UserClaims {
-  return (
-    isMarker(payload.gen) &&
-    typeof payload.sub === 'string' &&
-    typeof payload.sid === 'string' &&
-    typeof payload.jti === 'string' &&
-    Number.isInteger(payload.auth_time) &&
-    Number.isInteger(payload.iat) &&
-    Number.isInteger(payload.exp)
-  )
-}
-
-function isClientClaims(payload: Record<string, unknown>): payload is ClientClaims {
-  return (
-    isMarker(payload.gen) &&
-    isMarker(payload.epoch) &&
-    typeof payload.sub === 'string' &&
-    payload.client_id === payload.sub &&
-    typeof payload.jti === 'string' &&
-    typeof payload.scope === 'string' &&
-    Number.isInteger(payload.iat) &&
-    Number.isInteger(payload.exp)
-  )
-}
 
 /** The JOSE header of a compact JWS, without verifying anything; undefined when it is not a JSON object. */
 function headerOf(token: string): Record<string, unknown> | undefined {
@@ -146,8 +112,8 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
       ignoreExpiration: true
     }
     verifiers.set(kid, {
-      user: createJwtVerifier({ ...common, checkTyp: 'jwt', requiredClaims: USER_CLAIMS }) as JwtVerifier,
-      client: createJwtVerifier({ ...common, checkTyp: 'at+jwt', requiredClaims: CLIENT_CLAIMS }) as JwtVerifier
+      user: createJwtVerifier({ ...common, checkTyp: 'jwt', requiredClaims: [...REQUIRED_CLAIMS.user] }) as JwtVerifier,
+      client: createJwtVerifier({ ...common, checkTyp: 'at+jwt', requiredClaims: [...REQUIRED_CLAIMS.client] }) as JwtVerifier
     })
   }
 
@@ -167,7 +133,8 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
     const header = headerOf(token)
     const entry = typeof header?.kid === 'string' ? verifiers.get(header.kid) : undefined
     if (entry === undefined) throw new ServiceError('TOKEN_INVALID', 'the token was not signed by one of our keys')
-    const kind = normalizedTyp(header?.typ) === 'at+jwt' ? 'client' : 'user'
+    const kind = tokenKindOf(header?.typ)
+    if (kind === undefined) throw new ServiceError('TOKEN_INVALID')
     try {
       return { kind, payload: entry[kind](token).payload }
     } catch {
@@ -178,19 +145,12 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
   return {
     read(token, { keep } = { keep: true }) {
       const { kind, payload } = signedPayload(token, keep)
+      if (!claimsFitKind(kind, payload)) throw new ServiceError('TOKEN_INVALID')
+      const verified = { kind, claims: payload } as VerifiedToken
       const now = clock.now()
-      if (kind === 'user' && isUserClaims(payload)) {
-        // No token outlives its session; a session shortened by a lower SESSION_TTL ends its tokens too.
-        const sessionOver = (payload.auth_time + sessionTtl) * 1000 <= now
-        if (sessionOver) throw new ServiceError('SESSION_EXPIRED')
-        if (payload.exp * 1000 <= now) throw new ServiceError('TOKEN_EXPIRED')
-        return { kind, claims: payload }
-      }
-      if (kind === 'client' && isClientClaims(payload)) {
-        if (payload.exp * 1000 <= now) throw new ServiceError('TOKEN_EXPIRED')
-        return { kind, claims: payload }
-      }
-      throw new ServiceError('TOKEN_INVALID')
+      if (verified.kind === 'user' && sessionEndMs(verified.claims.auth_time, sessionTtl) <= now) throw new ServiceError('SESSION_EXPIRED')
+      if (verified.claims.exp * 1000 <= now) throw new ServiceError('TOKEN_EXPIRED')
+      return verified
     }
   }
 }

@@ -8,7 +8,7 @@ import { ServiceError } from '../errors.js'
 import { loadKeySet } from '../keys/key-set.js'
 import type { RedisClient } from '../stores/redis-connection.js'
 import type { UserClaims } from '../schemas/tokens.js'
-import { bearerTokenOf } from '../library/token-profile.js'
+import { bearerTokenOf } from '@jwt-auth-service/verifier/feed'
 
 declare module 'fastify' {
   interface FastifyInstance {

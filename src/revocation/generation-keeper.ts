@@ -1,6 +1,5 @@
-import { defineLuaScripts, luaScript, reply, runLua } from '../stores/lua.js'
+import { defineLuaScripts, type FeedLayout, LUA_FEED, luaScript, reply, runLua } from '@jwt-auth-service/verifier/feed'
 import type { RedisClient } from '../stores/redis-connection.js'
-import { LUA_FEED, type FeedLayout } from '../stores/revocation-feed.js'
 
 const BEGIN = luaScript({
   command: 'jwtFeedBeginGeneration',

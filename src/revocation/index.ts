@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
-import { defineLuaScripts, luaScript, reply, runLua } from '../stores/lua.js'
+import { defineLuaScripts, type FeedEvent, type FeedLayout, FeedReader, luaScript, type Monotonic, reply, RevocationReplica, runLua, START } from '@jwt-auth-service/verifier/feed'
 import type { RedisClient } from '../stores/redis-connection.js'
-import type { FeedEvent, FeedLayout } from '../stores/revocation-feed.js'
-import { FeedReader, START, type Monotonic } from './feed-reader.js'
-import { RevocationReplica } from './replica.js'
 
 /** The replica of the revocation feed and the reader that keeps it (REVOCATION_CHECK=replicated, and the feed endpoint). */
 export interface RevocationFeed {

@@ -1,7 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
-import { parseFeedEvent, type FeedEvent } from '../stores/revocation-feed.js'
-import { after, START, type FeedEntry, type Monotonic } from './feed-reader.js'
+import { after, type FeedEntry, type FeedEvent, type Monotonic, parseFeedEvent, START } from '@jwt-auth-service/verifier/feed'
 import type { RevocationFeed } from './index.js'
 
 /**

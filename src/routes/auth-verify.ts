@@ -4,7 +4,7 @@ import Type from 'typebox'
 import { ServiceError } from '../errors.js'
 import { AudienceMismatchError } from '../auth/verifier.js'
 import { bearerToken } from '../plugins/auth.js'
-import { missingScopes } from '../library/token-profile.js'
+import { missingScopes } from '@jwt-auth-service/verifier/feed'
 import { isResourceIndicator, parseScopes } from '../schemas/clients.js'
 import { bearerErrors, ErrorResponse } from '../schemas/common.js'
 

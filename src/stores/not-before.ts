@@ -1,7 +1,7 @@
 /**
  * Not-befores as markers that tokens carry, not as times that tokens are compared with.
  *
- * A client's epoch (client-tokens/) and a feed shard's generation (revocation-feed.ts) are values the
+ * A client's epoch (client-tokens/) and a feed shard's generation (the verifier package's feed/protocol.ts) are values the
  * store sets: Redis' own time in µs when it set them, and a new epoch is above every older one even
  * within one µs. Every token carries the ones it was issued under (claims `epoch` and `gen`), and a
  * token whose marker is older than the current one is refused. No clock is compared with another:
@@ -9,16 +9,11 @@
  * data is refused, and instances whose clocks differ agree.
  *
  * Tokens issued before this rule carry no marker. They keep the rule they were issued under, their
- * `iat` against the marker's second, until they expire: markerSeconds also reads the markers
+ * `iat` against the marker's second, until they expire: markerSeconds (the package's feed/markers.ts) also reads the markers
  * written before they were in µs (a client epoch in seconds, a generation in milliseconds).
  */
 
-/** The second a marker falls in, whatever unit it was written in (by its magnitude). */
-export function markerSeconds(marker: number): number {
-  if (marker < 1e11) return marker
-  if (marker < 1e14) return Math.floor(marker / 1e3)
-  return Math.floor(marker / 1e6)
-}
+export { markerSeconds } from '@jwt-auth-service/verifier/feed'
 
 /**
  * A forgotten client's new epoch, `now` in ms (µs): no earlier than the start of the next second, so that

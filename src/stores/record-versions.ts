@@ -1,4 +1,4 @@
-import { luaScript, reply } from './lua.js'
+import { luaScript, reply } from '@jwt-auth-service/verifier/feed'
 import type { RedisScripts } from './redis-scripts.js'
 
 /**

@@ -1,58 +1,30 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { failFastClusterOptions, failFastOptions, redisHosts, type RedisClient } from '@jwt-auth-service/verifier/feed'
+import { Cluster, Redis } from 'ioredis'
 import type { Config } from '../config.js'
 
-export type RedisClient = Redis | Cluster
-
-function hostsOf(list: string): { host: string; port: number }[] {
-  return list.split(',').map((entry) => {
-    const [host, port] = entry.trim().split(':')
-    return { host: host!, port: Number(port) }
-  })
-}
+export type { RedisClient }
 
 /** Whether the settings name a Redis (a URL, Sentinels or Cluster nodes): the revocation stores live there. */
 export const redisConfigured = (config: Config): boolean =>
   config.REDIS_URL !== undefined || config.REDIS_SENTINELS !== undefined || config.REDIS_CLUSTER_NODES !== undefined
 
+/** The settings a Redis connection is made from. */
+export type RedisSettings = Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME' | 'REDIS_KEY_PREFIX' | 'REDIS_COMMAND_TIMEOUT_MS'>
+
 /**
  * One Redis, a Cluster or a Sentinel group, from the settings; `undefined` when none is configured.
  *
- * Fail fast rather than queue: with the offline queue off and a command timeout, a request on a dead
- * Redis gets 503 within REDIS_COMMAND_TIMEOUT_MS instead of hanging, while the client keeps
- * reconnecting in the background and the service recovers by itself when Redis returns. A command
- * that failed so is never sent again on the new connection.
+ * Fail fast rather than queue (failFastOptions): a request on a dead Redis gets 503 within
+ * REDIS_COMMAND_TIMEOUT_MS instead of hanging, and the service recovers by itself when Redis returns.
  */
-/** The settings a Redis connection is made from (the verifier library passes its own). */
-export type RedisSettings = Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME' | 'REDIS_KEY_PREFIX' | 'REDIS_COMMAND_TIMEOUT_MS'>
-
 export function createRedisClient(config: RedisSettings): RedisClient | undefined {
-  const options: RedisOptions = {
-    keyPrefix: config.REDIS_KEY_PREFIX,
-    enableAutoPipelining: true,
-    enableOfflineQueue: false,
-    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
-    connectTimeout: config.REDIS_COMMAND_TIMEOUT_MS * 2,
-    maxRetriesPerRequest: 1,
-    // A command whose connection dropped before its answer came failed for its request (503): it must
-    // not run later, when the connection is back (ioredis resends such commands by default).
-    autoResendUnfulfilledCommands: false,
-    lazyConnect: true,
-    retryStrategy: (attempt) => Math.min(50 * attempt, 1000)
-  }
-  if (config.REDIS_CLUSTER_NODES !== undefined) {
-    return new Cluster(hostsOf(config.REDIS_CLUSTER_NODES), {
-      keyPrefix: config.REDIS_KEY_PREFIX,
-      enableAutoPipelining: true,
-      enableOfflineQueue: false,
-      lazyConnect: true,
-      clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 1000),
-      redisOptions: { ...options, keyPrefix: undefined }
-    })
-  }
+  const prefix = config.REDIS_KEY_PREFIX
+  const timeout = config.REDIS_COMMAND_TIMEOUT_MS
+  if (config.REDIS_CLUSTER_NODES !== undefined) return new Cluster(redisHosts(config.REDIS_CLUSTER_NODES), failFastClusterOptions(prefix, timeout))
   if (config.REDIS_SENTINELS !== undefined) {
-    return new Redis({ ...options, sentinels: hostsOf(config.REDIS_SENTINELS), name: config.REDIS_SENTINEL_NAME })
+    return new Redis({ ...failFastOptions(prefix, timeout), sentinels: redisHosts(config.REDIS_SENTINELS), name: config.REDIS_SENTINEL_NAME })
   }
-  if (config.REDIS_URL !== undefined) return new Redis(config.REDIS_URL, options)
+  if (config.REDIS_URL !== undefined) return new Redis(config.REDIS_URL, failFastOptions(prefix, timeout))
   return undefined
 }
 

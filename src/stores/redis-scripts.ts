@@ -1,5 +1,6 @@
+import { defineLuaScripts, luaCall, luaSource, type AnyLuaScript, type LuaArgument, type LuaScript } from '@jwt-auth-service/verifier/feed'
+import type { Config } from '../config.js'
 import { StoreUnavailableError } from '../errors.js'
-import { defineLuaScripts, luaCall, luaSource, type AnyLuaScript, type LuaArgument, type LuaScript } from './lua.js'
 import type { RedisClient } from './redis-connection.js'
 
 /**
@@ -8,6 +9,10 @@ import type { RedisClient } from './redis-connection.js'
  * and the two may differ by a little.
  */
 export const GARBAGE_DELAY_MS = 60_000
+
+/** How long the revocation feed keeps an event (ms): until every token it can concern has expired, and GARBAGE_DELAY_MS more. */
+export const feedKeepTime = (config: Pick<Config, 'ACCESS_TOKEN_TTL' | 'CLIENT_TOKEN_TTL'>): number =>
+  Math.max(config.ACCESS_TOKEN_TTL, config.CLIENT_TOKEN_TTL) * 1000 + GARBAGE_DELAY_MS
 
 /**
  * Lua library, `expired(exp_ms)`: whether Redis' own clock has reached a time. A deny-list entry lives

@@ -4,7 +4,7 @@
  * decided on every read, the cache is bounded, and its entries cannot be changed by a reader.
  */
 import { test } from 'tap'
-import { GenerationalCache } from '../../src/auth/generational-cache.js'
+import { GenerationalCache } from '@jwt-auth-service/verifier/feed'
 import { codeOf, login, openTestAuth, register } from './support.js'
 
 test('a bounded cache: two generations, the least recently used half forgotten at once', async (t) => {

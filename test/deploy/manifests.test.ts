@@ -58,6 +58,13 @@ test('the Dockerfile lints clean with dockerfile-utils, and keeps its promises',
   t.match(runtime, /HOST=0\.0\.0\.0/, 'listens on 0.0.0.0')
   t.match(runtime, /^HEALTHCHECK .*\n?.*\/health\/live/m, 'HEALTHCHECK against /health/live')
   t.match(runtime, /^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]/m, 'an init that forwards signals')
+  // Every file the build context must give exists here (a COPY of a missing path fails the image's build).
+  for (const [, sources] of dockerfile.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)) {
+    for (const source of sources!.split(' ')) t.ok(existsSync(join(ROOT, source)), `COPY ${source}: it exists`)
+  }
+  // node_modules/@jwt-auth-service/verifier links to the workspace: the image holds its manifest and its build.
+  t.match(runtime, /^COPY --from=build .*\/app\/packages\/verifier\/dist \.\/packages\/verifier\/dist$/m, "the runtime has the verifier package's build")
+  t.match(runtime, /^COPY .*packages\/verifier\/package\.json \.\/packages\/verifier\/$/m, 'and its package.json')
 })
 
 test("the image's runtime settings are read from its instructions, not from its comments", async (t) => {

@@ -5,7 +5,7 @@
  */
 import Fastify from 'fastify'
 import { test } from 'tap'
-import jwtAuth from '../../src/library/fastify.js'
+import jwtAuth from '@jwt-auth-service/verifier/fastify'
 import { buildTestApp, createClient } from '../helper.js'
 
 test('against a service without a feed, the plugin says so, before Fastify gives up on it', async (t) => {

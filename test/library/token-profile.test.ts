@@ -1,6 +1,9 @@
-/** The rules the service and the library share (src/library/token-profile.ts), case by case. */
+/** The rules the service and @jwt-auth-service/verifier share (packages/verifier/src/token-profile.ts), case by case. */
 import { test } from 'tap'
-import { bearerTokenOf, missingScopes, normalizedTyp } from '../../src/library/token-profile.js'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { bearerTokenOf, missingScopes, normalizedTyp } from '@jwt-auth-service/verifier'
+import { claimsFitKind, REQUIRED_CLAIMS, sessionEndMs, tokenKindOf } from '@jwt-auth-service/verifier/feed'
 
 test('bearerTokenOf: the token, no credentials (undefined), or malformed ones (null)', async (t) => {
   const cases: [string | undefined, string | undefined | null][] = [
@@ -35,4 +38,55 @@ test('missingScopes: what the scope claim lacks, in the order asked', async (t) 
   t.same(missingScopes(undefined, ['a']), ['a'])
   t.same(missingScopes('', []), [])
   t.same(missingScopes('ab', ['a']), ['a'], 'whole scope tokens, not prefixes')
+})
+
+test('tokenKindOf: a kind by typ, and none for any other typ', async (t) => {
+  t.equal(tokenKindOf('JWT'), 'user')
+  t.equal(tokenKindOf('application/at+jwt'), 'client')
+  t.equal(tokenKindOf('AT+JWT'), 'client')
+  for (const typ of [undefined, '', 'dpop+jwt', 'logout+jwt', 'at+jwt ', 42]) t.equal(tokenKindOf(typ), undefined, JSON.stringify(typ))
+})
+
+test("claimsFitKind: a user's token names its session, a client's its client and scope", async (t) => {
+  const user = { iss: 'i', sub: 'u1', iat: 1, exp: 2, jti: 'j', sid: 's', auth_time: 1 }
+  const client = { iss: 'i', sub: 'billing', aud: 'a', iat: 1, exp: 2, jti: 'j', client_id: 'billing', scope: 'read' }
+  t.ok(claimsFitKind('user', user))
+  t.ok(claimsFitKind('client', client))
+  t.ok(claimsFitKind('user', { ...user, gen: 1_700_000_000_000_000 }), 'with a generation marker')
+  t.ok(claimsFitKind('client', { ...client, epoch: 1_700_000_000_000_001 }), 'with an epoch marker')
+  const refused: [string, 'user' | 'client', Record<string, unknown>][] = [
+    ['a client token as a user token', 'user', client],
+    ['a user token as a client token', 'client', user],
+    ['client_id other than sub', 'client', { ...client, client_id: 'orders' }],
+    ['no scope', 'client', { ...client, scope: undefined }],
+    ['auth_time not an integer', 'user', { ...user, auth_time: '1' }],
+    ['exp not an integer', 'user', { ...user, exp: 2.5 }],
+    ['a generation that is no marker', 'user', { ...user, gen: 'x' }],
+    ['an epoch that is no marker', 'client', { ...client, epoch: 1.5 }],
+    ['no jti', 'client', { ...client, jti: undefined }]
+  ]
+  for (const [name, kind, payload] of refused) t.notOk(claimsFitKind(kind, payload), name)
+  for (const kind of ['user', 'client'] as const) {
+    for (const claim of REQUIRED_CLAIMS[kind].filter((name) => name !== 'iss' && name !== 'aud')) {
+      t.notOk(claimsFitKind(kind, { ...(kind === 'user' ? user : client), [claim]: undefined }), `${kind}: without ${claim}`)
+    }
+  }
+})
+
+test("sessionEndMs: auth_time plus SESSION_TTL, in ms", async (t) => {
+  t.equal(sessionEndMs(1_700_000_000, 3600), 1_700_003_600_000)
+})
+
+test('the package imports nothing of the service: only its own modules, jose, its optional peers and Node', async (t) => {
+  const root = join(import.meta.dirname, '..', '..', 'packages', 'verifier', 'src')
+  const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'))
+  t.ok(files.length >= 10, `${files.length} modules`)
+  const allowed = /^(\.{1,2}\/|node:|jose$|ioredis$|fastify$|fastify-plugin$)/
+  for (const file of files) {
+    const source = readFileSync(join(root, file), 'utf8')
+    for (const [, specifier] of source.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+      t.match(specifier!, allowed, `${file}: ${specifier}`)
+      if (specifier!.startsWith('../')) t.notOk(join(file, '..', specifier!).startsWith('..'), `${file}: ${specifier} stays inside the package`)
+    }
+  }
 })

@@ -1,9 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { test } from 'tap'
-import { createVerifier, VerificationError, type TokenVerifier, type VerifierOptions } from '../../src/library/verifier.js'
-import jwtAuth from '../../src/library/fastify.js'
+import { createVerifier, VerificationError, type TokenVerifier, type VerifierOptions } from '@jwt-auth-service/verifier'
+import jwtAuth from '@jwt-auth-service/verifier/fastify'
 import { settableClock } from '../../src/auth/clock.js'
 import { basic, bearer, buildApp, claimsOf, createClient, form, login, registerAndLogin, REDIS_URL, sleep, storeEnv, until, type Env, type TestContext } from '../helper.js'
 import { OwnRedis } from '../services.js'
@@ -104,6 +102,29 @@ test('the library judges expiry by the clock it is given', async (t) => {
   clock.set((claimsOf(fresh).exp as number) * 1000) // the later of the two
   t.equal((await refusal(verifier.verify(account.token))).code, 'TOKEN_EXPIRED', 'a token seen before: expired at its exp, by that clock')
   t.equal((await refusal(verifier.verify(fresh))).code, 'TOKEN_EXPIRED', 'a token not seen before: jose judges it by the same clock')
+})
+
+test("sessionTtl: a user token whose session has ended is refused, as the service refuses it, also before the token's exp", async (t) => {
+  const { app, url, env } = await listeningService(t)
+  const clock = settableClock()
+  const options = { issuer: 'http://auth.test', audience: 'http://auth.test', accept: ['user'] as const, jwksUri: `${url}/.well-known/jwks.json`, clock, feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } }
+  // The service's SESSION_TTL lowered to a minute after this token was issued: its session is over at auth_time + 60.
+  const strict = verifierFor(t, { ...options, sessionTtl: 60 })
+  const lenient = verifierFor(t, options)
+  await Promise.all([strict.ready(), lenient.ready()])
+  const account = await registerAndLogin(app)
+  const { auth_time: authTime, exp } = claimsOf(account.token) as { auth_time: number; exp: number }
+  t.ok(exp > authTime + 60, 'the token itself lives longer than the shortened session')
+  clock.set((authTime + 60) * 1000 - 1)
+  await strict.verify(account.token)
+  clock.set((authTime + 60) * 1000)
+  const ended = await refusal(strict.verify(account.token))
+  t.equal(ended.code, 'SESSION_EXPIRED', 'refused from the session\'s end on, to the millisecond')
+  t.equal(ended.statusCode, 401)
+  t.equal((await lenient.verify(account.token)).sid, claimsOf(account.token).sid, 'without sessionTtl, exp alone bounds it')
+  for (const sessionTtl of [0, -1, 1.5, Number.NaN]) {
+    t.throws(() => createVerifier({ ...options, sessionTtl }), /sessionTtl/, `sessionTtl ${sessionTtl}`)
+  }
 })
 
 test('the library refuses every token while its feed is stale (FEED_STALE, 503), and accepts again once it is not', async (t) => {
@@ -277,21 +298,5 @@ test('the Fastify plugin: a preHandler that answers 401, 403 and 503 in the serv
     t.ok(stale.headers['retry-after'])
   } finally {
     redis.resume()
-  }
-})
-
-test('the package exports the library as jwt-auth-service/verifier and jwt-auth-service/fastify, with types', async (t) => {
-  // Resolved as a dependent would (the package's own name, through "exports"), from the build.
-  const [verifierName, pluginName] = ['jwt-auth-service/verifier', 'jwt-auth-service/fastify']
-  const verifier = (await import(verifierName)) as Record<string, unknown>
-  const plugin = (await import(pluginName)) as Record<string, unknown>
-  t.type(verifier.createVerifier, 'function')
-  t.type(plugin.default, 'function')
-  t.type(plugin.createVerifier, 'function')
-  const manifest = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { exports: Record<string, { types: string }> }
-  for (const entry of ['./verifier', './fastify']) {
-    const types = join(import.meta.dirname, '..', '..', manifest.exports[entry]!.types)
-    t.ok(existsSync(types), `${entry}: its types are built (${manifest.exports[entry]!.types})`)
-    t.match(readFileSync(types, 'utf8'), /createVerifier/, `${entry}: the types declare createVerifier`)
   }
 })

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { ExpiringSet } from '../../src/revocation/expiring-set.js'
+import { ExpiringSet } from '@jwt-auth-service/verifier/feed'
 
 /** Realistic keys: 'j:' and a 22-character base64url jti. */
 const jtis = (n: number) => Array.from({ length: n }, () => `j:${randomBytes(16).toString('base64url')}`)

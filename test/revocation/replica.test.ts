@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { RevocationReplica } from '../../src/revocation/replica.js'
+import { RevocationReplica } from '@jwt-auth-service/verifier/feed'
 
 /** The replica's verdicts, by the markers tokens carry (stores/not-before.ts) and by the events applied. */
 const NOW = 1_796_400_000_000 // ms

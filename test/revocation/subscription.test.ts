@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import { test } from 'tap'
 import { freePort, ServiceProcess } from '../../scripts/nemesis/processes.js'
 import { STALL_MS } from '../../src/revocation/subscription.js'
-import { feedLayout } from '../../src/stores/revocation-feed.js'
+import { feedLayout } from '@jwt-auth-service/verifier/feed'
 import { basic, bearer, claimsOf, sleep, storeEnv, until, type Env, type TestContext } from '../helper.js'
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The Lua helper (src/stores/lua.ts): names bound in the script's order, names Lua cannot take refused,
+ * The Lua helper (the verifier package's lua.ts): names bound in the script's order, names Lua cannot take refused,
  * replies of the wrong shape refused; and every script of the service reads its keys and arguments by
  * name. The scripts themselves run against real Redis in the store and route tests.
  */
@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
-import { luaCall, luaScript, reply } from '../../src/stores/lua.js'
+import { luaCall, luaScript, reply } from '@jwt-auth-service/verifier/feed'
 import { SESSION_SCRIPTS } from '../../src/stores/sessions/redis.js'
 import { CLIENT_TOKEN_SCRIPTS } from '../../src/stores/client-tokens/redis.js'
 import { VERSION_SCRIPTS } from '../../src/stores/record-versions.js'
@@ -71,10 +71,13 @@ test('the stores answer a reply of the wrong shape as an error, not as a verdict
   t.throws(() => rotate.decode(['repeated']), TypeError, 'a repeat without its child')
 })
 
-test('every .lua file of the service reads its keys and arguments by name', async (t) => {
-  const root = fileURLToPath(new URL('../../src', import.meta.url))
-  const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.lua'))
+test("every .lua file of the service and of the verifier package reads its keys and arguments by name", async (t) => {
+  const root = fileURLToPath(new URL('../..', import.meta.url))
+  const files = ['src', 'packages/verifier/src'].flatMap((folder) =>
+    readdirSync(join(root, folder), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.lua')).map((file) => join(folder, file))
+  )
   t.ok(files.length >= 25, `${files.length} scripts and libraries`)
+  t.ok(files.includes('packages/verifier/src/feed/lua/feed.lua'), "the feed's own among them")
   for (const file of files) {
     const text = readFileSync(join(root, file), 'utf8')
     t.notMatch(text, /\b(KEYS|ARGV)\s*\[/, `${file} uses no positional KEYS or ARGV`)

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import { StoreUnavailableError } from '../../errors.js'
-import { defineLuaScripts, luaScript, reply, runLua } from '../../stores/lua.js'
+import { defineLuaScripts, luaScript, reply, runLua } from '@jwt-auth-service/verifier/feed'
 
 /** A count per key over a fixed window: what the failure limits keep (@fastify/rate-limit counts every request). */
 export interface WindowCounter {

@@ -1,6 +1,5 @@
-import { luaScript, luaSource, reply } from '../lua.js'
+import { FEED_KEYS, type FeedEvent, type FeedLayout, LUA_FEED, luaScript, luaSource, reply } from '@jwt-auth-service/verifier/feed'
 import { GARBAGE_DELAY_MS, LUA_EXPIRED, type RedisScripts } from '../redis-scripts.js'
-import { FEED_KEYS, LUA_FEED, type FeedEvent, type FeedLayout } from '../revocation-feed.js'
 import type { ClientTokenStore } from './index.js'
 
 /*

@@ -1,7 +1,6 @@
 import type { SessionRecord } from '../../schemas/sessions.js'
-import { luaScript, luaSource, reply } from '../lua.js'
+import { FEED_KEYS, type FeedEvent, type FeedLayout, LUA_FEED, luaScript, luaSource, reply } from '@jwt-auth-service/verifier/feed'
 import { GARBAGE_DELAY_MS, LUA_EXPIRED, UnacknowledgedWriteError, type RedisScripts } from '../redis-scripts.js'
-import { FEED_KEYS, LUA_FEED, type FeedEvent, type FeedLayout } from '../revocation-feed.js'
 import type { NotBefore, SessionStore } from './index.js'
 import { pendingState, rotatedState } from './token-state.js'
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { test } from 'tap'
 import { settableClock } from '../../../src/auth/clock.js'
-import { createVerifier, VerificationError } from '../../../src/library/verifier.js'
+import { createVerifier, VerificationError } from '@jwt-auth-service/verifier'
 import { basic, bearer, buildApp, claimsOf, createClient, form, STORE_MODES, storeEnv, until, type TestContext } from '../../helper.js'
 
 /**

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { test } from 'tap'
 import { assertError, bearer, buildApp, claimsOf, login, registerAndLogin, storeEnv, until, type TestContext } from '../../helper.js'
 import { OwnRedisCluster, OwnSentinelGroup } from '../../redis-topologies.js'
-import { feedLayout } from '../../../src/stores/revocation-feed.js'
+import { feedLayout } from '@jwt-auth-service/verifier/feed'
 
 /**
  * Revocations acknowledged before a master failover are still enforced after it. With

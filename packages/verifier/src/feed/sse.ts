@@ -1,7 +1,6 @@
-import type { Clock } from '../auth/clock.js'
-import type { Monotonic } from '../revocation/feed-reader.js'
-import { RevocationReplica } from '../revocation/replica.js'
-import { feedShardOf, type FeedEvent } from '../stores/revocation-feed.js'
+import type { Clock, Monotonic } from '../clock.js'
+import { feedShardOf, type FeedEvent } from './protocol.js'
+import { RevocationReplica } from './replica.js'
 
 export interface SseFeedOptions {
   /** The service's GET /oauth/revocations. */
@@ -48,7 +47,7 @@ function basic(clientId: string, clientSecret: string): string {
 }
 
 /**
- * The revocation feed over HTTP (routes/oauth/revocations.ts, revocation/subscription.ts), for services
+ * The revocation feed over HTTP (the service's GET /oauth/revocations), for services
  * that must not reach Redis: a snapshot, then live events, into an in-memory replica; reconnects with
  * Last-Event-ID. Freshness by this process's clock alone: a heartbeat written `elapsed_ms` after the
  * response began, when the service's replica was `lag_ms` old, proves every event up to

@@ -1,5 +1,5 @@
-import { markerSeconds } from '../stores/not-before.js'
-import { feedShardOf, type FeedEvent } from '../stores/revocation-feed.js'
+import { markerSeconds } from './markers.js'
+import { feedShardOf, type FeedEvent } from './protocol.js'
 import { ExpiringSet } from './expiring-set.js'
 
 /** What the replica needs of a token's claims: a user token has `sid`, a client token `client_id`. */
@@ -8,7 +8,7 @@ export interface RevocableClaims {
   iat: number
   sid?: string
   client_id?: string
-  /** The feed generation it was issued in; a client token's epoch (stores/not-before.ts). */
+  /** The feed generation it was issued in; a client token's epoch (markers.ts). */
   gen?: number
   epoch?: number
 }
@@ -21,7 +21,7 @@ export type ReplicaVerdict = 'active' | 'revoked' | 'unknown'
 
 /**
  * The live revocations, in memory: revoked token ids and ended sessions (in a compact ExpiringSet), the
- * clients' epochs, and per feed shard its generation (stores/not-before.ts: a token of an older
+ * clients' epochs, and per feed shard its generation (markers.ts: a token of an older
  * generation is refused, as after a loss of the store's data nothing it issued can be checked).
  *
  * Time: an entry lives until the `until` its event carries (the service's clock); `nowMs` is the caller's.
@@ -58,7 +58,7 @@ export class RevocationReplica {
   }
 
   /**
-   * A shard's generation (a marker, stores/not-before.ts). A new one drops the shard's client epochs: they
+   * A shard's generation (a marker, markers.ts). A new one drops the shard's client epochs: they
    * were the old generation's, and a client's epoch there may lie above its first epoch in the new one (set
    * within a second of the loss), which would refuse the client's new tokens. Token and session entries are
    * kept: their ids are never used again, and they expire with their tokens.

@@ -4,7 +4,7 @@ import { bearerTokenOf } from './token-profile.js'
 import { createVerifier, VerificationError, type TokenVerifier, type VerifiedClaims, type VerifierOptions } from './verifier.js'
 
 /**
- * jwt-auth-service/fastify: the verifier library as a Fastify plugin.
+ * @jwt-auth-service/verifier/fastify: the verifier as a Fastify plugin.
  *
  *   await app.register(jwtAuth, { issuer, audience, feed })
  *   app.get('/orders', { preHandler: app.requireToken({ scopes: ['orders:read'] }) }, (request) => request.tokenClaims)

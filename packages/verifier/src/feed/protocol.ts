@@ -1,10 +1,8 @@
-import type { Config } from '../config.js'
-import { luaSource } from './lua.js'
-import { GARBAGE_DELAY_MS } from './redis-scripts.js'
+import { luaSource } from '../lua.js'
 
 /**
  * The revocation feed in Redis: every revoking script appends its event to a stream in the same
- * script as the write, so no revocation exists without its event (revocation/ reads it).
+ * script as the write, so no revocation exists without its event (feed/reader.ts reads it, into feed/replica.ts).
  *
  *   {f:<k>}:feed   stream shard k: one entry per revocation, fields k (kind), i (id), u (until, ms),
  *                  e (a client's epoch, µs); trimmed by time (MINID) once every token it can
@@ -19,10 +17,6 @@ import { GARBAGE_DELAY_MS } from './redis-scripts.js'
  * all of them. On one Redis (or Sentinel) there is one shard and the keys keep their own tags.
  */
 
-/** How long the feed keeps an event (ms): until every token it can concern has expired, and GARBAGE_DELAY_MS more. */
-export const feedKeepTime = (config: Pick<Config, 'ACCESS_TOKEN_TTL' | 'CLIENT_TOKEN_TTL'>): number =>
-  Math.max(config.ACCESS_TOKEN_TTL, config.CLIENT_TOKEN_TTL) * 1000 + GARBAGE_DELAY_MS
-
 /** Cluster: how many stream shards (and hash slots) the users' and clients' keys spread over. */
 export const CLUSTER_FEED_SHARDS = 16
 
@@ -34,7 +28,7 @@ export type FeedEvent =
   | { kind: 'session'; id: string; until: number }
   /**
    * A client's tokens issued before its epoch `epoch` are refused, until `until` (ms): a token whose `epoch`
-   * claim is below it, or (a token without the claim) whose `iat` is before the epoch's second (client-epoch.ts).
+   * claim is below it, or (a token without the claim) whose `iat` is before the epoch's second (markers.ts).
    */
   | { kind: 'client'; id: string; epoch: number; until: number }
   /** The rollback of an unacknowledged rotation: the token is no longer revoked. */
@@ -60,7 +54,7 @@ export interface FeedLayout {
   feedKeysOf(tag: string): FeedKeys
   stream(shard: number): string
   generation(shard: number): string
-  /** The secret that signs the feed's subscription cursors (revocation/subscription.ts). */
+  /** The secret that signs the feed's subscription cursors (the service's GET /oauth/revocations). */
   cursorKey: string
 }
 

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs'
-import type { Cluster, Redis } from 'ioredis'
+import type { RedisClient } from './redis.js'
 
 /*
- * The Lua scripts of the stores, each in a .lua file beside the module that runs it (the build copies
- * them into dist/). A script's keys and arguments have names: the script reads them as KEY.<name> and
- * ARG.<name>, from a prelude that binds them to KEYS[i] and ARGV[i] in the order its definition gives,
- * and callers pass them by name; so the order is written once, here, for both sides. Its reply goes
+ * The Lua scripts of the revocation feed and of the service's stores, each in a .lua file beside the
+ * module that runs it (the build copies them into dist/). A script's keys and arguments have names: the
+ * script reads them as KEY.<name> and ARG.<name>, from a prelude that binds them to KEYS[i] and ARGV[i]
+ * in the order its definition gives, and callers pass them by name; so the order is written once, here,
+ * for both sides. Its reply goes
  * through a decoder, which types it and refuses a reply of another shape (the caller's error path: a
  * store that answers nonsense fails closed).
  */
@@ -57,16 +58,14 @@ export function luaCall<K extends string, A extends string>(script: LuaScript<K,
   return [...script.keys.map((name) => keys[name]), ...script.args.map((name) => args[name])]
 }
 
-type RedisLike = Redis | Cluster
-
 /** Defines the scripts as commands of the client (ioredis loads each by its SHA once, and on NOSCRIPT). */
-export function defineLuaScripts(redis: RedisLike, scripts: readonly AnyLuaScript[]): void {
+export function defineLuaScripts(redis: RedisClient, scripts: readonly AnyLuaScript[]): void {
   for (const script of scripts) redis.defineCommand(script.command, { numberOfKeys: script.keys.length, lua: script.lua })
 }
 
 /** Runs a script defined on the client (defineLuaScripts) and decodes its reply. */
 export async function runLua<K extends string, A extends string, R>(
-  redis: RedisLike,
+  redis: RedisClient,
   script: LuaScript<K, A, R>,
   keys: Record<K, string>,
   args: Record<A, LuaArgument>

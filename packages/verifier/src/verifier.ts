@@ -1,15 +1,12 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
-import { systemClock, type Clock } from '../auth/clock.js'
-import { GenerationalCache } from '../auth/generational-cache.js'
-import { FeedReader, type Monotonic } from '../revocation/feed-reader.js'
-import { RevocationReplica } from '../revocation/replica.js'
-import { createRedisClient } from '../stores/redis-connection.js'
-import { feedLayout } from '../stores/revocation-feed.js'
-import { openSseFeed, type ReplicaSource } from './sse-feed.js'
-import { missingScopes, normalizedTyp } from './token-profile.js'
+import { systemClock, type Clock, type Monotonic } from './clock.js'
+import { openRedisFeed } from './feed/redis-feed.js'
+import { openSseFeed } from './feed/sse.js'
+import { GenerationalCache } from './generational-cache.js'
+import { claimsFitKind, missingScopes, sessionEndMs, TOKEN_ALGORITHMS, TOKEN_KINDS, tokenKindOf, type TokenKind } from './token-profile.js'
 
 /**
- * jwt-auth-service/verifier: verify the service's tokens inside another service, without a round trip,
+ * @jwt-auth-service/verifier: verify jwt-auth-service's tokens inside another service, without a round trip,
  * and still refuse a revoked one within `maxLagMs`.
  *
  *   const verifier = createVerifier({ issuer: 'https://auth.example.com', audience: 'https://api.example.com',
@@ -28,10 +25,6 @@ export type FeedSource =
   | { redisClusterNodes: string; keyPrefix?: string }
   | { url: string; clientId: string; clientSecret: string }
 
-/** The service's token kinds: user tokens (`typ: JWT`, a session) and client-credentials tokens (`typ: at+jwt`). */
-export type TokenKind = 'user' | 'client'
-const TOKEN_KINDS: readonly TokenKind[] = ['user', 'client']
-
 export interface VerifierOptions {
   /** The service's ISSUER: every token's `iss`. */
   issuer: string
@@ -48,6 +41,12 @@ export interface VerifierOptions {
   feed: FeedSource
   /** Default: `<issuer>/.well-known/jwks.json`. */
   jwksUri?: string
+  /**
+   * The service's SESSION_TTL (s). With it, a user token whose session has ended is refused (SESSION_EXPIRED)
+   * even when a lowered SESSION_TTL ended it before the token's `exp`, as the service refuses it. Without it,
+   * `exp` alone bounds a user token, which the service caps at the session's end when it issues it.
+   */
+  sessionTtl?: number
   /** Default 250 (ms), as the service's REVOCATION_MAX_LAG_MS. */
   maxLagMs?: number
   /** Default 30,000 (ms). */
@@ -79,11 +78,12 @@ export interface VerifiedClaims extends JWTPayload {
   epoch?: number
 }
 
-export type VerificationCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'INSUFFICIENT_SCOPE' | 'FEED_STALE' | 'KEYS_UNAVAILABLE'
+export type VerificationCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'SESSION_EXPIRED' | 'TOKEN_REVOKED' | 'INSUFFICIENT_SCOPE' | 'FEED_STALE' | 'KEYS_UNAVAILABLE'
 
 const STATUS: Record<VerificationCode, 401 | 403 | 503> = {
   TOKEN_INVALID: 401,
   TOKEN_EXPIRED: 401,
+  SESSION_EXPIRED: 401,
   TOKEN_REVOKED: 401,
   INSUFFICIENT_SCOPE: 403,
   FEED_STALE: 503,
@@ -110,55 +110,12 @@ export interface TokenVerifier {
   close(): Promise<void>
 }
 
-const ALGORITHMS = ['ES256', 'EdDSA', 'RS256']
+const ALGORITHMS = [...TOKEN_ALGORITHMS]
 const VERIFIED_CACHE_SIZE = 5_000
 
 interface Known {
   claims: VerifiedClaims
   owner: string
-}
-
-function redisFeed(feed: { redisUrl: string; keyPrefix?: string } | { redisClusterNodes: string; keyPrefix?: string }, clock: Clock, maxLagMs: number, onError?: (error: Error) => void, monotonic?: Monotonic): ReplicaSource {
-  const cluster = 'redisClusterNodes' in feed
-  const prefix = feed.keyPrefix ?? 'jwt:'
-  // The service's own connection settings: fail fast rather than queue, reconnect in the background.
-  const redis = createRedisClient({
-    REDIS_URL: cluster ? undefined : feed.redisUrl,
-    REDIS_CLUSTER_NODES: cluster ? feed.redisClusterNodes : undefined,
-    REDIS_SENTINELS: undefined,
-    REDIS_SENTINEL_NAME: undefined,
-    REDIS_KEY_PREFIX: prefix,
-    REDIS_COMMAND_TIMEOUT_MS: 2_000
-  })!
-  let failure: Error | undefined
-  const fail = (error: Error): void => {
-    failure = error
-    onError?.(error)
-  }
-  redis.on('error', fail)
-  void redis.connect().catch(() => {})
-  const layout = feedLayout(cluster)
-  const replica = new RevocationReplica(layout.shards)
-  // Only the service begins a generation: a verifier that finds none has the wrong prefix, or no service runs.
-  const reader = new FeedReader({ redis, layout, replica, now: clock.now, probeEveryMs: 50, blockMs: 1_000, beginGeneration: false, monotonic, log: { warn: (_details, message) => fail(new Error(message)) } })
-  let reported = false
-  reader.on('missing', () => {
-    if (reported) return
-    reported = true
-    fail(new Error(`no revocation feed under the key prefix ${JSON.stringify(prefix)}: is the service's REDIS_KEY_PREFIX the same, and has the service started?`))
-  })
-  reader.on('generation', () => (reported = false))
-  reader.start()
-  return {
-    replica: () => replica,
-    shardOf: layout.shardOf,
-    lagMs: () => reader.lagMs(),
-    lastError: () => (reader.lagMs() <= maxLagMs ? undefined : failure),
-    async close() {
-      await reader.stop()
-      redis.disconnect()
-    }
-  }
 }
 
 export function createVerifier(options: VerifierOptions): TokenVerifier {
@@ -175,11 +132,13 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
   }
   const accepted = new Set(accept as TokenKind[])
   const maxLagMs = options.maxLagMs ?? 250
+  const sessionTtl = options.sessionTtl
+  if (sessionTtl !== undefined && !(Number.isInteger(sessionTtl) && sessionTtl > 0)) throw new TypeError('createVerifier: `sessionTtl` is the service\'s SESSION_TTL, a whole number of seconds')
   const jwks = createRemoteJWKSet(new URL(options.jwksUri ?? `${issuer.replace(/\/$/, '')}/.well-known/jwks.json`), {
     cooldownDuration: options.jwksCooldownMs ?? 30_000
   })
   const clock = options.clock ?? systemClock
-  const source = 'url' in feed ? openSseFeed({ ...feed, clock, maxLagMs, onError: options.onError, monotonic: options.monotonic }) : redisFeed(feed, clock, maxLagMs, options.onError, options.monotonic)
+  const source = 'url' in feed ? openSseFeed({ ...feed, clock, maxLagMs, onError: options.onError, monotonic: options.monotonic }) : openRedisFeed({ ...feed, clock, maxLagMs, onError: options.onError, monotonic: options.monotonic })
   const known = new GenerationalCache<Known>(VERIFIED_CACHE_SIZE)
   const acceptedKinds = [...accepted].map((kind) => `${kind} tokens`).join(' and ')
 
@@ -194,11 +153,11 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     const cached = known.get(token)
     if (cached !== undefined) return cached
     let payload: JWTPayload
-    let typ: string
+    let typ: unknown
     try {
       const verified = await jwtVerify(token, jwks, { issuer, audience: audiences as string[], algorithms: ALGORITHMS, requiredClaims: ['sub', 'jti', 'iat', 'exp'], currentDate: new Date(clock.now()) })
       payload = verified.payload
-      typ = normalizedTyp(verified.protectedHeader.typ)
+      typ = verified.protectedHeader.typ
     } catch (error) {
       const code = (error as { code?: unknown }).code
       if (code === 'ERR_JWT_EXPIRED') throw new VerificationError('TOKEN_EXPIRED', 'the token has expired')
@@ -208,13 +167,11 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
       }
       throw new VerificationError('TOKEN_INVALID', 'the token is not valid')
     }
-    const user = typ === 'jwt' && typeof payload.sid === 'string' && Number.isInteger(payload.auth_time)
-    const client = typ === 'at+jwt' && typeof payload.client_id === 'string' && payload.client_id === payload.sub
-    if (!user && !client) throw new VerificationError('TOKEN_INVALID', 'the token is not one of the service\'s user or client tokens')
-    const kind: TokenKind = user ? 'user' : 'client'
+    const kind = tokenKindOf(typ)
+    if (kind === undefined || !claimsFitKind(kind, payload)) throw new VerificationError('TOKEN_INVALID', 'the token is not one of the service\'s user or client tokens')
     if (!accepted.has(kind)) throw new VerificationError('TOKEN_INVALID', `the token is a ${kind} token; this service accepts ${acceptedKinds}`)
     const claims = Object.freeze({ ...payload, kind }) as VerifiedClaims
-    const entry = Object.freeze({ claims, owner: user ? claims.sub : claims.client_id! })
+    const entry = Object.freeze({ claims, owner: kind === 'user' ? claims.sub : claims.client_id! })
     known.set(token, entry)
     return entry
   }
@@ -223,6 +180,9 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     async verify(token, { scopes } = {}) {
       const { claims, owner } = await signed(token)
       const now = clock.now()
+      if (sessionTtl !== undefined && claims.kind === 'user' && sessionEndMs(claims.auth_time!, sessionTtl) <= now) {
+        throw new VerificationError('SESSION_EXPIRED', 'the token\'s session has ended')
+      }
       if (claims.exp * 1000 <= now) throw new VerificationError('TOKEN_EXPIRED', 'the token has expired')
       const replica = source.replica()
       if (replica === undefined || source.lagMs() > maxLagMs) throw new VerificationError('FEED_STALE', 'the revocation feed is stale: the token cannot be checked')

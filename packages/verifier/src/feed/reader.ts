@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events'
-import type { RedisClient } from '../stores/redis-connection.js'
-import { defineLuaScripts, luaScript, runLua } from '../stores/lua.js'
-import { FEED_KEYS, LUA_FEED, parseFeedEvent, type FeedEvent, type FeedLayout } from '../stores/revocation-feed.js'
+import type { Monotonic } from '../clock.js'
+import { defineLuaScripts, luaScript, runLua } from '../lua.js'
+import type { RedisClient } from '../redis.js'
+import { FEED_KEYS, LUA_FEED, parseFeedEvent, type FeedEvent, type FeedLayout } from './protocol.js'
 import type { RevocationReplica } from './replica.js'
 
 /** One entry of a shard, as the reader passed it on. */
@@ -11,9 +12,6 @@ export interface FeedEntry {
   id: string
   event: FeedEvent
 }
-
-/** A monotonic clock in milliseconds (performance.now by default): what staleness is measured by. */
-export type Monotonic = () => number
 
 export interface FeedReaderOptions {
   /**
