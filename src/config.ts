@@ -56,6 +56,19 @@ export const EnvironmentSchema = Type.Object({
   RATE_LIMIT_TOKEN_PER_CLIENT: Type.Integer({ minimum: 1, default: 1200 }),
   /** Failed client authentications per client id *and* address (token, introspect, revoke), then 429. */
   RATE_LIMIT_CLIENT_AUTH_FAILURES: Type.Integer({ minimum: 1, default: 20 }),
+  /** Mails (password reset, email verification) per email address, and per client address, per RATE_LIMIT_WINDOW. */
+  RATE_LIMIT_MAIL_PER_EMAIL: Type.Integer({ minimum: 1, default: 5 }),
+  RATE_LIMIT_MAIL_PER_IP: Type.Integer({ minimum: 1, default: 20 }),
+  /** The mail transport (nodemailer): smtp://user:pass@host:587, smtps://… Without it, mails go to the log in development and the mail endpoints answer 503 in production. */
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://', expected: 'an smtp:// or smtps:// URL' })),
+  /** The sender of the service's mails; `jwt-auth-service <no-reply@host of APP_URL>` by default. */
+  MAIL_FROM: Type.Optional(Type.String({ minLength: 3, maxLength: 320 })),
+  /** Where the mails' links point (`${APP_URL}/reset-password?token=…`, `${APP_URL}/verify-email?token=…`); ISSUER by default. */
+  APP_URL: Type.Optional(Type.String({ pattern: '^https?://', expected: 'an http:// or https:// URL' })),
+  PASSWORD_RESET_TTL: Type.Integer({ minimum: 60, maximum: TEN_YEARS, default: 3600, duration: true }),
+  EMAIL_VERIFICATION_TTL: Type.Integer({ minimum: 60, maximum: TEN_YEARS, default: 86400, duration: true }),
+  /** Login of an account whose email is not verified: 403 EMAIL_NOT_VERIFIED. */
+  REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false }),
   ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   /** `aud` of user tokens and of client tokens that name no resource; what /auth/verify expects by default. */
   DEFAULT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
@@ -104,8 +117,11 @@ type Environment = Static<typeof EnvironmentSchema>
 
 export type JwtAlgorithm = Environment['JWT_ALGORITHM']
 
-export type Config = Omit<Environment, 'ISSUER' | 'DEFAULT_AUDIENCE' | 'TRUST_PROXY' | 'CORS_ORIGINS'> & {
+export type Config = Omit<Environment, 'ISSUER' | 'DEFAULT_AUDIENCE' | 'TRUST_PROXY' | 'CORS_ORIGINS' | 'APP_URL' | 'MAIL_FROM'> & {
   ISSUER: string
+  /** Without a trailing slash. */
+  APP_URL: string
+  MAIL_FROM: string
   DEFAULT_AUDIENCE: string
   /** Fastify's `trustProxy`: a boolean, a hop count, or a list of addresses and CIDR ranges. */
   TRUST_PROXY: boolean | number | string
@@ -179,8 +195,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (environment.MANAGEMENT_PORT !== undefined && environment.MANAGEMENT_PORT === environment.PORT) {
     throw refused('MANAGEMENT_PORT', env.MANAGEMENT_PORT, `must differ from PORT=${environment.PORT}: it moves /metrics and the health probes off the public port`)
   }
+  if (environment.NODE_ENV === 'production' && environment.REQUIRE_VERIFIED_EMAIL && environment.SMTP_URL === undefined) {
+    throw new ConfigError('invalid setting REQUIRE_VERIFIED_EMAIL=true: no account could verify its email without SMTP_URL in production, so none could log in')
+  }
+  const appUrl = (environment.APP_URL ?? issuer).replace(/\/+$/, '')
+  let appHost: string
+  try {
+    appHost = new URL(appUrl).hostname
+  } catch {
+    throw new ConfigError(`invalid setting ${environment.APP_URL === undefined ? 'ISSUER' : 'APP_URL'}=${JSON.stringify(appUrl)}: the mails' links need an absolute URL`)
+  }
   return {
     ...environment,
+    APP_URL: appUrl,
+    MAIL_FROM: environment.MAIL_FROM ?? `jwt-auth-service <no-reply@${appHost}>`,
     ISSUER: issuer,
     DEFAULT_AUDIENCE: audience,
     TRUST_PROXY: trustProxy,

@@ -7,6 +7,8 @@ import { STATUS_CODES } from 'node:http'
 export const ERRORS = {
   VALIDATION_FAILED: { status: 400, message: 'the request is not valid' },
   MALFORMED_BODY: { status: 400, message: 'the body is not valid JSON' },
+  RESET_TOKEN_INVALID: { status: 400, message: 'the password reset link is unknown, used or expired; ask for a new one' },
+  VERIFICATION_TOKEN_INVALID: { status: 400, message: 'the verification link is unknown, used or expired; ask for a new one' },
   INVALID_CREDENTIALS: { status: 401, message: 'the email or the password is wrong' },
   TOKEN_MISSING: { status: 401, message: 'a bearer token is required' },
   TOKEN_INVALID: { status: 401, message: 'the token is not valid' },
@@ -15,6 +17,8 @@ export const ERRORS = {
   TOKEN_REUSED: { status: 401, message: 'the token was already refreshed; the session is revoked' },
   SESSION_EXPIRED: { status: 401, message: 'the session has expired; log in again' },
   INSUFFICIENT_SCOPE: { status: 403, message: 'the token lacks a scope this route requires' },
+  ACCOUNT_DISABLED: { status: 403, message: 'this account is disabled' },
+  EMAIL_NOT_VERIFIED: { status: 403, message: 'the email of this account is not verified yet; follow the link in the verification mail' },
   NOT_FOUND: { status: 404, message: 'not found' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
   REQUEST_TIMEOUT: { status: 408, message: 'the request was not received in time' },
@@ -24,7 +28,8 @@ export const ERRORS = {
   RATE_LIMITED: { status: 429, message: 'too many requests' },
   HEADERS_TOO_LARGE: { status: 431, message: 'the header section is too large' },
   INTERNAL: { status: 500, message: 'internal error' },
-  STORE_UNAVAILABLE: { status: 503, message: 'a store is unavailable; retry later' }
+  STORE_UNAVAILABLE: { status: 503, message: 'a store is unavailable; retry later' },
+  MAIL_UNAVAILABLE: { status: 503, message: 'this service sends no mail (no SMTP_URL is configured)' }
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -45,6 +45,7 @@ export function startupSummary(config: Config, app: FastifyInstance, management?
     ...(management === undefined ? {} : { management: operationsUrl }),
     docs: config.DOCS ? `${publicUrl}/docs` : 'off',
     metrics: `${operationsUrl}/metrics`,
+    mail: app.auth.mailer.description,
     trust_proxy: config.TRUST_PROXY,
     cors_origins: config.CORS_ORIGINS
   }

@@ -11,6 +11,7 @@ import pg from 'pg'
 import type { Test } from 'tap'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { loggerOptions } from '../src/logger.js'
 import type { Clock } from '../src/auth/clock.js'
 import type { ClientRegistration } from '../src/schemas/clients.js'
 import { openRevocationStores } from '../src/stores/index.js'
@@ -52,7 +53,9 @@ export async function storeEnv(t: TestContext, mode: StoreMode, overrides: Env =
     RATE_LIMIT_LOGIN_PER_ACCOUNT: generous,
     RATE_LIMIT_REGISTER_PER_IP: generous,
     RATE_LIMIT_PASSWORD_PER_USER: generous,
-    RATE_LIMIT_TOKEN_PER_CLIENT: generous
+    RATE_LIMIT_TOKEN_PER_CLIENT: generous,
+    RATE_LIMIT_MAIL_PER_EMAIL: generous,
+    RATE_LIMIT_MAIL_PER_IP: generous
   }
   if (mode === 'redis-postgres') {
     const schema = `test_${unique()}`
@@ -97,6 +100,17 @@ export async function buildApp(t: TestContext, env: Env, clock?: Clock): Promise
   await fastify.register(fp(app), { config, clock })
   await fastify.ready()
   return fastify
+}
+
+/** buildApp at LOG_LEVEL=info, its log lines captured (one JSON object each). */
+export async function buildLoggedApp(t: TestContext, env: Env, clock?: Clock): Promise<{ app: FastifyInstance; lines: string[] }> {
+  const config = loadConfig({ ...env, LOG_LEVEL: 'info' })
+  const { stream, lines } = logLines()
+  const fastify = Fastify({ ...serverOptions(config), ...loggerOptions(config, stream) })
+  t.teardown(() => fastify.close())
+  await fastify.register(fp(app), { config, clock })
+  await fastify.ready()
+  return { app: fastify, lines }
 }
 
 /** storeEnv + buildApp, for the common case of one instance. */

@@ -5,6 +5,8 @@ import { openRevocationFeed, type RevocationFeed } from '../revocation/index.js'
 import { createClientStore, createUserStore, openRevocationStores, type RevocationStores } from '../stores/index.js'
 import type { RecordVersions } from '../stores/record-versions.js'
 import { redisConfigured, type Logger, type RedisClient } from '../stores/redis-connection.js'
+import { createMailer, type Mailer } from '../mail/mailer.js'
+import { createAccountTokens, type AccountTokens } from './account-tokens.js'
 import { createAccounts, type Accounts } from './accounts.js'
 import { createClientTokens, type ClientTokens } from './client-tokens.js'
 import { createClients, type Clients } from './clients.js'
@@ -19,6 +21,9 @@ export type StoreHealth = 'ok' | 'unavailable'
 /** The domain core: plain services over narrow stores, given their keys, settings and clock. */
 export interface Auth {
   accounts: Accounts
+  /** The tokens mailed to users: password reset, email verification. */
+  accountTokens: AccountTokens
+  mailer: Mailer
   sessions: Sessions
   clients: Clients
   clientTokens: ClientTokens
@@ -45,7 +50,8 @@ export interface RevocationFeeds {
 }
 
 export interface AuthOptions {
-  log: Logger
+  /** Store connection warnings, and the mailer's lines (a mail not sent; in development, the mail itself). */
+  log: Logger & { info(details: object, message: string): void; error(details: object, message: string): void }
   clock?: Clock
   keys?: KeySet
   /** The user-token signer (@fastify/jwt's `jwt.sign` in the app); the same fast-jwt signer otherwise. */
@@ -97,9 +103,13 @@ export async function openAuthWithFeeds(config: Config, options: AuthOptions): P
     },
     forSubscribers: () => (feed ??= openFeedFor(config, revocations, clock, options.log))
   }
+  const sessions = createSessions({ users, sessionStore, userVersions: revocations.userVersions, issuer, signedTokens, clock, config })
+  const mailer = createMailer(config, options.log)
   const auth: Auth = {
     accounts: createAccounts(users, clock, revocations.userVersions),
-    sessions: createSessions({ users, sessionStore, userVersions: revocations.userVersions, issuer, signedTokens, clock, config }),
+    accountTokens: createAccountTokens({ users, userVersions: revocations.userVersions, sessions, mailer, clock, config }),
+    mailer,
+    sessions,
     clients: createClients(clientStore, clientTokenService.forget, clock, revocations.clientVersions),
     clientTokens: clientTokenService,
     verifier,
@@ -113,6 +123,7 @@ export async function openAuthWithFeeds(config: Config, options: AuthOptions): P
     async close() {
       generations?.stop()
       await feed?.close()
+      mailer.close()
       await Promise.allSettled([users.close(), clientStore.close(), revocations.close()])
     }
   }

@@ -25,6 +25,8 @@ export type LoginResult =
    * while the login checked them; `user_id` when the email is known (for the audit log only).
    */
   | { outcome: 'invalid'; user_id?: string }
+  /** The credentials are right, but the account may not log in: an operator disabled it, or REQUIRE_VERIFIED_EMAIL and its email is not verified. */
+  | { outcome: 'refused'; code: 'ACCOUNT_DISABLED' | 'EMAIL_NOT_VERIFIED'; user_id: string }
 
 export type RotateOutcome =
   | { outcome: 'rotated' | 'repeated'; response: TokenResponse; claims: UserClaims }
@@ -81,6 +83,11 @@ export interface Sessions {
    * hash is stored and after it, so that a login that read the old hash in between is ended too.
    */
   changePassword(claims: UserClaims, currentPassword: string, newPassword: string): Promise<void>
+  /**
+   * Ends every session of the user and sets the user's not-before, at once on every instance and in the
+   * revocation feed (a password reset, a disabled or deleted account); instances drop their copy of the user.
+   */
+  endAll(sub: string): Promise<void>
 }
 
 export interface SessionDependencies {
@@ -91,7 +98,7 @@ export interface SessionDependencies {
   issuer: TokenIssuer
   signedTokens: SignedTokenReader
   clock: Clock
-  config: Pick<Config, 'ACCESS_TOKEN_TTL' | 'SESSION_TTL' | 'REFRESH_GRACE' | 'MAX_SESSIONS_PER_USER' | 'REDIS_COMMAND_TIMEOUT_MS' | 'REDIS_WAIT_TIMEOUT_MS'>
+  config: Pick<Config, 'ACCESS_TOKEN_TTL' | 'SESSION_TTL' | 'REFRESH_GRACE' | 'MAX_SESSIONS_PER_USER' | 'REDIS_COMMAND_TIMEOUT_MS' | 'REDIS_WAIT_TIMEOUT_MS' | 'REQUIRE_VERIFIED_EMAIL'>
 }
 
 /** A rotation attempt's id: decimal digits (index.ts: it is the fraction of the rotated state's grace end). */
@@ -195,6 +202,9 @@ export function createSessions({ users, sessionStore, userVersions, issuer, sign
       // Unknown email and wrong password: the same argon2 cost, the same answer.
       const matches = await verifyPassword(user?.password_hash, password)
       if (user === undefined || !matches) return { outcome: 'invalid', user_id: user?.id }
+      // Told only to who knows the password: nobody else learns that the account exists.
+      if (user.disabled_at !== null) return { outcome: 'refused', code: 'ACCOUNT_DISABLED', user_id: user.id }
+      if (config.REQUIRE_VERIFIED_EMAIL && user.email_verified_at === null) return { outcome: 'refused', code: 'EMAIL_NOT_VERIFIED', user_id: user.id }
       const now = clock.now()
       const authTime = toSeconds(now)
       const sid = randomBytes(16).toString('base64url')
@@ -312,6 +322,11 @@ export function createSessions({ users, sessionStore, userVersions, issuer, sign
       await endSessionsAndSetNotBefore(claims.sub, { except: claims.sid })
       // The record changed (updated_at): cached copies are stale. Should this fail (503), the retry bumps it.
       await userVersions?.bump(claims.sub)
+    },
+
+    async endAll(sub) {
+      await endSessionsAndSetNotBefore(sub, { all: true })
+      await userVersions?.bump(sub)
     }
   }
 }

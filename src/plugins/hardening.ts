@@ -7,7 +7,7 @@ import { ServiceError } from '../errors.js'
  * for `Cache-Control: no-store` and, for HTTP/1.0 caches, `Pragma: no-cache`). Keyed on the route's
  * URL here, in one place, so that no route can forget it; their error answers get it too, harmlessly.
  */
-const NO_STORE = new Set(['/api/register', '/api/login', '/api/refresh', '/api/user', '/api/sessions'])
+const NO_STORE = new Set(['/api/register', '/api/login', '/api/refresh', '/api/user', '/api/sessions', '/api/email/verify'])
 
 const NO_STORE_HEADERS = { 'cache-control': 'no-store', pragma: 'no-cache' }
 

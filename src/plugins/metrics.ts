@@ -43,7 +43,7 @@ export default fp(
     const storeErrors = counter('store_errors', 'Requests answered 503 because a store could not answer', ['store'])
     fastify.decorate<Metrics>('metrics', {
       registry,
-      logins: counter('logins', 'Logins by outcome (success, failure, rate_limited)', ['outcome']),
+      logins: counter('logins', 'Logins by outcome (success, failure, refused, rate_limited)', ['outcome']),
       refreshes: counter('refreshes', 'Refreshes by outcome (rotated, repeated, reused, revoked)', ['outcome']),
       revocations: counter('revocations', 'Revocations by kind (logout, session, password_change, token, client)', ['kind']),
       reuseDetections: counter('reuse_detections', 'Refreshes of an already-rotated token after the grace (the session is revoked)'),

@@ -14,7 +14,7 @@ type Document = { paths?: Record<string, Record<string, Operation>>; components?
 const SHARED: [name: string, fields: string][] = [
   ['Error', 'code,error,message,statusCode'],
   ['OAuthError', 'error,error_description'],
-  ['User', 'created_at,email,id,name,updated_at'],
+  ['User', 'created_at,email,email_verified_at,id,name,updated_at'],
   ['TokenResponse', 'access_token,expires_in,token_type']
 ]
 

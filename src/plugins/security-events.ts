@@ -5,6 +5,8 @@ import fp from 'fastify-plugin'
 export type SecurityEvent =
   | 'login.success'
   | 'login.failure'
+  /** The password was right, but the account may not log in (disabled, or its email not verified). */
+  | 'login.refused'
   | 'rate_limited'
   | 'token.refreshed'
   | 'token.refresh_repeated'
@@ -12,6 +14,10 @@ export type SecurityEvent =
   | 'session.logout'
   | 'session.revoked'
   | 'password.changed'
+  | 'password.reset_requested'
+  | 'password.reset'
+  | 'email.verification_sent'
+  | 'email.verified'
   | 'token.revoked'
   | 'client.token_issued'
   | 'client.auth_failed'
@@ -46,7 +52,9 @@ export default fp(
       },
       'session.logout': () => metrics.revocations.inc({ kind: 'logout' }),
       'session.revoked': () => metrics.revocations.inc({ kind: 'session' }),
+      'login.refused': () => metrics.logins.inc({ outcome: 'refused' }),
       'password.changed': () => metrics.revocations.inc({ kind: 'password_change' }),
+      'password.reset': () => metrics.revocations.inc({ kind: 'password_reset' }),
       'token.revoked': () => metrics.revocations.inc({ kind: 'token' }),
       'client.token_issued': () => metrics.clientTokens.inc(),
       'client.auth_failed': () => metrics.clientAuthFailures.inc()

@@ -15,6 +15,8 @@ export const User = Type.Object({
   id: Type.String(),
   name: Type.String(),
   email: Type.String(),
+  /** When the owner followed the verification mail's link; null until then. */
+  email_verified_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' })
 })

@@ -26,7 +26,7 @@ export async function openTestAuth(t: TestContext, mode: StoreMode, overrides: E
 /** openTestAuth over settings the test has already made (a second instance, a dead Redis). */
 export async function openTestAuthWith(t: TestContext, env: Env, clock: SettableClock = settableClock()): Promise<TestAuth> {
   const config = loadConfig(env)
-  const auth = await openAuth(config, { log: { warn() {} }, clock })
+  const auth = await openAuth(config, { log: { warn() {}, info() {}, error() {} }, clock })
   t.teardown(() => auth.close())
   return { auth, clock, config, env }
 }

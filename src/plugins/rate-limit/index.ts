@@ -19,6 +19,13 @@ export interface RateLimits {
   /** Per user, for PUT /api/user/password (which verifies the current password); runs after `authenticate`. */
   password: preHandlerAsyncHookHandler[]
   /**
+   * POST /api/password/forgot: per client address, and per email address, known or not (the same answer
+   * either way), so that nobody fills an inbox or probes for accounts faster than the limits allow.
+   */
+  mailByEmail: preHandlerAsyncHookHandler[]
+  /** POST /api/email/resend: per user; runs after `authenticate`. */
+  mailByUser: preHandlerAsyncHookHandler[]
+  /**
    * After a client's secret was checked (token, introspect, revoke): 429 while the client id has too
    * many failures from this address (a correct secret is never refused because someone *else* guessed
    * wrong), else counts a failure, or a grant (`grant`: successful grants per client, counted after
@@ -33,7 +40,7 @@ declare module 'fastify' {
   }
 }
 
-/** The account a login names (its email as uniqueness sees it); undefined when the body names none. */
+/** The account a login (or a mail request) names (its email as uniqueness sees it); undefined when the body names none. */
 function loginAccount(request: FastifyRequest): string | undefined {
   const body = request.body as { email?: unknown } | undefined
   return typeof body?.email === 'string' ? emailKey(body.email) : undefined
@@ -151,6 +158,12 @@ export default fp(
       ],
       register: [await limit('register-ip', config.RATE_LIMIT_REGISTER_PER_IP, address)],
       password: [await limit('password-user', config.RATE_LIMIT_PASSWORD_PER_USER, (request) => authenticated(request).sub)],
+      mailByEmail: [
+        await limit('mail-ip', config.RATE_LIMIT_MAIL_PER_IP, address),
+        // The body is validated before preHandler: the email is there.
+        await limit('mail-email', config.RATE_LIMIT_MAIL_PER_EMAIL, (request) => loginAccount(request)!)
+      ],
+      mailByUser: [await limit('mail-user', config.RATE_LIMIT_MAIL_PER_EMAIL, (request) => authenticated(request).sub)],
       async clientAuthenticated(request, clientId, authenticated, grant) {
         const verdict = await clientGate.pass(clientId, address(request), authenticated ? 'authenticated' : 'failed', grant)
         if (verdict.limited !== false) throw rateLimited(request, verdict.limited === 'grants' ? 'token-client' : 'client-auth-failures', verdict.resetInMs)

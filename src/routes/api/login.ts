@@ -18,7 +18,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['seed API'],
       summary: 'Log in: starts a session and returns its first token',
       body: LoginBody,
-      response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+      response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     },
     preValidation: normalizeToNfc('password'),
     preHandler: fastify.limits.login,
@@ -29,6 +29,10 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       if (result.outcome === 'invalid') {
         fastify.securityEvent(request, 'login.failure', { user_id: result.user_id })
         throw new ServiceError('INVALID_CREDENTIALS')
+      }
+      if (result.outcome === 'refused') {
+        fastify.securityEvent(request, 'login.refused', { user_id: result.user_id, reason: result.code })
+        throw new ServiceError(result.code)
       }
       fastify.securityEvent(request, 'login.success', { user_id: result.user_id, session_id: result.sid })
       // MAX_SESSIONS_PER_USER: the least recently refreshed sessions made room for this one.

@@ -39,6 +39,16 @@ const register: FastifyPluginAsyncTypebox = async (fastify) => {
       const { name, email, password, password_confirmation } = request.body
       assertConfirmed(password, password_confirmation)
       const user = await fastify.auth.accounts.register({ name, email, password })
+      const { mailer, accountTokens } = fastify.auth
+      // The verification mail, once the answer is written (in development without SMTP_URL, to the log).
+      if (mailer.mode !== 'off') {
+        setImmediate(() => {
+          accountTokens.sendVerification(user).then(
+            () => fastify.securityEvent(request, 'email.verification_sent', { user_id: user.id }),
+            (error: Error) => request.log.error({ err: { message: error.message }, user_id: user.id }, 'verification mail not prepared')
+          )
+        })
+      }
       return reply.code(201).send({ status: 'success' as const, data: user })
     }
   })

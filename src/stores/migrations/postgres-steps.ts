@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { columnsOf, missingColumns, qualified, quoteIdent, type PostgresStep } from './postgres.js'
+import { columnsOf, missingColumns, notThisServices, qualified, quoteIdent, type PostgresStep } from './postgres.js'
 
 /**
  * The PostgreSQL schema of the whole database (users and clients), step by step. Never edit a
@@ -9,13 +9,14 @@ import { columnsOf, missingColumns, qualified, quoteIdent, type PostgresStep } f
 
 /** The tables the stores query, with the columns they need: checked at every boot. */
 export const POSTGRES_TABLES = {
-  users: ['id', 'name', 'email', 'email_key', 'password_hash', 'created_at', 'updated_at'],
-  clients: ['client_id', 'scope', 'secret_hash', 'created_at', 'audiences', 'privileges']
+  users: ['id', 'name', 'email', 'email_key', 'password_hash', 'created_at', 'updated_at', 'email_verified_at', 'disabled_at'],
+  clients: ['client_id', 'scope', 'secret_hash', 'created_at', 'audiences', 'privileges'],
+  account_tokens: ['token_hash', 'purpose', 'user_id', 'expires_at', 'created_at']
 } as const satisfies Record<string, readonly string[]>
 
 /** The tables as release 0.1 made them: what step 1 adopts. */
 const RELEASE_0_1_TABLES = {
-  users: POSTGRES_TABLES.users,
+  users: ['id', 'name', 'email', 'email_key', 'password_hash', 'created_at', 'updated_at'],
   clients: ['client_id', 'scope', 'secret_hash', 'created_at']
 } as const
 
@@ -79,6 +80,28 @@ export const POSTGRES_STEPS: readonly PostgresStep[] = [
       await db.query(`ALTER TABLE ${qualified(schema, 'clients')}
         ADD COLUMN audiences  text NOT NULL DEFAULT '',
         ADD COLUMN privileges text NOT NULL DEFAULT ''`)
+    }
+  },
+  {
+    version: 3,
+    name: 'users: email verification, disabling, and the single-use tokens mailed to them',
+    async up(db, schema) {
+      // Accounts of earlier releases are unverified and enabled. A token is stored only as its SHA-256 (README, "Accounts").
+      // A users table another program made (kept by step 1) is named before anything is changed in it.
+      const missing = missingColumns((await columnsOf(db, qualified(schema, 'users'))) ?? [], RELEASE_0_1_TABLES.users)
+      if (missing.length > 0) throw notThisServices(schema, 'users', missing)
+      await db.query(`ALTER TABLE ${qualified(schema, 'users')}
+        ADD COLUMN email_verified_at timestamptz,
+        ADD COLUMN disabled_at       timestamptz`)
+      await db.query(`
+        CREATE TABLE ${qualified(schema, 'account_tokens')} (
+          token_hash text PRIMARY KEY,
+          purpose    text NOT NULL,
+          user_id    uuid NOT NULL REFERENCES ${qualified(schema, 'users')} (id) ON DELETE CASCADE,
+          expires_at timestamptz NOT NULL,
+          created_at timestamptz NOT NULL,
+          UNIQUE (user_id, purpose)
+        )`)
     }
   }
 ]

@@ -76,14 +76,18 @@ export function missingColumns(columns: readonly string[], expected: readonly st
  * client that is not in a transaction; the caller owns it. Throws IncompatibleSchemaError for a
  * database this release cannot use, MigrationError for a step that failed (nothing is then applied).
  */
+/** A table in the service's schema that another program made: the boot stops, naming it. */
+export function notThisServices(schema: string, table: string, missing: readonly string[], setting = 'DATABASE_SCHEMA'): IncompatibleSchemaError {
+  return new IncompatibleSchemaError(
+    `${setting}=${JSON.stringify(schema)}: table ${schema}.${table} is not this service's (missing columns: ${missing.join(', ')}); give the service a schema of its own`
+  )
+}
+
 export async function migratePostgres(db: pg.ClientBase, options: PostgresMigrationOptions): Promise<MigrationResult> {
   const { schema, steps, tables = {}, setting = 'DATABASE_SCHEMA' } = options
   const latest = checkSteps(steps)
   const where = `${setting}=${JSON.stringify(schema)}`
-  const notOurs = (table: string, missing: string[]) =>
-    new IncompatibleSchemaError(
-      `${where}: table ${schema}.${table} is not this service's (missing columns: ${missing.join(', ')}); give the service a schema of its own`
-    )
+  const notOurs = (table: string, missing: string[]) => notThisServices(schema, table, missing, setting)
 
   await db.query('BEGIN')
   try {

@@ -20,6 +20,22 @@ export const USERS_SQLITE_STEPS: readonly SqliteStep[] = [
         created_at    TEXT NOT NULL,
         updated_at    TEXT NOT NULL
       )`
+  },
+  {
+    version: 2,
+    name: 'users: email verification, disabling, and the single-use tokens mailed to them',
+    // Accounts of earlier releases are unverified and enabled. A token is stored only as its SHA-256 (README, "Accounts").
+    up: `
+      ALTER TABLE users ADD COLUMN email_verified_at TEXT;
+      ALTER TABLE users ADD COLUMN disabled_at TEXT;
+      CREATE TABLE account_tokens (
+        token_hash TEXT PRIMARY KEY,
+        purpose    TEXT NOT NULL,
+        user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE UNIQUE INDEX account_tokens_user_purpose ON account_tokens (user_id, purpose)`
   }
 ]
 

@@ -13,7 +13,7 @@ for (const mode of STORE_MODES) {
       const body = response.json()
       t.equal(body.status, 'success')
       t.match(body.data, { id: String, name: 'Ada Lovelace', email: 'ada@example.com' })
-      t.same(Object.keys(body.data).sort(), ['created_at', 'email', 'id', 'name', 'updated_at'])
+      t.same(Object.keys(body.data).sort(), ['created_at', 'email', 'email_verified_at', 'id', 'name', 'updated_at'])
       t.ok(!Number.isNaN(Date.parse(body.data.created_at)), 'created_at is ISO-8601')
       t.notMatch(response.body, /argon2|password/i, 'no hash and no password in the response')
     })

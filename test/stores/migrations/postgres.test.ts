@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS clients (
   created_at  timestamptz NOT NULL DEFAULT now()
 )`
 
-const USER_COLUMNS = ['id', 'name', 'email', 'email_key', 'password_hash', 'created_at', 'updated_at']
+const USER_COLUMNS = ['id', 'name', 'email', 'email_key', 'password_hash', 'created_at', 'updated_at', 'email_verified_at', 'disabled_at']
 const CLIENT_COLUMNS = ['client_id', 'scope', 'secret_hash', 'created_at', 'audiences', 'privileges']
 
 /** Two releases of a one-table schema: v2 adds a column to the table v1 created. */
