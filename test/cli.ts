@@ -21,7 +21,7 @@ export async function runCommand(run: (args: readonly string[], io: CommandIo) =
  * Runs the compiled CLI (`npm run -s build` first) as `npm run <name>` does, with only PATH and `env`: for what
  * only the process shows (exit codes, a process that ends).
  */
-export function spawnCommand(name: 'keys' | 'clients', env: Record<string, string>, args: readonly string[], cwd = process.cwd()): CommandResult {
+export function spawnCommand(name: 'keys' | 'clients' | 'users', env: Record<string, string>, args: readonly string[], cwd = process.cwd()): CommandResult {
   const cli = join(import.meta.dirname, '..', 'dist', 'scripts', `${name}.js`)
   const result = spawnSync(process.execPath, [cli, ...args], { cwd, env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8', timeout: 30_000 })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }

@@ -176,6 +176,19 @@ export function assertError(t: TestContext, response: LightMyRequestResponse | {
   if (status === 503) t.match(response.headers['retry-after'], /^\d+$/, 'Retry-After')
 }
 
+/**
+ * A request to a verifier that answers 503 while its revocation feed is stale (by design: never a pass), asked
+ * again until it answers something else, for at most `timeoutMs`: for the cases that are not about staleness.
+ */
+export async function answeredWhileFresh(request: () => Promise<Response>, timeoutMs = 5_000): Promise<Response> {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const response = await request()
+    if (response.status !== 503 || performance.now() > deadline) return response
+    await sleep(20)
+  }
+}
+
 /** A TCP port nobody listens on right now (for a service that is meant to be unreachable, or to start). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

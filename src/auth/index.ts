@@ -6,13 +6,14 @@ import { createClientStore, createUserStore, openRevocationStores, type Revocati
 import type { RecordVersions } from '../stores/record-versions.js'
 import { redisConfigured, type Logger, type RedisClient } from '../stores/redis-connection.js'
 import { createMailer, type Mailer } from '../mail/mailer.js'
+import { createAccountAdmin, type AccountAdmin } from './account-admin.js'
 import { createAccountTokens, type AccountTokens } from './account-tokens.js'
 import { createAccounts, type Accounts } from './accounts.js'
 import { createClientTokens, type ClientTokens } from './client-tokens.js'
 import { createClients, type Clients } from './clients.js'
 import { monotonicOf, systemClock, type Clock } from './clock.js'
 import { warmUpPasswords } from './passwords.js'
-import { createSessions, type Sessions } from './sessions.js'
+import { createSessions, endAllSessions, type Sessions } from './sessions.js'
 import { createTokenIssuer, type SignPayload, type TokenIssuer } from './token-issuer.js'
 import { createServiceVerifier, createSignedTokenReader, type Verifier } from './verifier.js'
 
@@ -106,7 +107,7 @@ export async function openAuthWithFeeds(config: Config, options: AuthOptions): P
   const sessions = createSessions({ users, sessionStore, userVersions: revocations.userVersions, issuer, signedTokens, clock, config })
   const mailer = createMailer(config, options.log)
   const auth: Auth = {
-    accounts: createAccounts(users, clock, revocations.userVersions),
+    accounts: createAccounts(users, clock, sessions.endAll, revocations.userVersions),
     accountTokens: createAccountTokens({ users, userVersions: revocations.userVersions, sessions, mailer, clock, config }),
     mailer,
     sessions,
@@ -136,6 +137,25 @@ function openFeedFor(config: Config, revocations: RevocationStores, clock: Clock
   const feed = openRevocationFeed({ redis: revocations.redis, layout: revocations.layout, now: clock.now, monotonic: monotonicOf(clock), maxLagMs: config.REVOCATION_MAX_LAG_MS, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log })
   revocations.onPublished((events) => feed.applyOwn(events))
   return feed
+}
+
+/**
+ * What the users CLI needs, without keys: the users store, and the revocation stores (opened only when an
+ * account's sessions must end) so that disabling or deleting an account ends its sessions everywhere at once.
+ */
+export async function openAccountAdmin(config: Config, log: Logger): Promise<{ accounts: AccountAdmin; close(): Promise<void> }> {
+  const users = await createUserStore(config)
+  let revocations: RevocationStores | undefined
+  const endAll = async (sub: string): Promise<void> => {
+    revocations ??= await openRevocationStores(config, log, systemClock.now)
+    await endAllSessions(revocations.sessions, revocations.userVersions, systemClock, config)(sub)
+  }
+  return {
+    accounts: createAccountAdmin(users, endAll, systemClock),
+    async close() {
+      await Promise.allSettled([users.close(), revocations?.close()])
+    }
+  }
 }
 
 /** What the clients CLI needs, without keys or the user store: the registry, with token revocation on delete and rotation. */

@@ -132,6 +132,19 @@ function decodeCursor(cursor: string): { created_at: number; sid: string } {
   throw new ServiceError('VALIDATION_FAILED', 'querystring/cursor is not a cursor of this listing')
 }
 
+/**
+ * Ends every session of a user and raises the user's not-before to now, in one atomic store step: at once on
+ * every instance and in the revocation feed, and no login that checked the old credentials starts after it.
+ * Then instances drop their cached copy of the user. The service's (a reset password, a closed account) and
+ * the users CLI's, which holds no signing key.
+ */
+export function endAllSessions(sessionStore: SessionStore, userVersions: RecordVersions | undefined, clock: Clock, config: Pick<Config, 'SESSION_TTL'>): (sub: string) => Promise<void> {
+  return async (sub) => {
+    await sessionStore.endSessionsAndSetNotBefore(sub, { all: true }, { at: clock.now(), keepMs: config.SESSION_TTL * 1000 })
+    await userVersions?.bump(sub)
+  }
+}
+
 export function createSessions({ users, sessionStore, userVersions, issuer, signedTokens, clock, config }: SessionDependencies): Sessions {
   /** No token outlives its session: exp <= auth_time + SESSION_TTL. */
   const expiryFor = (iat: number, authTime: number): number => Math.min(iat + config.ACCESS_TOKEN_TTL, authTime + config.SESSION_TTL)
@@ -324,9 +337,6 @@ export function createSessions({ users, sessionStore, userVersions, issuer, sign
       await userVersions?.bump(claims.sub)
     },
 
-    async endAll(sub) {
-      await endSessionsAndSetNotBefore(sub, { all: true })
-      await userVersions?.bump(sub)
-    }
+    endAll: endAllSessions(sessionStore, userVersions, clock, config)
   }
 }

@@ -16,6 +16,8 @@ export type SecurityEvent =
   | 'password.changed'
   | 'password.reset_requested'
   | 'password.reset'
+  | 'account.deleted'
+  | 'account.disabled'
   | 'email.verification_sent'
   | 'email.verified'
   | 'token.revoked'

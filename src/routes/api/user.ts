@@ -1,7 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ServiceError } from '../../errors.js'
-import { bearerToken } from '../../plugins/auth.js'
-import { bearerErrors, User } from '../../schemas/common.js'
+import Type from 'typebox'
+import { authenticated, bearerToken } from '../../plugins/auth.js'
+import { normalizeToNfc } from '../../plugins/hardening.js'
+import { bearerErrors, ErrorResponse, User } from '../../schemas/common.js'
+
+const CloseBody = Type.Object(
+  { current_password: Type.String({ minLength: 1, maxLength: 255, examples: ['correct horse battery staple'] }) },
+  { additionalProperties: false }
+)
 
 const user: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/api/user', {
@@ -19,6 +26,25 @@ const user: FastifyPluginAsyncTypebox = async (fastify) => {
       request.auth = { token, claims, ending: false }
       if (found === undefined) throw new ServiceError('TOKEN_INVALID', 'the token belongs to no user')
       return found
+    }
+  })
+
+  fastify.delete('/api/user', {
+    schema: {
+      tags: ['accounts'],
+      summary: 'Close the account: every session ends at once, and the email may register again',
+      security: [{ bearer: [] }],
+      body: CloseBody,
+      response: { 204: Type.Null({ description: 'The account is closed' }), 400: ErrorResponse, 429: ErrorResponse, ...bearerErrors }
+    },
+    preValidation: normalizeToNfc('current_password'),
+    // Authenticated first: the limit is per user, as for a password change.
+    preHandler: [fastify.authenticate, ...fastify.limits.password],
+    handler: async (request, reply) => {
+      const claims = authenticated(request)
+      await fastify.auth.accounts.close(claims.sub, request.body.current_password)
+      fastify.securityEvent(request, 'account.deleted', { user_id: claims.sub, session_id: claims.sid })
+      return reply.code(204).send(null)
     }
   })
 }

@@ -45,6 +45,10 @@ export interface UserStore {
   resetPassword(tokenHash: string, passwordHash: string, now: string): Promise<string | undefined>
   /** Uses up a live verification token and sets email_verified_at (kept if set already): the user, or undefined. */
   verifyEmail(tokenHash: string, now: string): Promise<User | undefined>
+  /** Sets or clears disabled_at (`at`: ISO-8601, or null to enable); the user, or undefined when there is no such user. */
+  setDisabled(id: string, at: string | null, now: string): Promise<UserWithPassword | undefined>
+  /** Deletes the user and its mailed tokens; false when there is no such user. Its email may register again. */
+  delete(id: string): Promise<boolean>
   /** Answers when the database does; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>
   /** A database of its own (PostgreSQL): whether it is known to answer now; undefined for the in-process SQLite. */

@@ -84,6 +84,15 @@ export async function createPostgresUserStore(connectionString: string, schema: 
       )
       return rows[0] && withoutPassword(rows[0])
     },
+    async setDisabled(id, at, now) {
+      if (!UUID.test(id)) return undefined
+      return (await query(`UPDATE ${users} SET disabled_at = $1, updated_at = $2 WHERE id = $3 RETURNING ${COLUMNS}`, [at, now, id]))[0]
+    },
+    async delete(id) {
+      if (!UUID.test(id)) return false
+      // Its mailed tokens go with it (ON DELETE CASCADE).
+      return (await query(`DELETE FROM ${users} WHERE id = $1 RETURNING id`, [id])).length === 1
+    },
     async ping() {
       await query('SELECT 1', [])
     },

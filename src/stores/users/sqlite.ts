@@ -22,6 +22,14 @@ export function createSqliteUserStore(dataDir: string): UserStore {
   const useToken = db.prepare<[string, string, string], { user_id: string }>('DELETE FROM account_tokens WHERE token_hash = ? AND purpose = ? AND expires_at > ? RETURNING user_id')
   const setVerified = db.prepare('UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?), updated_at = ? WHERE id = ?')
 
+  const setDisabledAt = db.prepare<[string | null, string, string], UserWithPassword>(`UPDATE users SET disabled_at = ?, updated_at = ? WHERE id = ? RETURNING ${COLUMNS}`)
+  const dropTokens = db.prepare('DELETE FROM account_tokens WHERE user_id = ?')
+  const dropUser = db.prepare('DELETE FROM users WHERE id = ?')
+  const remove = db.transaction((id: string): boolean => {
+    dropTokens.run(id)
+    return dropUser.run(id).changes === 1
+  })
+
   const changePassword = db.transaction((id: string, passwordHash: string, now: string): boolean => {
     dropToken.run(id, 'reset')
     return setPassword.run(passwordHash, now, id).changes === 1
@@ -93,6 +101,12 @@ export function createSqliteUserStore(dataDir: string): UserStore {
     async verifyEmail(tokenHash, now) {
       const row = guard(() => verify(tokenHash, now))
       return row && withoutPassword(row)
+    },
+    async setDisabled(id, at, now) {
+      return guard(() => setDisabledAt.get(at, now, id))
+    },
+    async delete(id) {
+      return guard(() => remove(id))
     },
     async ping() {
       guard(() => db.prepare('SELECT 1').get())
