@@ -18,9 +18,11 @@ export interface RateLimits {
   register: preHandlerAsyncHookHandler[]
   /** Per user, for PUT /api/user/password (which verifies the current password); runs after `authenticate`. */
   password: preHandlerAsyncHookHandler[]
+  /** The mail routes (forgot, reset, email/verify): per client address. */
+  mailByAddress: preHandlerAsyncHookHandler[]
   /**
-   * POST /api/password/forgot: per client address, and per email address, known or not (the same answer
-   * either way), so that nobody fills an inbox or probes for accounts faster than the limits allow.
+   * POST /api/password/forgot, after mailByAddress: per email address, known or not (the same answer either
+   * way), so that nobody fills an inbox or probes for accounts faster than the limits allow.
    */
   mailByEmail: preHandlerAsyncHookHandler[]
   /** POST /api/email/resend: per user; runs after `authenticate`. */
@@ -158,11 +160,9 @@ export default fp(
       ],
       register: [await limit('register-ip', config.RATE_LIMIT_REGISTER_PER_IP, address)],
       password: [await limit('password-user', config.RATE_LIMIT_PASSWORD_PER_USER, (request) => authenticated(request).sub)],
-      mailByEmail: [
-        await limit('mail-ip', config.RATE_LIMIT_MAIL_PER_IP, address),
-        // The body is validated before preHandler: the email is there.
-        await limit('mail-email', config.RATE_LIMIT_MAIL_PER_EMAIL, (request) => loginAccount(request)!)
-      ],
+      mailByAddress: [await limit('mail-ip', config.RATE_LIMIT_MAIL_PER_IP, address)],
+      // The body is validated before preHandler: the email is there.
+      mailByEmail: [await limit('mail-email', config.RATE_LIMIT_MAIL_PER_EMAIL, (request) => loginAccount(request)!)],
       mailByUser: [await limit('mail-user', config.RATE_LIMIT_MAIL_PER_EMAIL, (request) => authenticated(request).sub)],
       async clientAuthenticated(request, clientId, authenticated, grant) {
         const verdict = await clientGate.pass(clientId, address(request), authenticated ? 'authenticated' : 'failed', grant)

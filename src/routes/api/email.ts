@@ -20,7 +20,7 @@ const email: FastifyPluginAsyncTypebox = async (fastify) => {
       body: VerifyBody,
       response: { 200: Type.Object({ status: Type.Literal('success'), data: User }), 400: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     },
-    preHandler: fastify.limits.mailByEmail.slice(0, 1),
+    preHandler: fastify.limits.mailByAddress,
     handler: async (request) => {
       mailer.assertAvailable()
       const user = await accountTokens.verify(request.body.token)

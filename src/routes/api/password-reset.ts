@@ -32,7 +32,7 @@ const passwordReset: FastifyPluginAsyncTypebox = async (fastify) => {
       body: ForgotBody,
       response: { 202: Accepted, 400: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     },
-    preHandler: fastify.limits.mailByEmail,
+    preHandler: [...fastify.limits.mailByAddress, ...fastify.limits.mailByEmail],
     handler: async (request, reply) => {
       mailer.assertAvailable()
       const { email } = request.body
@@ -56,7 +56,7 @@ const passwordReset: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     preValidation: normalizeToNfc('password', 'password_confirmation'),
     // Every guess costs an attempt from this address; the token's 256 bits do the rest.
-    preHandler: fastify.limits.mailByEmail.slice(0, 1),
+    preHandler: fastify.limits.mailByAddress,
     handler: async (request) => {
       mailer.assertAvailable()
       const { token, password, password_confirmation } = request.body
