@@ -88,6 +88,11 @@ export const EnvironmentSchema = Type.Object({
    * Live sessions per user: a login at the cap first ends the user's least recently refreshed session.
    * Also what bounds the work of listing and ending a user's sessions.
    */
+  /**
+   * How long after its `exp` a user token may still be refreshed (never used elsewhere), while it is its
+   * session's current token and the session is alive; 0: an expired token is 401, as the seed's.
+   */
+  REFRESH_AFTER_EXPIRY: Type.Integer({ minimum: 0, maximum: TEN_YEARS, default: 0, duration: true }),
   MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
   CLIENT_TOKEN_TTL: Type.Integer({ minimum: 1, maximum: TEN_YEARS, default: 900, duration: true }),
   /**

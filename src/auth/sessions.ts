@@ -12,7 +12,7 @@ import type { UserStore } from '../stores/users/index.js'
 import { toIso, toSeconds, type Clock } from './clock.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import { openChild, sealChild } from './refresh-seal.js'
-import type { TokenIssuer } from './token-issuer.js'
+import { newJti, type TokenIssuer } from './token-issuer.js'
 import type { SignedTokenReader } from './verifier.js'
 
 export type LogoutScope = 'local' | 'global' | 'others'
@@ -98,7 +98,7 @@ export interface SessionDependencies {
   issuer: TokenIssuer
   signedTokens: SignedTokenReader
   clock: Clock
-  config: Pick<Config, 'ACCESS_TOKEN_TTL' | 'SESSION_TTL' | 'REFRESH_GRACE' | 'MAX_SESSIONS_PER_USER' | 'REDIS_COMMAND_TIMEOUT_MS' | 'REDIS_WAIT_TIMEOUT_MS' | 'REQUIRE_VERIFIED_EMAIL'>
+  config: Pick<Config, 'ACCESS_TOKEN_TTL' | 'SESSION_TTL' | 'REFRESH_GRACE' | 'REFRESH_AFTER_EXPIRY' | 'MAX_SESSIONS_PER_USER' | 'REDIS_COMMAND_TIMEOUT_MS' | 'REDIS_WAIT_TIMEOUT_MS' | 'REQUIRE_VERIFIED_EMAIL'>
 }
 
 /** A rotation attempt's id: decimal digits (index.ts: it is the fraction of the rotated state's grace end). */
@@ -221,6 +221,8 @@ export function createSessions({ users, sessionStore, userVersions, issuer, sign
       const now = clock.now()
       const authTime = toSeconds(now)
       const sid = randomBytes(16).toString('base64url')
+      // Named before the session starts: the store keeps it as the session's current token.
+      const jti = newJti()
       const started = await sessionStore.start(
         {
           sid,
@@ -232,18 +234,18 @@ export function createSessions({ users, sessionStore, userVersions, issuer, sign
           user_agent: from.user_agent.slice(0, 255),
           ip: from.ip
         },
-        { checkedAt, maxSessions: config.MAX_SESSIONS_PER_USER }
+        { checkedAt, maxSessions: config.MAX_SESSIONS_PER_USER, firstJti: jti }
       )
       // The password changed (or every session was ended) while this login checked it.
       if (started.outcome === 'refused') return { outcome: 'invalid', user_id: user.id }
       const exp = expiryFor(authTime, authTime)
       // `gen`: the revocation feed's generation the session began in (stores/not-before.ts).
-      const { token } = issuer.signUser({ sub: user.id, sid, auth_time: authTime, iat: authTime, exp, gen: started.generation })
+      const { token } = issuer.signUser({ sub: user.id, sid, auth_time: authTime, iat: authTime, exp, gen: started.generation, jti })
       return { outcome: 'success', response: tokenResponse(token, exp, now), user_id: user.id, sid, evicted: started.evicted }
     },
 
     async rotate(parentToken) {
-      const parent = signedTokens.read(parentToken, { keep: false })
+      const parent = signedTokens.read(parentToken, { keep: false, expiredForMs: config.REFRESH_AFTER_EXPIRY * 1000 })
       if (parent.kind !== 'user') throw new ServiceError('TOKEN_INVALID', 'the token is not a user token')
       const claims = parent.claims
       const now = clock.now()
@@ -257,7 +259,9 @@ export function createSessions({ users, sessionStore, userVersions, issuer, sign
         graceMs: config.REFRESH_GRACE * 1000,
         now,
         id: rotationId(),
-        pendingUntil: now + inFlightMs
+        pendingUntil: now + inFlightMs,
+        usableUntil: (claims.exp + config.REFRESH_AFTER_EXPIRY) * 1000,
+        childJti: child.claims.jti
       }
       // Written as pending; confirmed once the store has acknowledged it, and undone when anything fails,
       // so that a 503 leaves the presented token as it was (the store: sessions/redis.ts).

@@ -8,13 +8,14 @@ export type SignPayload = (payload: Record<string, unknown>) => string
 
 export interface TokenIssuer {
   /** A user token (`typ: JWT`); `iss`, `aud` (DEFAULT_AUDIENCE) and a fresh `jti` are added here. */
-  signUser(claims: Omit<UserClaims, 'iss' | 'jti' | 'aud'>): { token: string; claims: UserClaims }
+  /** `jti`: given when the store must know it before the token is signed (a session's first token); fresh otherwise. */
+  signUser(claims: Omit<UserClaims, 'iss' | 'jti' | 'aud'> & { jti?: string }): { token: string; claims: UserClaims }
   /** A client-credentials token (`typ: at+jwt`, RFC 9068); `iss` and a fresh `jti` are added here. */
   signClient(claims: Omit<ClientClaims, 'iss' | 'jti'>): { token: string; claims: ClientClaims }
 }
 
 /** 128 random bits: a `jti` no one can guess or collide with (RFC 7519 §4.1.7). */
-const newJti = (): string => randomBytes(16).toString('base64url')
+export const newJti = (): string => randomBytes(16).toString('base64url')
 
 /**
  * How a user token is signed: fast-jwt's signer options, which @fastify/jwt takes as its `sign` options
@@ -39,7 +40,7 @@ export function createTokenIssuer(keys: KeySet, names: { issuer: string; audienc
 
   return {
     signUser(claims) {
-      const payload = { ...claims, aud: audience, jti: newJti() }
+      const payload = { ...claims, aud: audience, jti: claims.jti ?? newJti() }
       return { token: signUser(payload), claims: { ...payload, iss: issuer } }
     },
     signClient(claims) {

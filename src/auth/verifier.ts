@@ -65,8 +65,10 @@ export interface SignedTokenReader {
   /**
    * `keep: false` for a token about to be rotated or revoked, which will not be presented again: it is
    * not kept among the verified tokens (a refresh would otherwise fill them with dead tokens).
+   * `expiredForMs`: a refresh's REFRESH_AFTER_EXPIRY, how long after its `exp` the token is still read (the
+   * store then decides whether it is still its session's current token); 0 everywhere else.
    */
-  read(token: string, options?: { keep: boolean }): VerifiedToken
+  read(token: string, options?: { keep: boolean; expiredForMs?: number }): VerifiedToken
 }
 
 /**
@@ -143,13 +145,13 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
   }
 
   return {
-    read(token, { keep } = { keep: true }) {
+    read(token, { keep, expiredForMs = 0 } = { keep: true }) {
       const { kind, payload } = signedPayload(token, keep)
       if (!claimsFitKind(kind, payload)) throw new ServiceError('TOKEN_INVALID')
       const verified = { kind, claims: payload } as VerifiedToken
       const now = clock.now()
       if (verified.kind === 'user' && sessionEndMs(verified.claims.auth_time, sessionTtl) <= now) throw new ServiceError('SESSION_EXPIRED')
-      if (verified.claims.exp * 1000 <= now) throw new ServiceError('TOKEN_EXPIRED')
+      if (verified.claims.exp * 1000 + (verified.kind === 'user' ? expiredForMs : 0) <= now) throw new ServiceError('TOKEN_EXPIRED')
       return verified
     }
   }

@@ -47,7 +47,8 @@ CREATE TABLE user_not_before (
 CREATE INDEX sessions_by_created ON sessions (sub, created_at, sid);
 CREATE INDEX sessions_by_refreshed ON sessions (sub, last_refreshed_at, sid);
 DROP INDEX IF EXISTS sessions_by_sub;` }, { version: 3, name: 'client epochs as markers in microseconds', up: `
-UPDATE client_epochs SET epoch = epoch * 1000000 WHERE epoch < 100000000000;` }]
+UPDATE client_epochs SET epoch = epoch * 1000000 WHERE epoch < 100000000000;` }, { version: 4, name: "sessions: the current token's jti (a refresh after expiry)", up: `
+ALTER TABLE sessions ADD COLUMN current_jti TEXT;` }]
 
 const PURGE_EVERY_MS = 60_000
 const TABLES = ['sessions', 'revoked_tokens', 'rotation_grace', 'client_epochs', 'user_not_before']

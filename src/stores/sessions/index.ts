@@ -92,6 +92,8 @@ export interface Admission {
   checkedAt: number
   /** MAX_SESSIONS_PER_USER: the most live sessions a user may hold once this one has started. */
   maxSessions: number
+  /** The `jti` of the session's first token: its current token until a rotation is confirmed. */
+  firstJti: string
 }
 
 export type StartResult =
@@ -148,6 +150,14 @@ export interface Rotation {
    * + REDIS_WAIT_TIMEOUT_MS after `now`), so a pending state past it is dead: as if absent.
    */
   pendingUntil: number
+  /**
+   * ms: until when the parent may be refreshed, its `exp` plus REFRESH_AFTER_EXPIRY. Its rotated state lives
+   * that long (so that a repeat within the grace, and a reuse, are told apart after its `exp` too); past its
+   * `exp` it rotates only while it is still its session's current token.
+   */
+  usableUntil: number
+  /** The child's `jti`: the session's current token once the rotation is confirmed. */
+  childJti: string
 }
 
 export type RotateResult =

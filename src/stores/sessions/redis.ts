@@ -104,7 +104,7 @@ const START = luaScript({
   source: script('start'),
   libraries: [LUA_INDEX, LUA_FEED],
   keys: ['session', 'byRefresh', 'byCreation', 'notBefore', ...FEED_KEYS],
-  args: ['sid', 'expiresAt', 'now', 'authTime', 'userAgent', 'ip', 'garbageAt', 'checkedAt', 'maxSessions', 'sessionPrefix', 'eventsUntil', FEED_KEEP],
+  args: ['sid', 'expiresAt', 'now', 'authTime', 'userAgent', 'ip', 'garbageAt', 'checkedAt', 'maxSessions', 'sessionPrefix', 'eventsUntil', 'firstJti', FEED_KEEP],
   decode: started
 })
 
@@ -122,15 +122,15 @@ const ROTATE = luaScript({
   source: script('rotate'),
   libraries: [LUA_INDEX, LUA_EXPIRED, LUA_DEAD, LUA_FEED],
   keys: ['token', 'grace', 'session', 'byRefresh', 'byCreation', ...FEED_KEYS],
-  args: ['exp', 'sealedChild', 'graceMs', 'now', 'sid', 'garbageDelay', 'sessionPrefix', 'pendingState', 'pendingUntil', 'jti', 'eventsUntil', 'generation', FEED_KEEP],
+  args: ['exp', 'usableUntil', 'sealedChild', 'graceMs', 'now', 'sid', 'garbageDelay', 'sessionPrefix', 'pendingState', 'pendingUntil', 'jti', 'eventsUntil', 'generation', FEED_KEEP],
   decode: rotated
 })
 
 const CONFIRM_ROTATION = luaScript({
   command: 'jwtSessionConfirmRotation',
   source: script('confirm-rotation'),
-  keys: ['token'],
-  args: ['pendingState', 'rotatedState'],
+  keys: ['token', 'session'],
+  args: ['pendingState', 'rotatedState', 'childJti'],
   decode: reply.integer
 })
 
@@ -248,7 +248,7 @@ export function createRedisSessionStore(scripts: RedisScripts, options: RedisSes
   }
 
   return {
-    async start(session, { checkedAt, maxSessions }) {
+    async start(session, { checkedAt, maxSessions, firstJti }) {
       const tag = tagOf(session.sub)
       const answer = await scripts.run(
         START,
@@ -256,7 +256,7 @@ export function createRedisSessionStore(scripts: RedisScripts, options: RedisSes
         {
           sid: session.sid, expiresAt: session.expires_at, now: session.created_at, authTime: session.auth_time,
           userAgent: session.user_agent, ip: session.ip, garbageAt: session.expires_at + GARBAGE_DELAY_MS, checkedAt, maxSessions,
-          sessionPrefix: sessionPrefix(tag), eventsUntil: endedUntil(session.created_at), feedKeep: feedKeepMs
+          sessionPrefix: sessionPrefix(tag), eventsUntil: endedUntil(session.created_at), feedKeep: feedKeepMs, firstJti
         }
       )
       if (answer.outcome === 'started') sessionsEnded(answer.evicted, session.created_at)
@@ -277,7 +277,7 @@ export function createRedisSessionStore(scripts: RedisScripts, options: RedisSes
           ROTATE,
           { token: tokenKey(tag, jti), grace: graceKey(tag, jti), session: sessionKey(tag, sid), ...index(tag), ...feed(tag) },
           {
-            exp: exp * 1000, sealedChild: rotation.sealedChild, graceMs: rotation.graceMs, now: rotation.now, sid,
+            exp: exp * 1000, usableUntil: rotation.usableUntil, sealedChild: rotation.sealedChild, graceMs: rotation.graceMs, now: rotation.now, sid,
             garbageDelay: GARBAGE_DELAY_MS, sessionPrefix: sessionPrefix(tag), pendingState: pendingState(rotation),
             pendingUntil: rotation.pendingUntil, jti, eventsUntil: endedUntil(rotation.now), generation: gen ?? '', feedKeep: feedKeepMs
           }
@@ -300,15 +300,16 @@ export function createRedisSessionStore(scripts: RedisScripts, options: RedisSes
         sessionsEnded([sid], rotation.now)
         return { outcome: answer.outcome, acknowledged: true }
       }
-      if (answer.outcome === 'rotated') published([{ kind: 'token', id: jti, until: exp * 1000 }])
+      if (answer.outcome === 'rotated') published([{ kind: 'token', id: jti, until: rotation.usableUntil }])
       return { outcome: answer.outcome }
     },
 
-    async confirmRotation({ sub, jti }, rotation) {
+    async confirmRotation({ sub, sid, jti }, rotation) {
+      const tag = tagOf(sub)
       const confirmed = await scripts.revoke(
         CONFIRM_ROTATION,
-        { token: tokenKey(tagOf(sub), jti) },
-        { pendingState: pendingState(rotation), rotatedState: rotatedState(rotation) }
+        { token: tokenKey(tag, jti), session: sessionKey(tag, sid) },
+        { pendingState: pendingState(rotation), rotatedState: rotatedState(rotation), childJti: rotation.childJti }
       )
       return confirmed === 1
     },

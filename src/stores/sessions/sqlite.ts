@@ -11,8 +11,8 @@ import { type Admission, type NotBefore, type RotateResult, type Rotation, type 
  */
 export function createSqliteSessionStore({ db, guard }: RevocationDatabase): SessionStore {
   const insertSession = db.prepare(
-    `INSERT OR REPLACE INTO sessions (sid, sub, created_at, last_refreshed_at, auth_time, user_agent, ip, expires_at)
-     VALUES (@sid, @sub, @created_at, @last_refreshed_at, @auth_time, @user_agent, @ip, @expires_at)`
+    `INSERT OR REPLACE INTO sessions (sid, sub, created_at, last_refreshed_at, auth_time, user_agent, ip, expires_at, current_jti)
+     VALUES (@sid, @sub, @created_at, @last_refreshed_at, @auth_time, @user_agent, @ip, @expires_at, @current_jti)`
   )
   const liveSession = db.prepare<[string, string, number], { sid: string }>(
     'SELECT sid FROM sessions WHERE sid = ? AND sub = ? AND expires_at > ?'
@@ -27,6 +27,8 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
   const deleteGrace = db.prepare('DELETE FROM rotation_grace WHERE jti = ?')
   const setGrace = db.prepare('INSERT OR REPLACE INTO rotation_grace (jti, sealed_child, expires_at) VALUES (?, ?, ?)')
   const touchSession = db.prepare('UPDATE sessions SET last_refreshed_at = ? WHERE sid = ?')
+  const currentOf = db.prepare<[string], { current_jti: string | null }>('SELECT current_jti FROM sessions WHERE sid = ?')
+  const setCurrent = db.prepare('UPDATE sessions SET current_jti = ? WHERE sid = ?')
   const deleteSession = db.prepare('DELETE FROM sessions WHERE sid = ?')
   // One page in (created_at, sid) order, after the cursor: sessions_by_created, then LIMIT.
   const pageOf = db.prepare<[string, number, number, string, number], SessionRecord>(
@@ -52,7 +54,8 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
   )
 
   const rotate = db.transaction((jti: string, sid: string, sub: string, expMs: number, rotation: Rotation): RotateResult => {
-    const { now, graceMs } = rotation
+    const { now, graceMs, usableUntil } = rotation
+    if (usableUntil <= now) return { outcome: 'revoked' }
     const stored = tokenState.get(jti, now)?.state
     const state = tokenStateAt(stored, now)
     if (state?.kind === 'pending') return { outcome: 'pending' }
@@ -70,7 +73,9 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
       return { outcome: 'reused', acknowledged: true }
     }
     if (state !== undefined || !sessionAlive) return { outcome: 'revoked' }
-    setTokenState.run(jti, pendingState(rotation), expMs)
+    // Past its exp (REFRESH_AFTER_EXPIRY), only the session's current token rotates (as rotate.lua).
+    if (now >= expMs && currentOf.get(sid)?.current_jti !== jti) return { outcome: 'revoked' }
+    setTokenState.run(jti, pendingState(rotation), usableUntil)
     if (graceMs > 0) setGrace.run(jti, rotation.sealedChild, rotation.pendingUntil + graceMs)
     else deleteGrace.run(jti)
     touchSession.run(now, sid)
@@ -83,14 +88,19 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
     if (tokenState.get(jti, now)?.state !== REVOKED) setTokenState.run(jti, ENDING, expMs)
     deleteSession.run(sid)
   })
-  const start = db.transaction((session: SessionRecord, { checkedAt, maxSessions }: Admission): StartResult => {
+  const confirm = db.transaction((jti: string, sid: string, rotation: Rotation): boolean => {
+    if (replaceTokenState.run(rotatedState(rotation), jti, pendingState(rotation)).changes === 0) return false
+    setCurrent.run(rotation.childJti, sid)
+    return true
+  })
+  const start = db.transaction((session: SessionRecord, { checkedAt, maxSessions, firstJti }: Admission): StartResult => {
     const notBefore = notBeforeOf.get(session.sub)?.not_before
     if (notBefore !== undefined && notBefore >= checkedAt) return { outcome: 'refused' }
     const now = session.created_at
     const excess = liveCount.get(session.sub, now)!.live - maxSessions + 1
     const evicted = excess > 0 ? leastRecentlyRefreshed.all(session.sub, now, excess).map((row) => row.sid) : []
     for (const sid of evicted) deleteSession.run(sid)
-    insertSession.run(session)
+    insertSession.run({ ...session, current_jti: firstJti })
     return { outcome: 'started', evicted }
   })
   const endMany = (sub: string, which: SessionSelector, now: number): number =>
@@ -115,8 +125,8 @@ export function createSqliteSessionStore({ db, guard }: RevocationDatabase): Ses
     async rotate({ sub, sid, jti, exp }, rotation) {
       return guard(() => rotate.immediate(jti, sid, sub, exp * 1000, rotation))
     },
-    async confirmRotation({ jti }, rotation) {
-      return guard(() => replaceTokenState.run(rotatedState(rotation), jti, pendingState(rotation)).changes > 0)
+    async confirmRotation({ jti, sid }, rotation) {
+      return guard(() => confirm.immediate(jti, sid, rotation))
     },
     async rollbackRotation({ jti }, rotation) {
       guard(() => rollbackRotation.immediate(jti, rotation))

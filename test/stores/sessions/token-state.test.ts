@@ -5,7 +5,7 @@
 import { test } from 'tap'
 import { decodeTokenState, encodeTokenState, pendingState, rotatedState, tokenStateAt, type TokenState } from '../../../src/stores/sessions/token-state.js'
 
-const rotation = { id: '4711', now: 1_000, graceMs: 30_000, pendingUntil: 6_000, sealedChild: 'sealed' }
+const rotation = { id: '4711', now: 1_000, graceMs: 30_000, pendingUntil: 6_000, sealedChild: 'sealed', usableUntil: 3_600_000, childJti: 'child' }
 
 test('every state reads back as written', async (t) => {
   const states: TokenState[] = [

@@ -1,7 +1,8 @@
 -- A refresh. The whole decision is one script, so two refreshes of one token can never both rotate it.
 -- A token of another generation than the shard's is refused (the child carries the parent's).
 -- Returns {'rotated'}, {'repeated', sealed child}, {'pending'}, {'reused'} or {'revoked'}.
-if expired(ARG.exp) then return {'revoked'} end
+-- ARG.exp is the parent's exp, ARG.usableUntil its exp plus REFRESH_AFTER_EXPIRY (the same without it).
+if expired(ARG.usableUntil) then return {'revoked'} end
 if ARG.generation ~= '' and redis.call('GET', KEY.feedGeneration) ~= ARG.generation then return {'revoked'} end
 local now = tonumber(ARG.now)
 local grace = tonumber(ARG.graceMs)
@@ -26,7 +27,10 @@ if state and string.sub(state, 1, 1) == 'x' and alive then
   return {'reused'}
 end
 if state or not alive then return {'revoked'} end
-redis.call('SET', KEY.token, ARG.pendingState, 'PXAT', ARG.exp)
+-- Past its exp (REFRESH_AFTER_EXPIRY), only the session's current token rotates: an older one whose rotated state
+-- has lapsed finds another current token here (sessions begun before `current` existed have none).
+if tonumber(ARG.now) >= tonumber(ARG.exp) and redis.call('HGET', KEY.session, 'current') ~= ARG.jti then return {'revoked'} end
+redis.call('SET', KEY.token, ARG.pendingState, 'PXAT', ARG.usableUntil)
 if grace > 0 then
   redis.call('SET', KEY.grace, ARG.sealedChild, 'PXAT', tonumber(ARG.pendingUntil) + grace + tonumber(ARG.garbageDelay))
 else
@@ -34,5 +38,5 @@ else
 end
 redis.call('HSET', KEY.session, 'last_refreshed_at', ARG.now)
 redis.call('ZADD', KEY.byRefresh, 'XX', ARG.now, ARG.sid)
-publish('j', ARG.jti, ARG.exp)
+publish('j', ARG.jti, ARG.usableUntil)
 return {'rotated'}

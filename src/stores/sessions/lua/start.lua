@@ -27,7 +27,7 @@ if redis.call('ZCARD', KEY.byRefresh) >= cap then
   end
 end
 redis.call('HSET', KEY.session, 'created_at', ARG.now, 'last_refreshed_at', ARG.now, 'auth_time', ARG.authTime,
-  'expires_at', ARG.expiresAt, 'user_agent', ARG.userAgent, 'ip', ARG.ip)
+  'expires_at', ARG.expiresAt, 'user_agent', ARG.userAgent, 'ip', ARG.ip, 'current', ARG.firstJti)
 redis.call('PEXPIREAT', KEY.session, ARG.garbageAt)
 redis.call('ZADD', KEY.byRefresh, ARG.now, ARG.sid)
 redis.call('ZADD', KEY.byCreation, ARG.now, ARG.sid)
