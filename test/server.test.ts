@@ -58,7 +58,9 @@ test('logs one start-up line: stores, key, issuer, audience, listeners, docs and
     REDIS_KEY_PREFIX: `test:startup:${process.pid}:`,
     ISSUER: 'https://auth.example.com',
     DEFAULT_AUDIENCE: 'https://api.example.com',
-    JWT_ALGORITHM: 'EdDSA'
+    JWT_ALGORITHM: 'EdDSA',
+    // Not connected at start: the line names the transport, without its password.
+    SMTP_URL: 'smtp://mailer:hunter2@127.0.0.1:2525'
   })
   t.match(started, {
     level: 30,
@@ -71,7 +73,8 @@ test('logs one start-up line: stores, key, issuer, audience, listeners, docs and
     listen: `http://127.0.0.1:${port}`,
     management: `http://127.0.0.1:${management}`,
     docs: `http://127.0.0.1:${port}/docs`,
-    metrics: `http://127.0.0.1:${management}/metrics`
+    metrics: `http://127.0.0.1:${management}/metrics`,
+    mail: 'smtp://mailer:redacted@127.0.0.1:2525'
   })
   t.equal(logs.filter((line) => line.msg === 'jwt-auth-service started').length, 1, 'one line')
   t.notMatch(JSON.stringify(logs), /hunter2/, 'no password anywhere in the log')
@@ -90,7 +93,8 @@ test('the start-up line of the embedded defaults', async (t) => {
     default_audience: `http://localhost:${port}`,
     listen: `http://127.0.0.1:${port}`,
     docs: 'off',
-    metrics: `http://127.0.0.1:${port}/metrics`
+    metrics: `http://127.0.0.1:${port}/metrics`,
+    mail: 'to the log (no SMTP_URL; development only)'
   })
   t.notOk('management' in started, 'no management listener')
 })
