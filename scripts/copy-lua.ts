@@ -1,6 +1,6 @@
 /**
  * The build's second step (npm run build): copies the stores' Lua scripts (src/**\/*.lua) beside the
- * compiled modules in dist/src, where they read them (src/stores/lua.ts).
+ * compiled modules in dist/src, where they read them (luaSource, the verifier package's lua.ts).
  */
 import { cpSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'

@@ -1,5 +1,5 @@
 import type { User } from '../schemas/common.js'
-import type { UserStore, UserWithPassword } from '../stores/users/index.js'
+import { withoutPassword, type UserStore, type UserWithPassword } from '../stores/users/index.js'
 import { toIso, type Clock } from './clock.js'
 
 /** An account as an operator sees it: the user, and whether it is disabled. Never a hash. */
@@ -16,15 +16,7 @@ export interface AccountAdmin {
   delete(email: string): Promise<AccountView | undefined>
 }
 
-const viewOf = ({ id, name, email, email_verified_at, disabled_at, created_at, updated_at }: UserWithPassword): AccountView => ({
-  id,
-  name,
-  email,
-  email_verified_at,
-  disabled_at,
-  created_at,
-  updated_at
-})
+const viewOf = (user: UserWithPassword): AccountView => ({ ...withoutPassword(user), disabled_at: user.disabled_at })
 
 /** `endAll`: sessions.ts's endAllSessions, which also drops the instances' cached copies of the user. */
 export function createAccountAdmin(users: UserStore, endAll: (sub: string) => Promise<void>, clock: Clock): AccountAdmin {

@@ -7,7 +7,7 @@ import type { RevocationFeed } from './index.js'
  * GET /oauth/revocations, one subscriber: the feed as Server-Sent Events (text/event-stream).
  *
  *   event: generation   data {"shards":[<generation>, ...]}: first, always; the shards' generations
- *   event: revocation   data: one event (revocation-feed.ts FeedEvent), in each shard's order
+ *   event: revocation   data: one event (FeedEvent, the verifier package's feed/protocol.ts), in each shard's order
  *   event: ready        the snapshot (or the resumption) is complete: live events follow
  *   event: heartbeat    data {"elapsed_ms", "lag_ms"}, every `heartbeatMs` while the subscriber keeps up
  *

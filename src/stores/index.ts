@@ -33,7 +33,7 @@ export interface RevocationStores {
   /** With Redis only: the clients' and users' versions, which let instances cache their records (auth/clients.ts, auth/accounts.ts). */
   clientVersions?: RecordVersions
   userVersions?: RecordVersions
-  /** With Redis only: where the revocation feed is (revocation-feed.ts). */
+  /** With Redis only: where the revocation feed is (the verifier package's feed/protocol.ts). */
   layout?: FeedLayout
   /** Adds a listener told the events of every revoking write this instance made, once Redis ran it. */
   onPublished(listener: (events: FeedEvent[]) => void): void

@@ -13,8 +13,6 @@
  * written before they were in µs (a client epoch in seconds, a generation in milliseconds).
  */
 
-export { markerSeconds } from '@jwt-auth-service/verifier/feed'
-
 /**
  * A forgotten client's new epoch, `now` in ms (µs): no earlier than the start of the next second, so that
  * a token without the claim issued in this second is refused too (its iat is before it); and above the

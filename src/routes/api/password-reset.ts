@@ -3,6 +3,7 @@ import Type from 'typebox'
 import { assertConfirmed } from '../../auth/passwords.js'
 import { normalizeToNfc } from '../../plugins/hardening.js'
 import { ErrorResponse } from '../../schemas/common.js'
+import { afterAnswer } from './after-answer.js'
 
 const ForgotBody = Type.Object(
   { email: Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\u0000]*$', examples: ['ada@example.com'] }) },
@@ -37,11 +38,8 @@ const passwordReset: FastifyPluginAsyncTypebox = async (fastify) => {
       mailer.assertAvailable()
       const { email } = request.body
       // After the answer is written: it is the same, and as quick, for an address that has an account and one that has none.
-      setImmediate(() => {
-        accountTokens.requestReset(email).then(
-          (outcome) => outcome === 'mailed' && fastify.securityEvent(request, 'password.reset_requested'),
-          (error: Error) => request.log.error({ err: { message: error.message } }, 'password reset mail not prepared')
-        )
+      afterAnswer(request, 'password reset mail', async () => {
+        if ((await accountTokens.requestReset(email)) === 'mailed') fastify.securityEvent(request, 'password.reset_requested')
       })
       return reply.code(202).send({ status: 'success' as const })
     }

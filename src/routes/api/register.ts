@@ -3,6 +3,7 @@ import Type from 'typebox'
 import { assertConfirmed } from '../../auth/passwords.js'
 import { normalizeToNfc } from '../../plugins/hardening.js'
 import { ErrorResponse, User } from '../../schemas/common.js'
+import { afterAnswer } from './after-answer.js'
 
 /**
  * Something visible (not only blanks or zero-width characters), and nothing that can forge a log line,
@@ -42,12 +43,11 @@ const register: FastifyPluginAsyncTypebox = async (fastify) => {
       const { mailer, accountTokens } = fastify.auth
       // The verification mail, once the answer is written (in development without SMTP_URL, to the log).
       if (mailer.mode !== 'off') {
-        setImmediate(() => {
-          accountTokens.sendVerification(user).then(
-            () => fastify.securityEvent(request, 'email.verification_sent', { user_id: user.id }),
-            (error: Error) => request.log.error({ err: { message: error.message }, user_id: user.id }, 'verification mail not prepared')
-          )
-        })
+        const sent = async () => {
+          await accountTokens.sendVerification(user)
+          fastify.securityEvent(request, 'email.verification_sent', { user_id: user.id })
+        }
+        afterAnswer(request, 'verification mail', sent, { user_id: user.id })
       }
       return reply.code(201).send({ status: 'success' as const, data: user })
     }

@@ -4,7 +4,7 @@ import type { ClientTokenStore } from './index.js'
 
 /*
  * {c:<client_id>} below stands for the client's hash tag (on Redis Cluster its feed shard's, {f:<k>}:c:<client_id>:
- * revocation-feed.ts).
+ * the verifier package's feed/protocol.ts).
  *   {c:<client_id>}:epoch   the client's epoch (not-before.ts), kept until its newest token's expiry,
  *                           plus GARBAGE_DELAY_MS (garbage collection: every token it covers is expired by then)
  *   {c:<client_id>}:j:<jti> "r": a revoked client token; PXAT the token's exp (and `expired()` past it)

@@ -1,4 +1,5 @@
-import { markerSeconds, nextEpoch } from '../not-before.js'
+import { markerSeconds } from '@jwt-auth-service/verifier/feed'
+import { nextEpoch } from '../not-before.js'
 import type { RevocationDatabase } from '../revocation-database.js'
 import type { ClientTokenStore } from './index.js'
 

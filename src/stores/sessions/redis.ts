@@ -6,7 +6,7 @@ import { pendingState, rotatedState } from './token-state.js'
 
 /*
  * Key layout. Every key of one user carries the user's hash tag, {u:<sub>} (on Redis Cluster the tag
- * of the user's feed shard, {f:<k>}:u:<sub>: revocation-feed.ts), so that the keys a request touches
+ * of the user's feed shard, {f:<k>}:u:<sub>: the verifier package's feed/protocol.ts), so that the keys a request touches
  * live in one slot: the per-request check stays one round trip, and the scripts below stay atomic, on
  * Redis Cluster too. Below, {u:<sub>} stands for that tag.
  *
@@ -19,7 +19,7 @@ import { pendingState, rotatedState } from './token-state.js'
  *   {u:<sub>}:g:<jti>     the sealed first child of a rotated token, kept for the grace
  *   {u:<sub>}:e:<sid>     a session ended by DELETE /api/sessions/:id whose end is not yet acknowledged: until when (ms)
  *
- * Every revoking script also appends its event to the user's feed shard (revocation-feed.ts): an ended
+ * Every revoking script also appends its event to the user's feed shard (feed/protocol.ts): an ended
  * session (evicted, reused, logged out, ended one by one or all at once), a rotated token, the rollback
  * of a rotation (keys feedStream and feedGeneration, argument feedKeep: ../lua/feed.lua).
  *
@@ -212,7 +212,7 @@ export interface RedisSessionStoreOptions {
   layout: FeedLayout
   /** ms: the longest a user token lives (ACCESS_TOKEN_TTL): an ended session's event is kept that long. */
   tokenLifetimeMs: number
-  /** ms: how long the feed keeps an event (revocation-feed.ts). */
+  /** ms: how long the feed keeps an event (feed/protocol.ts). */
   feedKeepMs: number
   /** Told the events of each revoking write once Redis ran it: the instance's own replica applies them before the answer. */
   published: (events: FeedEvent[]) => void

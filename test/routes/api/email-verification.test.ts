@@ -62,7 +62,31 @@ for (const mode of STORE_MODES) {
       const other = await registerAndLogin(app, { email: newEmail() })
       await mail.next(other.email, VERIFY)
       t.equal(mail.to(account.email, VERIFY).length, 2, 'no third mail for a verified address')
-      assertError(t, await app.inject({ method: 'POST', url: '/api/email/resend' }), 401, 'TOKEN_MISSING')
+    })
+
+    t.test('resend, negative cases: 401 without a live token, 429 past the per-user limit; nothing is mailed', async (t) => {
+      const limited = await buildApp(t, { ...env, RATE_LIMIT_MAIL_PER_EMAIL: '1' }, clock)
+      const account = await registerAndLogin(limited, { email: newEmail() })
+      await mail.next(account.email, VERIFY, 1)
+      const loggedOut = await registerAndLogin(limited, { email: newEmail() })
+      await mail.next(loggedOut.email, VERIFY, 1)
+      t.equal((await limited.inject({ method: 'POST', url: '/api/logout', headers: bearer(loggedOut.token) })).statusCode, 200)
+      const cases: [string, Record<string, string>, string][] = [
+        ['no token', {}, 'TOKEN_MISSING'],
+        ['a malformed token', bearer('not.a.token'), 'TOKEN_INVALID'],
+        ['not a Bearer header', { authorization: 'Basic dXNlcjpwYXNz' }, 'TOKEN_MISSING'],
+        ['a logged-out token', bearer(loggedOut.token), 'TOKEN_REVOKED']
+      ]
+      for (const [name, headers, code] of cases) {
+        await t.test(name, async (t) => assertError(t, await limited.inject({ method: 'POST', url: '/api/email/resend', headers }), 401, code))
+      }
+      t.equal((await resend(limited, account.token)).statusCode, 202)
+      const again = await resend(limited, account.token)
+      assertError(t, again, 429, 'RATE_LIMITED')
+      t.ok(again.headers['retry-after'])
+      await mail.next(account.email, VERIFY, 2)
+      t.equal(mail.to(account.email, VERIFY).length, 2, 'the registration mail and one resend: the refused one sent nothing')
+      t.equal(mail.to(loggedOut.email, VERIFY).length, 1, 'only the registration mail for the logged-out account')
     })
 
     t.test('the link expires after EMAIL_VERIFICATION_TTL, by the clock', async (t) => {
