@@ -95,6 +95,10 @@ export const EnvironmentSchema = Type.Object({
   REFRESH_AFTER_EXPIRY: Type.Integer({ minimum: 0, maximum: TEN_YEARS, default: 0, duration: true }),
   MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
   CLIENT_TOKEN_TTL: Type.Integer({ minimum: 1, maximum: TEN_YEARS, default: 900, duration: true }),
+  /** private_key_jwt: how far ahead of now an assertion's `exp` may be (RFC 7523 §3); its `jti` is remembered that long. */
+  CLIENT_ASSERTION_MAX_AGE: Type.Integer({ minimum: 10, maximum: 3600, default: 300, duration: true }),
+  /** Workload identity: the longest lifetime (`exp` − `iat`) of a federated token presented as a client's credential. */
+  FEDERATED_ASSERTION_MAX_LIFETIME: Type.Integer({ minimum: 60, maximum: 30 * 86_400, default: 86_400, duration: true }),
   /**
    * strict: the revocation state from the store on every check; replicated: from the in-memory replica
    * that the revocation feed keeps (Redis only), strict again while it may be older than REVOCATION_MAX_LAG_MS.

@@ -220,7 +220,7 @@ export const CLIENT_AUDIENCE_QUERY = `?audience=${encodeURIComponent(CLIENT_AUDI
 export const CLIENT_VERIFY_URL = `/auth/verify${CLIENT_AUDIENCE_QUERY}`
 
 /** A client (service account) in the app's own store; returns its secret. */
-export async function createClient(fastify: FastifyInstance, clientId: string, scopes: string[], more: Partial<ClientRegistration> = {}): Promise<string> {
+export async function createClient(fastify: FastifyInstance, clientId: string, scopes: string[], more: Partial<Omit<ClientRegistration, 'credential'>> = {}): Promise<string> {
   return (await fastify.auth.clients.create(clientId, { scopes, audiences: [CLIENT_AUDIENCE], privileges: [], ...more })).secret
 }
 

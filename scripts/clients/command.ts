@@ -1,16 +1,20 @@
 /**
  * `npm run clients`: service accounts, managed with the service's own settings; see USAGE.
  * `create` and `rotate-secret` print the secret once, as JSON; nothing else ever shows it or its hash.
+ * A client may have no secret: `--jwks-uri`/`--jwks-file` register its public keys (private_key_jwt), and
+ * `--federated-*` trust another issuer's token for it (a Kubernetes service account, a SPIFFE ID).
  * `--audience`: a resource (RFC 8707) the client may ask tokens for; the first is its tokens' default. Never
  * DEFAULT_AUDIENCE, the user tokens' audience.
  * `--allow`: introspect or revoke tokens that are not the client's own, read the revocation feed.
  * `delete` and `rotate-secret` also refuse every token the client holds, at once.
  * stdout carries only JSON; the store used and every error go to stderr.
  */
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ClientExistsError, TokensNotRevokedError } from '../../src/auth/clients.js'
+import { ClientExistsError, NoSecretError, TokensNotRevokedError } from '../../src/auth/clients.js'
 import { openClientAdmin } from '../../src/auth/index.js'
+import { keySetUriProblem, publicKeySetProblem } from '../../src/auth/key-sets.js'
 import { ConfigError, loadConfig, type Config } from '../../src/config.js'
 import {
   CLIENT_ID_PATTERN,
@@ -19,23 +23,41 @@ import {
   PRIVILEGES,
   SCOPE_TOKEN_PATTERN,
   type Client,
+  type ClientCredential,
   type ClientRegistration,
+  type JsonWebKeySet,
+  type KeySource,
   type Privilege
 } from '../../src/schemas/clients.js'
 import type { CommandIo } from '../cli.js'
 
 const USAGE = `usage: npm run -s clients -- <command>
   create <client_id> [--scope "a b"] [--audience <uri>]... [--allow introspect|revoke|revocations]...
-                                 a new client; prints its secret, once. Its tokens are for the
-                                 first --audience unless a grant names another (resource)
+         [<credential>]       a new client. Its tokens are for the first --audience unless a grant
+                                 names another (resource). Without a credential option it gets a
+                                 secret, printed once (client_secret_basic, client_secret_post)
   list                           every client (never a secret)
-  show <client_id>               one client (never its secret)
-  update <client_id> [--scope "a b"] [--audience <uri>]... [--allow <privilege>]...
-                                 replaces the fields given (--audience '' or --allow '' for none)
-  rotate-secret <client_id>      a new secret, printed once; the old one and every token issued stop working
+  show <client_id>               one client (never its secret), auth_method included
+  update <client_id> [--scope "a b"] [--audience <uri>]... [--allow <privilege>]... [<credential> | --secret]
+                                 replaces the fields given (--audience '' or --allow '' for none).
+                                 A new credential, or --secret (a new secret, printed once), replaces
+                                 the old one at once and refuses every token issued
+  rotate-secret <client_id>      a new secret, printed once; the old one and every token issued stop
+                                 working (a client without a secret is refused)
   delete <client_id>             refuses every token of the client, then deletes it
   --help                         this text
-Settings come from the environment and .env (DATABASE_URL, DATABASE_SCHEMA, DATA_DIR, REDIS_*).`
+<credential>, for a client without a secret:
+  --jwks-uri <url> | --jwks-file <path>
+                                 private_key_jwt (RFC 7523): the client signs an assertion with its own
+                                 key (ES256, EdDSA, RS256, PS256); these are its public keys
+  --federated-issuer <iss> --federated-subject <sub> [--federated-jwks-uri <url> | --federated-jwks-file <path>]
+                                 the workload's token from another issuer is its credential: a
+                                 Kubernetes projected service-account token (sub
+                                 system:serviceaccount:<namespace>:<name>, aud = ISSUER) or a SPIFFE
+                                 JWT-SVID (sub spiffe://<trust-domain>/<path>). Keys from the given URI
+                                 or file, else from <iss>/.well-known/openid-configuration
+Key URIs are https (plain http only to loopback, and never with NODE_ENV=production).
+Settings come from the environment and .env (DATABASE_URL, DATABASE_SCHEMA, DATA_DIR, REDIS_*, ISSUER).`
 
 class UsageError extends Error {}
 /** A client named on the command line does not exist (exit 2, as for other bad input). */
@@ -45,14 +67,25 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   scope: { type: 'string' },
   audience: { type: 'string', multiple: true },
-  allow: { type: 'string', multiple: true }
+  allow: { type: 'string', multiple: true },
+  secret: { type: 'boolean' },
+  'jwks-uri': { type: 'string' },
+  'jwks-file': { type: 'string' },
+  'federated-issuer': { type: 'string' },
+  'federated-subject': { type: 'string' },
+  'federated-jwks-uri': { type: 'string' },
+  'federated-jwks-file': { type: 'string' }
 } as const
+
+type Values = ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; strict: true; options: typeof OPTIONS }>>['values']
+
+const CREDENTIAL_OPTIONS = ['secret', 'jwks-uri', 'jwks-file', 'federated-issuer', 'federated-subject', 'federated-jwks-uri', 'federated-jwks-file'] as const
 
 type Command =
   | { name: 'help' }
   | { name: 'list' }
   | { name: 'create'; clientId: string; registration: ClientRegistration }
-  | { name: 'update'; clientId: string; changes: Partial<ClientRegistration> }
+  | { name: 'update'; clientId: string; changes: Partial<ClientRegistration> & { credential?: ClientCredential } }
   | { name: 'show' | 'rotate-secret' | 'delete'; clientId: string }
 
 function scopesOf(text: string): string[] {
@@ -77,6 +110,50 @@ function privilegesOf(values: string[]): Privilege[] {
   return privileges as Privilege[]
 }
 
+/** A JWK Set read from a file; its keys are checked in `checkCredential`. */
+function keySetFile(path: string): JsonWebKeySet {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+  }
+  try {
+    return JSON.parse(text) as JsonWebKeySet
+  } catch {
+    throw new UsageError(`${path} is not JSON (a JWK Set: { "keys": [ ... ] })`)
+  }
+}
+
+function keySource(uri: string | undefined, file: string | undefined, prefix: string): KeySource {
+  if (uri !== undefined && file !== undefined) throw new UsageError(`--${prefix}jwks-uri or --${prefix}jwks-file, not both`)
+  if (uri !== undefined) return { jwks_uri: uri }
+  return file === undefined ? {} : { jwks: keySetFile(file) }
+}
+
+/** The credential the options describe; undefined when they name none. */
+function credentialOf(values: Values): ClientCredential | undefined {
+  const named = CREDENTIAL_OPTIONS.filter((option) => values[option] !== undefined)
+  if (named.length === 0) return undefined
+  const federated = named.some((option) => option.startsWith('federated-'))
+  const privateKey = values['jwks-uri'] !== undefined || values['jwks-file'] !== undefined
+  if ([federated, privateKey, values.secret === true].filter(Boolean).length > 1) {
+    throw new UsageError('one credential: --secret, --jwks-uri/--jwks-file, or --federated-*')
+  }
+  if (values.secret === true) return { auth_method: 'client_secret' }
+  if (privateKey) {
+    const keys = keySource(values['jwks-uri'], values['jwks-file'], '')
+    return { auth_method: 'private_key_jwt', ...keys } as ClientCredential
+  }
+  const issuer = values['federated-issuer']
+  const subject = values['federated-subject']
+  if (issuer === undefined || subject === undefined || issuer === '' || subject === '') {
+    throw new UsageError('a federated client needs both --federated-issuer and --federated-subject')
+  }
+  const keys = keySource(values['federated-jwks-uri'], values['federated-jwks-file'], 'federated-')
+  return { auth_method: 'federated', federated_issuer: issuer, federated_subject: subject, ...keys } as ClientCredential
+}
+
 /** The whole command line, checked before any setting is read or any store opened. */
 function parseCommand(args: string[]): Command {
   let parsed
@@ -89,8 +166,9 @@ function parseCommand(args: string[]): Command {
   if (values.help === true) return { name: 'help' }
   const [name, clientId, ...extra] = positionals
   const fieldOptions = values.scope !== undefined || values.audience !== undefined || values.allow !== undefined
+  const credentialNamed = CREDENTIAL_OPTIONS.some((option) => values[option] !== undefined)
   if (name === 'list') {
-    if (clientId !== undefined || fieldOptions) throw new UsageError('list takes no argument')
+    if (clientId !== undefined || fieldOptions || credentialNamed) throw new UsageError('list takes no argument')
     return { name }
   }
   if (name !== 'create' && name !== 'update' && name !== 'show' && name !== 'rotate-secret' && name !== 'delete') {
@@ -101,22 +179,27 @@ function parseCommand(args: string[]): Command {
   }
   if (extra.length > 0) throw new UsageError(`${name} takes one client_id, not also ${JSON.stringify(extra.join(' '))}`)
   if (name === 'create') {
-    const registration = {
+    if (values.secret === true) throw new UsageError('create gives a secret unless a credential option names another method: --secret is for update')
+    const registration: ClientRegistration = {
       scopes: scopesOf(values.scope ?? ''),
       audiences: audiencesOf(values.audience ?? []),
       privileges: privilegesOf(values.allow ?? [])
     }
+    const credential = credentialOf(values)
+    if (credential !== undefined) registration.credential = credential
     return { name, clientId, registration }
   }
   if (name === 'update') {
-    if (!fieldOptions) throw new UsageError('update needs --scope, --audience or --allow')
+    if (!fieldOptions && !credentialNamed) throw new UsageError('update needs --scope, --audience, --allow, a credential option or --secret')
     const changes: Partial<ClientRegistration> = {}
     if (values.scope !== undefined) changes.scopes = scopesOf(values.scope)
     if (values.audience !== undefined) changes.audiences = audiencesOf(values.audience)
     if (values.allow !== undefined) changes.privileges = privilegesOf(values.allow)
+    const credential = credentialOf(values)
+    if (credential !== undefined) changes.credential = credential
     return { name, clientId, changes }
   }
-  if (fieldOptions) throw new UsageError(`${name} takes no --scope, --audience or --allow`)
+  if (fieldOptions || credentialNamed) throw new UsageError(`${name} takes no --scope, --audience, --allow or credential option`)
   return { name, clientId }
 }
 
@@ -125,7 +208,43 @@ function describeStore(config: Config): string {
   return config.DATABASE_URL === undefined ? `sqlite ${join(config.DATA_DIR, 'clients.db')}` : `postgresql schema ${config.DATABASE_SCHEMA}`
 }
 
-const shown = ({ client_id, scopes, audiences, privileges, created_at }: Client) => ({ client_id, scope: scopes.join(' '), audiences, privileges, created_at })
+/** A client as the commands print it: its credential's public parts, never a secret or its hash. */
+const shown = ({ client_id, scopes, audiences, privileges, auth_method, jwks_uri, jwks, federated_issuer, federated_subject, created_at }: Client) => ({
+  client_id,
+  scope: scopes.join(' '),
+  audiences,
+  privileges,
+  auth_method,
+  ...(jwks_uri === undefined ? {} : { jwks_uri }),
+  ...(jwks === undefined ? {} : { jwks }),
+  ...(federated_issuer === undefined ? {} : { federated_issuer, federated_subject }),
+  created_at
+})
+
+/** Kubernetes gives every pod without an account of its own its namespace's `default` one. */
+const DEFAULT_SERVICE_ACCOUNT = /^system:serviceaccount:[^:]+:default$/
+
+/** What the settings decide about a credential (production's https rule); the key files' contents; a warning. */
+async function checkCredential(credential: ClientCredential | undefined, config: Config, io: CommandIo): Promise<void> {
+  if (credential === undefined || credential.auth_method === 'client_secret') return
+  const option = credential.auth_method === 'federated' ? '--federated-jwks' : '--jwks'
+  if (credential.jwks_uri !== undefined) {
+    const problem = keySetUriProblem(credential.jwks_uri, config.NODE_ENV === 'production')
+    if (problem !== undefined) throw new UsageError(`${option}-uri ${credential.jwks_uri}: ${problem}`)
+  }
+  if (credential.jwks !== undefined) {
+    const problem = await publicKeySetProblem(credential.jwks)
+    if (problem !== undefined) throw new UsageError(`${option}-file: ${problem}`)
+  }
+  if (credential.auth_method !== 'federated') return
+  if (credential.jwks === undefined && credential.jwks_uri === undefined) {
+    const problem = keySetUriProblem(credential.federated_issuer, config.NODE_ENV === 'production')
+    if (problem !== undefined) throw new UsageError(`--federated-issuer ${credential.federated_issuer}: its keys are discovered at the issuer's URL, which must be fetchable (${problem}); or give --federated-jwks-uri or --federated-jwks-file`)
+  }
+  if (DEFAULT_SERVICE_ACCOUNT.test(credential.federated_subject)) {
+    io.err(`warning: ${credential.federated_subject} is a namespace's default service account: every pod in that namespace without an account of its own shares this identity. Give the workload its own ServiceAccount.`)
+  }
+}
 
 /** Runs one command; the result is the process's exit code: 0 done, 2 bad input or no such client, 1 anything else. */
 export async function runClients(args: readonly string[], io: CommandIo): Promise<number> {
@@ -136,7 +255,7 @@ export async function runClients(args: readonly string[], io: CommandIo): Promis
     return 0
   } catch (error) {
     io.err(failureMessage(error, command))
-    return error instanceof UsageError || error instanceof NoClientError || error instanceof ClientExistsError ? 2 : 1
+    return error instanceof UsageError || error instanceof NoClientError || error instanceof ClientExistsError || error instanceof NoSecretError ? 2 : 1
   }
 }
 
@@ -151,13 +270,15 @@ async function execute(command: Command, io: CommandIo): Promise<void> {
   if (audiences?.includes(config.DEFAULT_AUDIENCE)) {
     throw new UsageError(`--audience ${config.DEFAULT_AUDIENCE} is DEFAULT_AUDIENCE, the user tokens' audience: a client's tokens need one of their own`)
   }
+  if (command.name === 'create') await checkCredential(command.registration.credential, config, io)
+  if (command.name === 'update') await checkCredential(command.changes.credential, config, io)
   io.err(`clients store: ${describeStore(config)}`)
   const admin = await openClientAdmin(config, { warn: () => {} })
   try {
     switch (command.name) {
       case 'create': {
         const { secret, client } = await admin.clients.create(command.clientId, command.registration)
-        print({ client_id: client.client_id, client_secret: secret, scope: client.scopes.join(' '), audiences: client.audiences, privileges: client.privileges })
+        print(secret === undefined ? shown(client) : { ...shown(client), client_secret: secret })
         return
       }
       case 'list':
@@ -170,9 +291,9 @@ async function execute(command: Command, io: CommandIo): Promise<void> {
         return
       }
       case 'update': {
-        const client = await admin.clients.update(command.clientId, command.changes)
-        if (client === undefined) throw new NoClientError(`no client ${command.clientId}`)
-        print(shown(client))
+        const updated = await admin.clients.update(command.clientId, command.changes)
+        if (updated === undefined) throw new NoClientError(`no client ${command.clientId}`)
+        print(updated.secret === undefined ? shown(updated.client) : { ...shown(updated.client), client_secret: updated.secret })
         return
       }
       case 'rotate-secret': {
@@ -196,7 +317,8 @@ async function execute(command: Command, io: CommandIo): Promise<void> {
 function failureMessage(error: unknown, command: Command | undefined): string {
   if (error instanceof UsageError) return `${error.message}\n${USAGE}`
   if (error instanceof NoClientError || error instanceof ConfigError) return error.message
-  if (error instanceof ClientExistsError) return 'a client with that id exists already'
+  if (error instanceof NoSecretError) return `${error.message}: it has no secret to rotate (update --secret gives it one)`
+  if (error instanceof ClientExistsError) return 'a client with that id exists already, or one trusts that federated issuer and subject'
   if (error instanceof TokensNotRevokedError) {
     const state = command?.name === 'rotate-secret' ? 'the old secret no longer works, but its tokens do' : 'the client is still there'
     return `${error.message}\n${state}: run the same command again once the revocation store (REDIS_*) answers`

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Client, ClientRegistration } from '../schemas/clients.js'
 import type { RecordVersions } from '../stores/record-versions.js'
 import { withoutSecret, type ClientStore, type ClientWithSecret } from '../stores/clients/index.js'
+import type { ClientAssertions } from './client-assertions.js'
 import { RecordCache } from './record-cache.js'
 import type { ClientCredentials } from './client-credentials.js'
 import { invalidClient } from './client-credentials.js'
@@ -12,24 +13,34 @@ export { ClientExistsError } from '../stores/clients/index.js'
 /** The registry of service accounts: what the clients CLI manages, and how /oauth/* authenticates them. */
 export interface Clients {
   /**
-   * The client the credentials prove, or 401 invalid_client (the same answer and cost for an unknown id).
-   * `alongside(proven)` is the request's own per-client step (its rate limits, a grant's epoch), run in the
-   * same Redis round trip as the check of a cached record's version; should the record turn out to have
-   * changed, it runs again with the new verdict when that differs. It may throw (429), and then so does this.
+   * The client the credentials prove, or 401 invalid_client (the same answer and cost for an unknown id
+   * with a secret). `endpoint`: the URL the request was made to, which an assertion may name as `aud`.
+   * `alongside(clientId, proven)` is the request's own per-client step (its rate limits, a grant's epoch),
+   * run in the same Redis round trip as the check of a cached record's version; should the record turn
+   * out to have changed, it runs again with the new verdict when that differs. It may throw (429), and
+   * then so does this.
    */
-  authenticate(credentials: ClientCredentials, alongside?: (proven: boolean) => Promise<unknown>): Promise<Client>
-  /** A new client and its secret (shown only now); ClientExistsError for a duplicate id. */
-  create(clientId: string, registration: ClientRegistration): Promise<{ client: Client; secret: string }>
+  authenticate(credentials: ClientCredentials, options?: { endpoint?: string; alongside?: (clientId: string, proven: boolean) => Promise<unknown> }): Promise<Client>
+  /**
+   * A new client, and its secret (shown only now) when it authenticates with one; ClientExistsError for a
+   * duplicate id, or for a second client of one federated issuer and subject.
+   */
+  create(clientId: string, registration: SecretRegistration): Promise<{ client: Client; secret: string }>
+  create(clientId: string, registration: ClientRegistration): Promise<{ client: Client; secret: string | undefined }>
   list(): Promise<Client[]>
   /** The client (never its secret), or undefined. */
   find(clientId: string): Promise<Client | undefined>
-  /** Replaces the fields given; undefined when there is no such client. Tokens already issued keep their claims. */
-  update(clientId: string, changes: Partial<ClientRegistration>): Promise<Client | undefined>
+  /**
+   * Replaces the fields given; undefined when there is no such client. Tokens already issued keep their
+   * claims, unless the credential changes: then, as for rotateSecret, the old one stops working and every
+   * token is refused, and a new secret (when the new credential is one) is shown only now.
+   */
+  update(clientId: string, changes: Partial<ClientRegistration>): Promise<{ client: Client; secret: string | undefined } | undefined>
   /**
    * A new secret (shown only now): the old one stops working at once, then every token the client holds
    * is refused. Undefined when there is no such client. When the tokens cannot be refused, it throws
    * TokensNotRevokedError: the old secret is dead already and the new one was never shown, so a retry
-   * finishes the job.
+   * finishes the job. NoSecretError for a client that authenticates without a secret.
    */
   rotateSecret(clientId: string): Promise<{ client: Client; secret: string } | undefined>
   /**
@@ -39,9 +50,17 @@ export interface Clients {
   delete(clientId: string): Promise<boolean>
 }
 
+/** A registration without a credential, or with client_secret: its client has a secret. */
+type SecretRegistration = ClientRegistration & { credential?: { auth_method: 'client_secret' } }
+
 /** The revocation store could not refuse the client's tokens (see delete and rotateSecret). */
 export class TokensNotRevokedError extends Error {
   override name = 'TokensNotRevokedError'
+}
+
+/** rotateSecret of a client that authenticates with keys or a federated token. */
+export class NoSecretError extends Error {
+  override name = 'NoSecretError'
 }
 
 /**
@@ -65,7 +84,13 @@ const DUMMY_SECRET_HASH = hashSecret('no client has this secret')
 const CLIENT_CACHE_MS = 30_000
 const CLIENT_CACHE_SIZE = 5_000
 
-export function createClients(store: ClientStore, forgetTokens: (clientId: string) => Promise<void>, clock: Clock, versions?: RecordVersions): Clients {
+export function createClients(
+  store: ClientStore,
+  forgetTokens: (clientId: string) => Promise<void>,
+  clock: Clock,
+  options: { versions?: RecordVersions | undefined; assertions: ClientAssertions }
+): Clients {
+  const { versions, assertions } = options
   // Only for a database of its own (PostgreSQL) and with versions to check it by (Redis).
   const reachable = store.reachable?.bind(store)
   const cache =
@@ -87,46 +112,84 @@ export function createClients(store: ClientStore, forgetTokens: (clientId: strin
     }
   }
   return {
-    async authenticate(credentials, alongside = async () => undefined) {
-      const proves = (record: ClientWithSecret | undefined): boolean =>
-        secretMatches(credentials.secret, record?.secret_hash ?? DUMMY_SECRET_HASH) && record !== undefined
+    async authenticate(credentials, { endpoint = '', alongside = async () => undefined } = {}) {
+      // A federated workload's token names its own issuer and subject: the client that trusts them, when no id is given.
+      const clientId = credentials.id ?? (credentials.kind === 'assertion' ? await store.findFederated(credentials.asserted.iss, credentials.asserted.sub) : undefined)
+      if (clientId === undefined) {
+        // Counted like a wrong secret, by the subject it claims.
+        await alongside(credentials.kind === 'assertion' ? credentials.asserted.sub : '', false)
+        throw invalidClient('no client trusts the assertion\'s issuer and subject', false)
+      }
+      let refusal = credentials.kind === 'secret' ? 'unknown client or wrong secret' : 'unknown client'
+      // Only the check, which may run again on a newer record; an assertion's jti is spent once the verdict is in.
+      const proves = async (record: ClientWithSecret | undefined): Promise<boolean> => {
+        if (credentials.kind === 'secret') return secretMatches(credentials.secret, record?.secret_hash ?? DUMMY_SECRET_HASH) && record !== undefined
+        if (record === undefined) return false
+        const problem = await assertions.check(credentials.assertion, record, endpoint)
+        if (problem !== undefined) refusal = problem
+        return problem === undefined
+      }
+      const spend = async (record: ClientWithSecret | undefined, proven: boolean): Promise<boolean> => {
+        if (!proven || credentials.kind === 'secret' || (await assertions.spend(credentials.assertion, record!))) return proven
+        refusal = 'the assertion was used before (jti)'
+        return false
+      }
       const answer = (record: ClientWithSecret | undefined, proven: boolean): Client => {
-        if (record === undefined || !proven) throw invalidClient('unknown client or wrong secret', credentials.basic)
+        if (record === undefined || !proven) throw invalidClient(refusal, credentials.basic)
         return withoutSecret(record)
       }
-      const cached = cache?.candidate(credentials.id)
-      if (cached !== undefined) {
-        const proven = proves(cached.value)
+      const cached = cache?.candidate(clientId)
+      if (cached !== undefined && credentials.kind === 'secret') {
+        const proven = await proves(cached.value)
         // Issued in the same tick: ioredis sends both in one write (auto-pipelining), one round trip.
-        const [version] = await Promise.all([versions!.current(credentials.id), alongside(proven)])
+        const [version] = await Promise.all([versions!.current(clientId), alongside(clientId, proven)])
         if (version === cached.version) return answer(cached.value, proven)
-        const record = await cache!.load(credentials.id, version)
-        const provenNow = proves(record)
-        if (provenNow !== proven) await alongside(provenNow)
+        const record = await cache!.load(clientId, version)
+        const provenNow = await proves(record)
+        if (provenNow !== proven) await alongside(clientId, provenNow)
         return answer(record, provenNow)
       }
-      const record = await load(credentials.id)
-      const proven = proves(record)
-      await alongside(proven)
+      if (cached !== undefined) {
+        // An assertion: its jti is spent in the round trip that confirms the cached record, and the limits count the verdict after.
+        const signed = await proves(cached.value)
+        const [version, spent] = await Promise.all([versions!.current(clientId), spend(cached.value, signed)])
+        const record = version === cached.version ? cached.value : await cache!.load(clientId, version)
+        const proven = record === cached.value ? spent : spent && (await proves(record))
+        await alongside(clientId, proven)
+        return answer(record, proven)
+      }
+      const record = await load(clientId)
+      const proven = await spend(record, await proves(record))
+      await alongside(clientId, proven)
       return answer(record, proven)
     },
-    async create(clientId, registration) {
-      const secret = generateSecret()
-      const client = await store.create({ client_id: clientId, ...registration, secret_hash: hashSecret(secret) }, toIso(clock.now()))
+    // The overloads only narrow the secret's type by the credential's; one body serves both.
+    create: (async (clientId: string, { credential = { auth_method: 'client_secret' }, ...registration }: ClientRegistration) => {
+      const secret = credential.auth_method === 'client_secret' ? generateSecret() : undefined
+      const client = await store.create({ client_id: clientId, ...registration, credential, secret_hash: secret === undefined ? '' : hashSecret(secret) }, toIso(clock.now()))
       return { client, secret }
-    },
+    }) as Clients['create'],
     list: () => store.list(),
     async find(clientId) {
       const client = await store.find(clientId)
       return client && withoutSecret(client)
     },
-    async update(clientId, changes) {
+    async update(clientId, { credential, ...changes }) {
+      const secret = credential?.auth_method === 'client_secret' ? generateSecret() : undefined
+      // The credential first, as rotateSecret does: from now on only the new one proves the client.
+      if (credential !== undefined) {
+        if (!(await store.setCredential(clientId, credential, secret === undefined ? '' : hashSecret(secret)))) return undefined
+        await forget(clientId)
+      }
       const updated = await store.update(clientId, changes)
       // Should this fail, the change is stored but not yet seen by instances that cached the client: a retry announces it.
       if (updated !== undefined) await announce(clientId)
-      return updated
+      return updated && { client: updated, secret }
     },
     async rotateSecret(clientId) {
+      const existing = await store.find(clientId)
+      if (existing === undefined) return undefined
+      if (existing.auth_method !== 'client_secret') throw new NoSecretError(`${clientId} authenticates with ${existing.auth_method}, not a secret`)
       const secret = generateSecret()
       // Secret first: from now on nobody can get a token as this client but whoever is shown the new secret.
       if (!(await store.setSecret(clientId, hashSecret(secret)))) return undefined

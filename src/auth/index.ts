@@ -10,8 +10,10 @@ import { createAccountAdmin, type AccountAdmin } from './account-admin.js'
 import { createAccountTokens, type AccountTokens } from './account-tokens.js'
 import { createAccounts, type Accounts } from './accounts.js'
 import { createClientTokens, type ClientTokens } from './client-tokens.js'
+import { createClientAssertions, type ClientAssertions } from './client-assertions.js'
 import { createClients, type Clients } from './clients.js'
 import { monotonicOf, systemClock, type Clock } from './clock.js'
+import { createKeySets } from './key-sets.js'
 import { warmUpPasswords } from './passwords.js'
 import { createSessions, endAllSessions, type Sessions } from './sessions.js'
 import { createTokenIssuer, type SignPayload, type TokenIssuer } from './token-issuer.js'
@@ -111,7 +113,15 @@ export async function openAuthWithFeeds(config: Config, options: AuthOptions): P
     accountTokens: createAccountTokens({ users, userVersions: revocations.userVersions, sessions, mailer, clock, config }),
     mailer,
     sessions,
-    clients: createClients(clientStore, clientTokenService.forget, clock, revocations.clientVersions),
+    clients: createClients(clientStore, clientTokenService.forget, clock, {
+      versions: revocations.clientVersions,
+      assertions: createClientAssertions({
+        settings: { issuer: config.ISSUER, clientAssertionMaxAge: config.CLIENT_ASSERTION_MAX_AGE, federatedMaxLifetime: config.FEDERATED_ASSERTION_MAX_LIFETIME },
+        clock,
+        keySets: createKeySets({ production: config.NODE_ENV === 'production', clock }),
+        singleUse: revocations.singleUse
+      })
+    }),
     clientTokens: clientTokenService,
     verifier,
     issuer,
@@ -158,6 +168,12 @@ export async function openAccountAdmin(config: Config, log: Logger): Promise<{ a
   }
 }
 
+/** The clients CLI manages clients and never authenticates one. */
+const NO_ASSERTIONS: ClientAssertions = {
+  check: async () => 'no client authenticates here',
+  spend: async () => false
+}
+
 /** What the clients CLI needs, without keys or the user store: the registry, with token revocation on delete and rotation. */
 export async function openClientAdmin(config: Config, log: Logger): Promise<{ clients: Clients; close(): Promise<void> }> {
   const clientStore = await createClientStore(config)
@@ -177,7 +193,7 @@ export async function openClientAdmin(config: Config, log: Logger): Promise<{ cl
           bump: async (clientId) => (await open()).clientVersions?.bump(clientId)
         }
   return {
-    clients: createClients(clientStore, forget, systemClock, versions),
+    clients: createClients(clientStore, forget, systemClock, { versions, assertions: NO_ASSERTIONS }),
     async close() {
       await Promise.allSettled([clientStore.close(), revocations?.close()])
     }

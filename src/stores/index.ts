@@ -13,6 +13,9 @@ import type { ClientTokenStore } from './client-tokens/index.js'
 import { CLIENT_TOKEN_SCRIPTS, clientVersionKey, createRedisClientTokenStore } from './client-tokens/redis.js'
 import { createRedisVersions, VERSION_SCRIPTS, type RecordVersions } from './record-versions.js'
 import { createSqliteClientTokenStore } from './client-tokens/sqlite.js'
+import type { SingleUseStore } from './single-use/index.js'
+import { createRedisSingleUseStore, SINGLE_USE_SCRIPTS } from './single-use/redis.js'
+import { createSqliteSingleUseStore } from './single-use/sqlite.js'
 import type { UserStore } from './users/index.js'
 import { createPostgresUserStore } from './users/postgres.js'
 import { createSqliteUserStore } from './users/sqlite.js'
@@ -30,6 +33,8 @@ export async function createClientStore(config: Config): Promise<ClientStore> {
 export interface RevocationStores {
   sessions: SessionStore
   clientTokens: ClientTokenStore
+  /** Values used once across instances (client assertions' jti). */
+  singleUse: SingleUseStore
   /** With Redis only: the clients' and users' versions, which let instances cache their records (auth/clients.ts, auth/accounts.ts). */
   clientVersions?: RecordVersions
   userVersions?: RecordVersions
@@ -51,6 +56,7 @@ export async function openRevocationStores(config: Config, log: Logger, now: () 
     return {
       sessions: createSqliteSessionStore(database),
       clientTokens: createSqliteClientTokenStore(database),
+      singleUse: createSqliteSingleUseStore(database),
       redis,
       onPublished: () => {},
       ping: database.ping,
@@ -63,13 +69,14 @@ export async function openRevocationStores(config: Config, log: Logger, now: () 
   }
   const layout = feedLayout(config.REDIS_CLUSTER_NODES !== undefined)
   const feedKeepMs = feedKeepTime(config)
-  const scripts = createRedisScripts(redis, [...SESSION_SCRIPTS, ...CLIENT_TOKEN_SCRIPTS, ...VERSION_SCRIPTS], {
+  const scripts = createRedisScripts(redis, [...SESSION_SCRIPTS, ...CLIENT_TOKEN_SCRIPTS, ...VERSION_SCRIPTS, ...SINGLE_USE_SCRIPTS], {
     waitReplicas: config.REDIS_WAIT_REPLICAS,
     waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS
   })
   return {
     sessions: createRedisSessionStore(scripts, { keyPrefix: config.REDIS_KEY_PREFIX, layout, tokenLifetimeMs: config.ACCESS_TOKEN_TTL * 1000, feedKeepMs, published }),
     clientTokens: createRedisClientTokenStore(scripts, { layout, feedKeepMs, published }),
+    singleUse: createRedisSingleUseStore(scripts),
     clientVersions: createRedisVersions(scripts, clientVersionKey(layout)),
     userVersions: createRedisVersions(scripts, userVersionKey(layout)),
     layout,

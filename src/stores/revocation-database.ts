@@ -10,7 +10,7 @@ import { openSqlite } from './sqlite-database.js'
  * and indexes for the listing order (sub, created_at, sid) and for ending the least recently refreshed
  * session at MAX_SESSIONS_PER_USER (sub, last_refreshed_at, sid); the first replaces sessions_by_sub.
  * Step 3: client epochs become markers in µs (not-before.ts); an epoch in seconds is the same moment
- * times a million.
+ * times a million. Step 5: single-use values (single-use/sqlite.ts).
  */
 const STEPS: SqliteStep[] = [{ version: 1, name: 'sessions, revoked tokens, client epochs, rotation grace', up: `
 CREATE TABLE IF NOT EXISTS sessions (
@@ -48,10 +48,16 @@ CREATE INDEX sessions_by_created ON sessions (sub, created_at, sid);
 CREATE INDEX sessions_by_refreshed ON sessions (sub, last_refreshed_at, sid);
 DROP INDEX IF EXISTS sessions_by_sub;` }, { version: 3, name: 'client epochs as markers in microseconds', up: `
 UPDATE client_epochs SET epoch = epoch * 1000000 WHERE epoch < 100000000000;` }, { version: 4, name: "sessions: the current token's jti (a refresh after expiry)", up: `
-ALTER TABLE sessions ADD COLUMN current_jti TEXT;` }]
+ALTER TABLE sessions ADD COLUMN current_jti TEXT;` }, { version: 5, name: 'single-use values (client assertions)', up: `
+CREATE TABLE used_once (
+  scope      TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (scope, value)
+);` }]
 
 const PURGE_EVERY_MS = 60_000
-const TABLES = ['sessions', 'revoked_tokens', 'rotation_grace', 'client_epochs', 'user_not_before']
+const TABLES = ['sessions', 'revoked_tokens', 'rotation_grace', 'client_epochs', 'user_not_before', 'used_once']
 
 export interface RevocationDatabase {
   db: Database.Database

@@ -19,7 +19,7 @@ const ORDERS = 'https://api.example/orders'
 const ANY_AUDIENCE = { anyAudience: true } as const
 
 /** A new client with its secret. */
-async function newClient(auth: Auth, clientId: string, scopes = ['orders:read', 'orders:write'], more: Partial<ClientRegistration> = {}): Promise<{ client: Client; secret: string }> {
+async function newClient(auth: Auth, clientId: string, scopes = ['orders:read', 'orders:write'], more: Partial<Omit<ClientRegistration, 'credential'>> = {}): Promise<{ client: Client; secret: string }> {
   return auth.clients.create(clientId, { scopes, audiences: [ORDERS], privileges: [], ...more })
 }
 
@@ -29,16 +29,16 @@ for (const mode of STORE_MODES) {
   test(`the client registry (${mode})`, async (t) => {
     const { auth, clock } = await openTestAuth(t, mode)
     const { client, secret } = await newClient(auth, 'billing')
-    t.same(client, { client_id: 'billing', scopes: ['orders:read', 'orders:write'], audiences: [ORDERS], privileges: [], created_at: toIso(clock.now()) }, 'created_at from the clock')
+    t.same(client, { client_id: 'billing', scopes: ['orders:read', 'orders:write'], audiences: [ORDERS], privileges: [], auth_method: 'client_secret', created_at: toIso(clock.now()) }, 'created_at from the clock')
     t.match(secret, /^[A-Za-z0-9_-]{43}$/, '256-bit secret')
     await t.rejects(newClient(auth, 'billing'), ClientExistsError, 'a duplicate id is refused')
     await newClient(auth, 'archive', ['orders:read'])
 
-    t.same(await auth.clients.authenticate({ id: 'billing', secret, basic: false }), client, 'the right secret')
+    t.same(await auth.clients.authenticate({ kind: 'secret' as const, id: 'billing', secret, basic: false }), client, 'the right secret')
     const refusals = [
-      { description: 'wrong secret', credentials: { id: 'billing', secret: `${secret}x`, basic: false } },
-      { description: 'unknown id', credentials: { id: 'nobody', secret, basic: false } },
-      { description: 'wrong secret via Basic', credentials: { id: 'billing', secret: 'nope', basic: true } }
+      { description: 'wrong secret', credentials: { kind: 'secret' as const, id: 'billing', secret: `${secret}x`, basic: false } },
+      { description: 'unknown id', credentials: { kind: 'secret' as const, id: 'nobody', secret, basic: false } },
+      { description: 'wrong secret via Basic', credentials: { kind: 'secret' as const, id: 'billing', secret: 'nope', basic: true } }
     ]
     for (const { description, credentials } of refusals) {
       await t.rejects(auth.clients.authenticate(credentials), { name: 'OAuthError', statusCode: 401, error: 'invalid_client' }, description)
@@ -49,7 +49,7 @@ for (const mode of STORE_MODES) {
     t.equal(await auth.clients.delete('archive'), true, 'deleted')
     t.equal(await auth.clients.delete('archive'), false, 'already gone')
     t.same((await auth.clients.list()).map((c) => c.client_id), ['billing'])
-    await t.rejects(auth.clients.authenticate({ id: 'archive', secret, basic: false }), { name: 'OAuthError', error: 'invalid_client' }, 'a deleted client')
+    await t.rejects(auth.clients.authenticate({ kind: 'secret' as const, id: 'archive', secret, basic: false }), { name: 'OAuthError', error: 'invalid_client' }, 'a deleted client')
   })
 
   test(`issue (${mode})`, async (t) => {

@@ -1,7 +1,9 @@
-import { existsSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { test } from 'tap'
+import { CLIENT_ASSERTION_TYPE } from '../../src/auth/client-assertions.js'
 import { runClients } from '../../scripts/clients/command.js'
 import { runCommand, spawnCommand } from '../cli.js'
 import { assertError, assertOAuthError, basic, bearer, buildApp, CLIENT_AUDIENCE, CLIENT_VERIFY_URL, form, STORE_MODES, storeEnv, type Env } from '../helper.js'
@@ -16,7 +18,7 @@ for (const mode of STORE_MODES) {
     const created = await clients(env, 'create', 'inventory', '--scope', 'stock:read stock:write', '--audience', CLIENT_AUDIENCE)
     t.equal(created.status, 0, created.stderr)
     const printed = JSON.parse(created.stdout)
-    t.same(Object.keys(printed).sort(), ['audiences', 'client_id', 'client_secret', 'privileges', 'scope'])
+    t.same(Object.keys(printed).sort(), ['audiences', 'auth_method', 'client_id', 'client_secret', 'created_at', 'privileges', 'scope'])
     t.match(printed, { client_id: 'inventory', scope: 'stock:read stock:write', audiences: [CLIENT_AUDIENCE], privileges: [] })
     t.ok(Buffer.from(printed.client_secret, 'base64url').length >= 32, 'a secret of 256 bits')
 
@@ -30,7 +32,7 @@ for (const mode of STORE_MODES) {
     t.equal(listed.status, 0)
     t.match(JSON.parse(listed.stdout), [{ client_id: 'inventory', scope: 'stock:read stock:write', audiences: [CLIENT_AUDIENCE], privileges: [], created_at: String }])
     t.notMatch(listed.stdout, printed.client_secret, 'list never shows the secret')
-    t.notMatch(listed.stdout, /secret/)
+    t.notMatch(listed.stdout, /"client_secret":|secret_hash/, 'no secret member, no hash (auth_method names the method only)')
 
     const again = await clients(env, 'create', 'inventory')
     t.equal(again.status, 2, 'a duplicate id is refused')
@@ -102,7 +104,7 @@ for (const mode of STORE_MODES) {
     const shown = await clients(env, 'show', 'reports')
     t.equal(shown.status, 0, shown.stderr)
     t.match(JSON.parse(shown.stdout), { client_id: 'reports', scope: 'a b', audiences: [], privileges: [], created_at: String })
-    t.notMatch(shown.stdout, /secret|hash/, 'show never shows the secret or its hash')
+    t.notMatch(shown.stdout, /"client_secret":|hash/, 'show never shows the secret or its hash')
     t.notMatch(shown.stdout, created.client_secret)
     t.match(shown.stderr, mode === 'embedded' ? /^clients store: sqlite .*clients\.db$/m : new RegExp(`^clients store: postgresql schema ${env.DATABASE_SCHEMA}$`, 'm'))
     t.notMatch(shown.stderr, /postgres:\/\//, 'never the URL (nor its password)')
@@ -136,6 +138,107 @@ for (const mode of STORE_MODES) {
   })
 }
 
+for (const mode of STORE_MODES) {
+  test(`npm run clients: clients without a secret, one per method, and switching between methods (${mode})`, async (t) => {
+    const env = await storeEnv(t, mode, { ISSUER: 'http://auth.test' })
+    const dir = mkdtempSync(join(tmpdir(), 'clients-keys-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
+    const publicJwk = { ...(await exportJWK(publicKey)), kid: 'k1' }
+    const keyFile = (name: string, body: unknown) => {
+      writeFileSync(join(dir, name), JSON.stringify(body))
+      return join(dir, name)
+    }
+    const publicFile = keyFile('public.json', { keys: [publicJwk] })
+
+    // private_key_jwt, keys from a file: no secret printed, the method shown.
+    const created = await clients(env, 'create', 'signer', '--audience', CLIENT_AUDIENCE, '--jwks-file', publicFile)
+    t.equal(created.status, 0, created.stderr)
+    const printed = JSON.parse(created.stdout)
+    t.match(printed, { client_id: 'signer', auth_method: 'private_key_jwt', jwks: { keys: [{ kid: 'k1', kty: 'EC' }] } })
+    t.notOk('client_secret' in printed, 'no secret')
+    t.match(JSON.parse((await clients(env, 'show', 'signer')).stdout), { auth_method: 'private_key_jwt' }, 'show tells the method')
+    const app = await buildApp(t, env)
+    const now = Math.floor(Date.now() / 1000)
+    const assertion = () =>
+      new SignJWT({ iss: 'signer', sub: 'signer', aud: 'http://auth.test', jti: crypto.randomUUID(), iat: now, exp: now + 60 }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(privateKey)
+    const signed = async () => app.inject(form('/oauth/token', { grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: await assertion() }))
+    const granted = await signed()
+    t.equal(granted.statusCode, 200, 'the registered key gets a token')
+
+    const noSecret = await clients(env, 'rotate-secret', 'signer')
+    t.equal(noSecret.status, 2, 'rotate-secret refuses a client without a secret')
+    t.match(noSecret.stderr, /no secret to rotate/)
+
+    // A key URI and a federated identity; the namespace's default service account is warned about.
+    const uri = await clients(env, 'create', 'fetcher', '--jwks-uri', 'https://keys.example/jwks.json')
+    t.match(JSON.parse(uri.stdout), { auth_method: 'private_key_jwt', jwks_uri: 'https://keys.example/jwks.json' })
+    const federated = await clients(env, 'create', 'workload', '--federated-issuer', 'https://oidc.cluster.example', '--federated-subject', 'system:serviceaccount:payments:default')
+    t.equal(federated.status, 0, federated.stderr)
+    t.match(JSON.parse(federated.stdout), { auth_method: 'federated', federated_issuer: 'https://oidc.cluster.example', federated_subject: 'system:serviceaccount:payments:default' })
+    t.match(federated.stderr, /warning: .*default service account/, 'the default service account: a warning')
+    const own = await clients(env, 'create', 'workload-own', '--federated-issuer', 'https://oidc.cluster.example', '--federated-subject', 'system:serviceaccount:payments:payments-api')
+    t.notMatch(own.stderr, /warning/, 'its own account: none')
+    const twice = await clients(env, 'create', 'workload-twice', '--federated-issuer', 'https://oidc.cluster.example', '--federated-subject', 'system:serviceaccount:payments:payments-api')
+    t.equal(twice.status, 2, 'one client per federated issuer and subject')
+    t.match(twice.stderr, /exists/)
+    const svid = await clients(env, 'create', 'ledger', '--federated-issuer', 'https://spire.example', '--federated-subject', 'spiffe://example.org/ledger', '--federated-jwks-file', publicFile)
+    t.match(JSON.parse(svid.stdout), { auth_method: 'federated', jwks: { keys: [{ kid: 'k1' }] } })
+
+    // update: back to a secret (printed once; the keys' tokens refused), then to keys again (the secret refused).
+    const toSecret = await clients(env, 'update', 'signer', '--secret')
+    t.equal(toSecret.status, 0, toSecret.stderr)
+    const { client_secret, auth_method } = JSON.parse(toSecret.stdout)
+    t.equal(auth_method, 'client_secret')
+    assertError(t, await app.inject({ url: CLIENT_VERIFY_URL, headers: bearer(granted.json().access_token) }), 401, 'TOKEN_REVOKED')
+    assertOAuthError(t, await signed(), 401, 'invalid_client')
+    t.equal((await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('signer', client_secret)))).statusCode, 200, 'the new secret works')
+    const toKeys = await clients(env, 'update', 'signer', '--jwks-file', publicFile)
+    t.equal(JSON.parse(toKeys.stdout).auth_method, 'private_key_jwt')
+    t.notOk('client_secret' in JSON.parse(toKeys.stdout))
+    assertOAuthError(t, await app.inject(form('/oauth/token', { grant_type: 'client_credentials' }, basic('signer', client_secret))), 401, 'invalid_client')
+    t.equal((await signed()).statusCode, 200, 'the keys work again')
+  })
+}
+
+test('npm run clients: credential options that are refused, before any store is opened', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clients-bad-keys-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const env = { DATA_DIR: join(dir, 'data') }
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true })
+  const file = (name: string, body: unknown) => {
+    writeFileSync(join(dir, name), typeof body === 'string' ? body : JSON.stringify(body))
+    return join(dir, name)
+  }
+  const good = file('good.json', { keys: [{ kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' }] })
+  const cases: [string, string[], RegExp][] = [
+    ['a private key', ['create', 'c', '--jwks-file', file('private.json', { keys: [await exportJWK(privateKey)] })], /private \(it has "d"\)/],
+    ['a symmetric key', ['create', 'c', '--jwks-file', file('oct.json', { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] })], /kty must be EC, OKP or RSA/],
+    ['an empty set', ['create', 'c', '--jwks-file', file('empty.json', { keys: [] })], /no key/],
+    ['not JSON', ['create', 'c', '--jwks-file', file('garbage.json', 'not json')], /not JSON/],
+    ['a missing file', ['create', 'c', '--jwks-file', join(dir, 'absent.json')], /cannot read/],
+    ['an HMAC alg', ['create', 'c', '--jwks-file', file('hs.json', { keys: [{ kty: 'EC', crv: 'P-256', alg: 'HS256', x: 'x', y: 'y' }] })], /alg HS256/],
+    ['plain http to another host', ['create', 'c', '--jwks-uri', 'http://keys.example/jwks.json'], /loopback/],
+    ['credentials in the URI', ['create', 'c', '--jwks-uri', 'https://user:pw@keys.example/jwks.json'], /credentials/],
+    ['both a URI and a file', ['create', 'c', '--jwks-uri', 'https://keys.example/j', '--jwks-file', good], /not both/],
+    ['keys and a federated issuer', ['create', 'c', '--jwks-file', good, '--federated-issuer', 'https://i.example'], /one credential/],
+    ['an issuer without a subject', ['create', 'c', '--federated-issuer', 'https://i.example'], /both --federated-issuer and --federated-subject/],
+    ['a subject without an issuer', ['create', 'c', '--federated-subject', 'system:serviceaccount:a:b'], /both/],
+    ['--secret at create', ['create', 'c', '--secret'], /--secret is for update/],
+    ['a credential option on show', ['show', 'c', '--jwks-file', good], /takes no/]
+  ]
+  for (const [description, args, message] of cases) {
+    const result = await clients(env, ...args)
+    t.equal(result.status, 2, `${description}: exit 2`)
+    t.match(result.stderr, message, description)
+    t.equal(result.stdout, '')
+  }
+  const production = await clients({ ...env, NODE_ENV: 'production', ISSUER: 'https://auth.example' }, 'create', 'c', '--jwks-uri', 'http://127.0.0.1:9/jwks.json')
+  t.equal(production.status, 2)
+  t.match(production.stderr, /https only in production/, 'plain http, even to loopback, is refused in production')
+  t.notOk(existsSync(env.DATA_DIR), 'no store was opened')
+})
+
 test('npm run clients: delete with Redis down keeps the client; a retry finishes the job', async (t) => {
   const env = await storeEnv(t, 'redis-postgres')
   const { client_secret } = JSON.parse((await clients(env, 'create', 'flaky', '--audience', CLIENT_AUDIENCE)).stdout)
@@ -164,6 +267,7 @@ test('npm run clients: --help, usage, and no store opened before the command lin
   t.equal(help.status, 0)
   t.match(help.stdout, /^usage: .*clients/)
   t.match(help.stdout, /rotate-secret/)
+  for (const flag of ['--jwks-uri', '--jwks-file', '--federated-issuer', '--federated-subject', '--federated-jwks-uri', '--federated-jwks-file', '--secret']) t.match(help.stdout, flag, `--help documents ${flag}`)
   t.equal(help.stderr, '')
   for (const args of [[], ['--bogus'], ['nope'], ['create']]) {
     const result = spawned(env, ...args)

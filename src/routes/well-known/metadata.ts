@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
+import { ASSERTION_ALGORITHMS } from '../../auth/client-assertions.js'
 
 const Metadata = Type.Object({
   issuer: Type.String(),
@@ -12,6 +13,9 @@ const Metadata = Type.Object({
   token_endpoint_auth_methods_supported: Type.Array(Type.String()),
   introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
   revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  token_endpoint_auth_signing_alg_values_supported: Type.Array(Type.String()),
+  introspection_endpoint_auth_signing_alg_values_supported: Type.Array(Type.String()),
+  revocation_endpoint_auth_signing_alg_values_supported: Type.Array(Type.String()),
   service_documentation: Type.Optional(Type.String())
 })
 
@@ -22,8 +26,9 @@ const Metadata = Type.Object({
  */
 const metadata: FastifyPluginAsyncTypebox = async (fastify) => {
   const { ISSUER, DOCS } = fastify.config
-  // RFC 6749 §2.3.1; the same for the token, introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1) endpoints.
-  const authMethods = ['client_secret_basic', 'client_secret_post']
+  // RFC 6749 §2.3.1 and RFC 7523 §2.2 (a federated workload token is sent the same way, as a jwt-bearer
+  // assertion); the same for the token, introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1) endpoints.
+  const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt']
   const document = {
     issuer: ISSUER,
     jwks_uri: `${ISSUER}/.well-known/jwks.json`,
@@ -40,6 +45,9 @@ const metadata: FastifyPluginAsyncTypebox = async (fastify) => {
     token_endpoint_auth_methods_supported: authMethods,
     introspection_endpoint_auth_methods_supported: authMethods,
     revocation_endpoint_auth_methods_supported: authMethods,
+    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+    introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+    revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
     ...(DOCS ? { service_documentation: `${ISSUER}/docs` } : {})
   }
   fastify.get('/.well-known/oauth-authorization-server', {

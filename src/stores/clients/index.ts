@@ -1,11 +1,14 @@
-import { parseScopes, PRIVILEGES, type Client, type ClientRegistration, type Privilege } from '../../schemas/clients.js'
+import { parseScopes, PRIVILEGES, type AuthMethod, type Client, type ClientCredential, type ClientRegistration, type Privilege } from '../../schemas/clients.js'
 
 export type { Client }
 
 export interface ClientWithSecret extends Client {
-  /** SHA-256 of the secret, hex. */
+  /** SHA-256 of the secret, hex; '' for a client without a secret (no digest equals it). */
   secret_hash: string
 }
+
+/** What create stores: the registration, its credential given, and the secret's hash ('' for none). */
+export type NewClient = Omit<ClientRegistration, 'credential'> & { client_id: string; credential: ClientCredential; secret_hash: string }
 
 /**
  * The clients repository. Backends: `sqlite.ts` (embedded default) and `postgres.ts`, as for users.
@@ -13,11 +16,15 @@ export interface ClientWithSecret extends Client {
  */
 export interface ClientStore {
   /** `now`: ISO-8601, from the service's clock. */
-  create(client: ClientRegistration & { client_id: string; secret_hash: string }, now: string): Promise<Client>
+  create(client: NewClient, now: string): Promise<Client>
   find(clientId: string): Promise<ClientWithSecret | undefined>
+  /** The id of the federated client that trusts this issuer's token for this subject, if any. */
+  findFederated(issuer: string, subject: string): Promise<string | undefined>
   list(): Promise<Client[]>
   /** Replaces the given fields; undefined when there was no such client. */
-  update(clientId: string, changes: Partial<ClientRegistration>): Promise<Client | undefined>
+  update(clientId: string, changes: Partial<Omit<ClientRegistration, 'credential'>>): Promise<Client | undefined>
+  /** Replaces how the client authenticates, secret hash included ('' for none); false when there was no such client. */
+  setCredential(clientId: string, credential: ClientCredential, secretHash: string): Promise<boolean>
   /** Replaces the secret's hash; false when there was no such client. */
   setSecret(clientId: string, secretHash: string): Promise<boolean>
   /** False when there was no such client. */
@@ -28,6 +35,7 @@ export interface ClientStore {
   close(): Promise<void>
 }
 
+/** A duplicate client id, or a second client for one federated issuer and subject. */
 export class ClientExistsError extends Error {
   override name = 'ClientExistsError'
 }
@@ -40,24 +48,46 @@ export interface ClientRow {
   privileges: string
   secret_hash: string
   created_at: string
+  auth_method: string
+  /** NULL unless the credential has it; jwks as JSON text. */
+  jwks_uri: string | null
+  jwks: string | null
+  federated_issuer: string | null
+  federated_subject: string | null
 }
 
-export const ROW_COLUMNS = ['client_id', 'scope', 'audiences', 'privileges', 'secret_hash', 'created_at'] as const
+/** The credential's columns, in this order in ROW_COLUMNS. */
+export const CREDENTIAL_COLUMNS = ['auth_method', 'jwks_uri', 'jwks', 'federated_issuer', 'federated_subject'] as const
+export const ROW_COLUMNS = ['client_id', 'scope', 'audiences', 'privileges', 'secret_hash', 'created_at', ...CREDENTIAL_COLUMNS] as const
+
+/** The credential's column values. */
+export function credentialColumns(credential: ClientCredential): Pick<ClientRow, (typeof CREDENTIAL_COLUMNS)[number]> {
+  const keyed = credential.auth_method === 'client_secret' ? undefined : credential
+  const federated = credential.auth_method === 'federated' ? credential : undefined
+  return {
+    auth_method: credential.auth_method,
+    jwks_uri: keyed?.jwks_uri ?? null,
+    jwks: keyed?.jwks === undefined ? null : JSON.stringify(keyed.jwks),
+    federated_issuer: federated?.federated_issuer ?? null,
+    federated_subject: federated?.federated_subject ?? null
+  }
+}
 
 /** The row of a new client; its values in ROW_COLUMNS order are `ROW_COLUMNS.map((column) => row[column])`. */
-export function rowOf(client: ClientRegistration & { client_id: string; secret_hash: string }, now: string): ClientRow {
+export function rowOf(client: NewClient, now: string): ClientRow {
   return {
     client_id: client.client_id,
     scope: client.scopes.join(' '),
     audiences: client.audiences.join(' '),
     privileges: client.privileges.join(' '),
     secret_hash: client.secret_hash,
-    created_at: now
+    created_at: now,
+    ...credentialColumns(client.credential)
   }
 }
 
 /** The columns (and their stored values) of the fields `changes` names, for an UPDATE. */
-export function changedColumns(changes: Partial<ClientRegistration>): [column: 'scope' | 'audiences' | 'privileges', value: string][] {
+export function changedColumns(changes: Partial<Omit<ClientRegistration, 'credential'>>): [column: 'scope' | 'audiences' | 'privileges', value: string][] {
   const columns: [column: 'scope' | 'audiences' | 'privileges', value: string][] = []
   if (changes.scopes !== undefined) columns.push(['scope', changes.scopes.join(' ')])
   if (changes.audiences !== undefined) columns.push(['audiences', changes.audiences.join(' ')])
@@ -65,13 +95,24 @@ export function changedColumns(changes: Partial<ClientRegistration>): [column: '
   return columns
 }
 
-export function clientFromRow({ scope, audiences, privileges, ...row }: ClientRow): ClientWithSecret {
+const AUTH_METHODS: readonly string[] = ['client_secret', 'private_key_jwt', 'federated'] satisfies AuthMethod[]
+
+export function clientFromRow(row: ClientRow): ClientWithSecret {
+  const { client_id, scope, audiences, privileges, secret_hash, created_at, auth_method, jwks_uri, jwks, federated_issuer, federated_subject } = row
   return {
-    ...row,
+    client_id,
     scopes: parseScopes(scope),
     audiences: parseScopes(audiences),
     // A privilege this release does not know (written by a newer one) grants nothing here.
-    privileges: parseScopes(privileges).filter((name): name is Privilege => (PRIVILEGES as readonly string[]).includes(name))
+    privileges: parseScopes(privileges).filter((name): name is Privilege => (PRIVILEGES as readonly string[]).includes(name)),
+    // A method this release does not know authenticates nothing here: 'federated' without an issuer matches no token.
+    auth_method: AUTH_METHODS.includes(auth_method) ? (auth_method as AuthMethod) : 'federated',
+    ...(jwks_uri === null ? {} : { jwks_uri }),
+    ...(jwks === null ? {} : { jwks: JSON.parse(jwks) as Client['jwks'] }),
+    ...(federated_issuer === null ? {} : { federated_issuer }),
+    ...(federated_subject === null ? {} : { federated_subject }),
+    secret_hash,
+    created_at
   }
 }
 

@@ -1,8 +1,19 @@
 import { qualified } from '../migrations/postgres.js'
 import { hasNul, openPostgresStore } from '../postgres-pool.js'
-import { changedColumns, ClientExistsError, clientFromRow, ROW_COLUMNS, rowOf, withoutSecret, type ClientRow, type ClientStore } from './index.js'
+import {
+  changedColumns,
+  ClientExistsError,
+  clientFromRow,
+  CREDENTIAL_COLUMNS,
+  credentialColumns,
+  ROW_COLUMNS,
+  rowOf,
+  withoutSecret,
+  type ClientRow,
+  type ClientStore
+} from './index.js'
 
-const COLUMNS = `client_id, scope, audiences, privileges, secret_hash,
+const COLUMNS = `client_id, scope, audiences, privileges, secret_hash, ${CREDENTIAL_COLUMNS.join(', ')},
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`
 
 /**
@@ -28,6 +39,11 @@ export async function createPostgresClientStore(connectionString: string, schema
       const [row] = await query(`SELECT ${COLUMNS} FROM ${clients} WHERE client_id = $1`, [clientId])
       return row && clientFromRow(row)
     },
+    async findFederated(issuer, subject) {
+      if (hasNul(issuer) || hasNul(subject)) return undefined
+      const [row] = await db.query<{ client_id: string }>(`SELECT client_id FROM ${clients} WHERE federated_issuer = $1 AND federated_subject = $2`, [issuer, subject])
+      return row?.client_id
+    },
     async list() {
       return (await query(`SELECT ${COLUMNS} FROM ${clients} ORDER BY client_id`, [])).map((row) => withoutSecret(clientFromRow(row)))
     },
@@ -48,6 +64,17 @@ export async function createPostgresClientStore(connectionString: string, schema
     async setSecret(clientId, secretHash) {
       if (hasNul(clientId)) return false
       return (await query(`UPDATE ${clients} SET secret_hash = $2 WHERE client_id = $1 RETURNING client_id`, [clientId, secretHash])).length === 1
+    },
+    async setCredential(clientId, credential, secretHash) {
+      if (hasNul(clientId)) return false
+      const columns = Object.entries(credentialColumns(credential))
+      const assignments = columns.map(([column], index) => `${column} = $${index + 3}`).join(', ')
+      const changed = await query(`UPDATE ${clients} SET secret_hash = $2, ${assignments} WHERE client_id = $1 RETURNING client_id`, [
+        clientId,
+        secretHash,
+        ...columns.map(([, value]) => value)
+      ])
+      return changed.length === 1
     },
     async delete(clientId) {
       return (await query(`DELETE FROM ${clients} WHERE client_id = $1 RETURNING client_id`, [clientId])).length === 1

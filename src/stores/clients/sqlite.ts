@@ -1,7 +1,18 @@
 import { StoreUnavailableError } from '../../errors.js'
 import { CLIENTS_SQLITE_STEPS } from '../migrations/sqlite-steps.js'
 import { openSqlite } from '../sqlite-database.js'
-import { changedColumns, ClientExistsError, clientFromRow, ROW_COLUMNS, rowOf, withoutSecret, type ClientRow, type ClientStore } from './index.js'
+import {
+  changedColumns,
+  ClientExistsError,
+  clientFromRow,
+  CREDENTIAL_COLUMNS,
+  credentialColumns,
+  ROW_COLUMNS,
+  rowOf,
+  withoutSecret,
+  type ClientRow,
+  type ClientStore
+} from './index.js'
 
 /** The embedded clients store: a SQLite file under DATA_DIR, migrated on open (migrations/sqlite-steps.ts). */
 export function createSqliteClientStore(dataDir: string): ClientStore {
@@ -11,12 +22,17 @@ export function createSqliteClientStore(dataDir: string): ClientStore {
   const all = db.prepare<[], ClientRow>('SELECT * FROM clients ORDER BY client_id')
   const remove = db.prepare('DELETE FROM clients WHERE client_id = ?')
   const setHash = db.prepare('UPDATE clients SET secret_hash = ? WHERE client_id = ?')
+  const setCredential = db.prepare(
+    `UPDATE clients SET secret_hash = @secret_hash, ${CREDENTIAL_COLUMNS.map((column) => `${column} = @${column}`).join(', ')} WHERE client_id = @client_id`
+  )
+  const federated = db.prepare<[string, string], { client_id: string }>('SELECT client_id FROM clients WHERE federated_issuer = ? AND federated_subject = ?')
 
   function guard<T>(work: () => T): T {
     try {
       return work()
     } catch (error) {
-      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new ClientExistsError()
+      const code = (error as { code?: string }).code
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') throw new ClientExistsError()
       throw new StoreUnavailableError('client', error)
     }
   }
@@ -30,6 +46,9 @@ export function createSqliteClientStore(dataDir: string): ClientStore {
     async find(clientId) {
       const row = guard(() => byId.get(clientId))
       return row && clientFromRow(row)
+    },
+    async findFederated(issuer, subject) {
+      return guard(() => federated.get(issuer, subject))?.client_id
     },
     async list() {
       return guard(() => all.all()).map((row) => withoutSecret(clientFromRow(row)))
@@ -45,6 +64,9 @@ export function createSqliteClientStore(dataDir: string): ClientStore {
     },
     async setSecret(clientId, secretHash) {
       return guard(() => setHash.run(secretHash, clientId).changes === 1)
+    },
+    async setCredential(clientId, credential, secretHash) {
+      return guard(() => setCredential.run({ client_id: clientId, secret_hash: secretHash, ...credentialColumns(credential) }).changes === 1)
     },
     async delete(clientId) {
       return guard(() => remove.run(clientId).changes === 1)

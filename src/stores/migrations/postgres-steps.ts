@@ -10,7 +10,7 @@ import { columnsOf, missingColumns, notThisServices, qualified, quoteIdent, type
 /** The tables the stores query, with the columns they need: checked at every boot. */
 export const POSTGRES_TABLES = {
   users: ['id', 'name', 'email', 'email_key', 'password_hash', 'created_at', 'updated_at', 'email_verified_at', 'disabled_at'],
-  clients: ['client_id', 'scope', 'secret_hash', 'created_at', 'audiences', 'privileges'],
+  clients: ['client_id', 'scope', 'secret_hash', 'created_at', 'audiences', 'privileges', 'auth_method', 'jwks_uri', 'jwks', 'federated_issuer', 'federated_subject'],
   account_tokens: ['token_hash', 'purpose', 'user_id', 'expires_at', 'created_at']
 } as const satisfies Record<string, readonly string[]>
 
@@ -102,6 +102,22 @@ export const POSTGRES_STEPS: readonly PostgresStep[] = [
           created_at timestamptz NOT NULL,
           UNIQUE (user_id, purpose)
         )`)
+    }
+  },
+  {
+    version: 4,
+    name: 'clients: private_key_jwt and federated credentials',
+    async up(db, schema) {
+      // Clients of earlier releases keep their secrets. One client per federated issuer and subject, so that an
+      // assertion without client_id names one client (README, "Services without secrets").
+      await db.query(`ALTER TABLE ${qualified(schema, 'clients')}
+        ADD COLUMN auth_method       text NOT NULL DEFAULT 'client_secret',
+        ADD COLUMN jwks_uri          text,
+        ADD COLUMN jwks              text,
+        ADD COLUMN federated_issuer  text,
+        ADD COLUMN federated_subject text`)
+      await db.query(`CREATE UNIQUE INDEX clients_federated_identity ON ${qualified(schema, 'clients')} (federated_issuer, federated_subject)
+        WHERE federated_issuer IS NOT NULL`)
     }
   }
 ]

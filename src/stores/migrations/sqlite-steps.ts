@@ -58,5 +58,17 @@ export const CLIENTS_SQLITE_STEPS: readonly SqliteStep[] = [
     up: `
       ALTER TABLE clients ADD COLUMN audiences TEXT NOT NULL DEFAULT '';
       ALTER TABLE clients ADD COLUMN privileges TEXT NOT NULL DEFAULT ''`
+  },
+  {
+    version: 3,
+    name: 'clients: private_key_jwt and federated credentials',
+    // Clients of earlier releases keep their secrets; one client per federated issuer and subject.
+    up: `
+      ALTER TABLE clients ADD COLUMN auth_method TEXT NOT NULL DEFAULT 'client_secret';
+      ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
+      ALTER TABLE clients ADD COLUMN jwks TEXT;
+      ALTER TABLE clients ADD COLUMN federated_issuer TEXT;
+      ALTER TABLE clients ADD COLUMN federated_subject TEXT;
+      CREATE UNIQUE INDEX clients_federated_identity ON clients (federated_issuer, federated_subject) WHERE federated_issuer IS NOT NULL`
   }
 ]

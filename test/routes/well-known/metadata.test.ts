@@ -6,7 +6,8 @@ test('RFC 8414 metadata at /.well-known/oauth-authorization-server, and nothing 
   const response = await app.inject({ url: '/.well-known/oauth-authorization-server' })
   t.equal(response.statusCode, 200)
   t.equal(response.headers['cache-control'], 'public, max-age=300')
-  const methods = ['client_secret_basic', 'client_secret_post']
+  const methods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt']
+  const algorithms = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256']
   t.same(response.json(), {
     issuer: 'http://auth.test',
     jwks_uri: 'http://auth.test/.well-known/jwks.json',
@@ -19,6 +20,9 @@ test('RFC 8414 metadata at /.well-known/oauth-authorization-server, and nothing 
     token_endpoint_auth_methods_supported: methods,
     introspection_endpoint_auth_methods_supported: methods,
     revocation_endpoint_auth_methods_supported: methods,
+    token_endpoint_auth_signing_alg_values_supported: algorithms,
+    introspection_endpoint_auth_signing_alg_values_supported: algorithms,
+    revocation_endpoint_auth_signing_alg_values_supported: algorithms,
     service_documentation: 'http://auth.test/docs'
   })
 })

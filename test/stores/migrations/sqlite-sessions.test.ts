@@ -48,7 +48,7 @@ test('revocations.db of the previous release is migrated, its sessions kept (emb
 
   const db = new Database(join(dataDir, 'revocations.db'), { readonly: true })
   t.teardown(() => db.close())
-  t.equal(db.pragma('user_version', { simple: true }), 4)
+  t.equal(db.pragma('user_version', { simple: true }), 5)
   t.equal((db.prepare("SELECT current_jti FROM sessions WHERE sid = 'sid0'").get() as { current_jti: string | null }).current_jti, null, 'a session of an older release has no current token: its tokens are not refreshed after their exp')
   t.equal((db.prepare("SELECT epoch FROM client_epochs WHERE client_id = 'legacy-client'").get() as { epoch: number }).epoch, Math.floor(now / 1000) * 1e6, 'a client epoch in seconds becomes the same moment in µs')
   const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[]).map((row) => row.name)
