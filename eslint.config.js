@@ -14,5 +14,9 @@ export default tseslint.config(
   },
   { files: ['scripts/**', 'test/**'], rules: { 'no-console': 'off' } },
   // The examples and the package's build step are plain Node.js modules (the examples as a downstream team would write them).
-  { files: ['examples/**/*.mjs', 'packages/*/scripts/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } }, rules: { 'no-console': 'off' } }
+  {
+    files: ['examples/**/*.mjs', 'k8s/examples/**/*.mjs', 'packages/*/scripts/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', URLSearchParams: 'readonly', fetch: 'readonly', Buffer: 'readonly' } },
+    rules: { 'no-console': 'off' }
+  }
 )

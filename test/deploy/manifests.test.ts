@@ -129,6 +129,30 @@ test('the rendered base and overlays (kubectl kustomize) validate against the Ku
   t.not(render(broken).status, 0, 'a kustomization naming a missing file does not render')
 })
 
+test('the workload example: a projected service-account token for the service, and the client the README creates', async (t) => {
+  const { status, stderr, manifests } = render(join(K8S, 'examples', 'workload'))
+  t.equal(status, 0, stderr)
+  for (const manifest of manifests) {
+    const Model = await model(manifest)
+    t.doesNotThrow(() => new Model(manifest).validate(), `${manifest.kind}/${manifest.metadata.name} is valid`)
+  }
+  const issuer = /ISSUER=(\S+)/.exec(readFileSync(join(K8S, 'base', 'kustomization.yaml'), 'utf8'))![1]
+  const pod = find(manifests, 'Deployment').spec.template.spec
+  t.not(pod.serviceAccountName, 'default', 'its own service account')
+  t.equal(find(manifests, 'ServiceAccount').metadata.name, pod.serviceAccountName)
+  const projected = pod.volumes.find((volume: Loose) => volume.projected !== undefined).projected.sources[0].serviceAccountToken
+  t.equal(projected.audience, issuer, "the token's audience is the service's ISSUER")
+  t.ok(projected.expirationSeconds >= 600 && projected.expirationSeconds <= 86_400, 'an expiry the kubelet accepts, within FEDERATED_ASSERTION_MAX_LIFETIME')
+  const container = pod.containers[0]
+  const mount = container.volumeMounts.find((m: Loose) => m.name === pod.volumes.find((v: Loose) => v.projected !== undefined).name)
+  t.equal(container.env.find((e: Loose) => e.name === 'TOKEN_FILE').value, `${mount.mountPath}/${projected.path}`, 'the script reads the projected file')
+  t.equal(container.env.find((e: Loose) => e.name === 'AUTH_URL').value, issuer)
+  t.ok(find(manifests, 'ConfigMap').data['fetch-token.mjs'], 'the script, from a generated ConfigMap')
+  const namespace = find(manifests, 'Deployment').metadata.namespace
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+  t.match(readme, `--federated-subject system:serviceaccount:${namespace}:${pod.serviceAccountName}`, 'the README creates the matching client')
+})
+
 test('the rendered deployment is what a production service needs', async (t) => {
   const { manifests } = render(join(K8S, 'overlays', 'redis-aof'))
   const deployment = find(manifests, 'Deployment', 'jwt-auth-service')

@@ -17,13 +17,16 @@ import { claimsFitKind, missingScopes, sessionEndMs, TOKEN_ALGORITHMS, TOKEN_KIN
  * at most once per `jwksCooldownMs`); `typ`, `iss`, `aud`, `exp` and the claims the service always
  * writes are checked; the revocation state comes from an in-memory replica of the revocation feed, read
  * from Redis directly (`{ redisUrl }`) or from the service over HTTP (`{ url, clientId, clientSecret }`,
- * a client with the `revocations` privilege). While the replica may be older than `maxLagMs` (the feed
- * is broken, or behind), every token is refused with FEED_STALE (503): never accepted unchecked.
+ * a client with the `revocations` privilege; `{ url, clientId, accessToken }` for one without a secret).
+ * While the replica may be older than `maxLagMs` (the feed is broken, or behind), every token is refused
+ * with FEED_STALE (503): never accepted unchecked.
  */
 export type FeedSource =
   | { redisUrl: string; keyPrefix?: string }
   | { redisClusterNodes: string; keyPrefix?: string }
   | { url: string; clientId: string; clientSecret: string }
+  /** A client without a secret: an access token of its own for `url` as resource, asked again for each connection. */
+  | { url: string; clientId: string; accessToken: () => Promise<string> }
 
 export interface VerifierOptions {
   /** The service's ISSUER: every token's `iss`. */

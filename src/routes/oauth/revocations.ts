@@ -2,7 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { presentedCredentials } from '../../auth/client-credentials.js'
 import { monotonicOf } from '../../auth/clock.js'
-import { OAuthError } from '../../errors.js'
+import type { FastifyRequest } from 'fastify'
+import { OAuthError, ServiceError } from '../../errors.js'
+import type { Client } from '../../schemas/clients.js'
+import { bearerTokenOf } from '@jwt-auth-service/verifier/feed'
 import { authorizationHeader } from '../../plugins/auth.js'
 import { streamFeed } from '../../revocation/subscription.js'
 import { authenticateClient } from './client-auth.js'
@@ -16,11 +19,43 @@ export const MAX_SUBSCRIBERS = 512
 
 /**
  * The revocation feed for the verifier library (revocation/subscription.ts has the protocol): a client
- * with the `revocations` privilege, authenticated with client_secret_basic (a GET has no body).
- * Registered only with Redis, where the feed is. An open subscription ends within REVOCATION_MAX_LAG_MS
- * of its client losing the privilege, being deleted or having its secret rotated.
+ * with the `revocations` privilege. A GET has no body to carry an assertion, so the client authenticates
+ * with client_secret_basic, or, without a secret, with `Authorization: Bearer` and an access token of its
+ * own for the feed's URL as resource (RFC 8707), got with its assertion. Registered only with Redis, where
+ * the feed is. An open subscription ends within REVOCATION_MAX_LAG_MS of its client losing the privilege,
+ * being deleted or changing its credential, and, for a token, of the token's expiry or revocation.
  */
 const revocations: FastifyPluginAsyncTypebox = async (fastify) => {
+  const feedUrl = `${fastify.config.ISSUER}/oauth/revocations`
+
+  /** The client a Bearer access token was issued to, for this feed; undefined when the token no longer proves it. */
+  async function tokenHolder(token: string): Promise<Client | undefined> {
+    const verified = await fastify.auth.verifier.verify(token, { audience: feedUrl })
+    if (verified.kind !== 'client') throw new ServiceError('TOKEN_INVALID', 'the token is not a client token')
+    return fastify.auth.clients.find(verified.claims.client_id)
+  }
+
+  /** Who reads the feed, and how to ask again later whether they still may. */
+  async function subscriber(request: FastifyRequest): Promise<{ client: Client; stillAllowed: () => Promise<boolean> }> {
+    const authorization = authorizationHeader(request)
+    const token = bearerTokenOf(authorization)
+    if (typeof token !== 'string') {
+      const client = await authenticateClient(fastify, request)
+      // Asked again every REVOCATION_MAX_LAG_MS: the same credentials must still prove the same client, with the privilege.
+      const credentials = presentedCredentials(authorization, undefined)
+      return { client, stillAllowed: async () => (await fastify.auth.clients.authenticate(credentials)).privileges.includes('revocations') }
+    }
+    let client: Client | undefined
+    try {
+      client = await tokenHolder(token)
+    } catch (error) {
+      if (!(error instanceof ServiceError) || error.statusCode !== 401) throw error
+      throw new OAuthError(401, 'invalid_token', `${error.message}: a Bearer token here is a client's access token for ${feedUrl}`, { 'www-authenticate': 'Bearer error="invalid_token"' })
+    }
+    if (client === undefined) throw new OAuthError(401, 'invalid_token', 'the client the token was issued to no longer exists', { 'www-authenticate': 'Bearer error="invalid_token"' })
+    return { client, stillAllowed: async () => (await tokenHolder(token))?.privileges.includes('revocations') ?? false }
+  }
+
   fastify.get('/oauth/revocations', {
     schema: {
       tags: ['oauth'],
@@ -35,15 +70,12 @@ const revocations: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     },
     handler: async (request, reply) => {
-      const client = await authenticateClient(fastify, request)
+      const { client, stillAllowed } = await subscriber(request)
       if (!client.privileges.includes('revocations')) throw new OAuthError(403, 'unauthorized_client', 'the client lacks the revocations privilege')
       const feed = fastify.revocationFeeds.forSubscribers()!
       if (feed.subscribers.size >= MAX_SUBSCRIBERS) {
         throw new OAuthError(503, 'temporarily_unavailable', 'too many subscribers on this instance; try another, or later', { 'retry-after': '5' })
       }
-      // Asked again every REVOCATION_MAX_LAG_MS: the same credentials must still prove the same client, with the privilege.
-      const credentials = presentedCredentials(authorizationHeader(request), undefined)
-      const stillAllowed = async (): Promise<boolean> => (await fastify.auth.clients.authenticate(credentials)).privileges.includes('revocations')
       reply.hijack()
       fastify.securityEvent(request, 'client.feed_subscribed', { client_id: client.client_id })
       const { REVOCATION_MAX_LAG_MS } = fastify.config

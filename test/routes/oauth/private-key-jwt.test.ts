@@ -10,9 +10,10 @@ import type { FastifyInstance } from 'fastify'
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose'
 import * as client from 'openid-client'
 import { test } from 'tap'
+import { createVerifier } from '@jwt-auth-service/verifier'
 import { CLIENT_ASSERTION_TYPE } from '../../../src/auth/client-assertions.js'
 import type { ClientCredential } from '../../../src/schemas/clients.js'
-import { assertOAuthError, basic, buildApp, CLIENT_AUDIENCE, form, freePort, STORE_MODES, storeEnv, type TestContext } from '../../helper.js'
+import { assertOAuthError, basic, bearer, buildApp, CLIENT_AUDIENCE, createClient, form, freePort, registerAndLogin, STORE_MODES, storeEnv, until, type TestContext } from '../../helper.js'
 
 /** Two instances on loopback, one ISSUER (A's address), the same stores. */
 async function twoInstances(t: TestContext, mode: (typeof STORE_MODES)[number], overrides: Record<string, string> = {}) {
@@ -155,4 +156,37 @@ test('a failed assertion counts toward the client-authentication limit like a wr
   const limited = await grant(issuer)
   t.equal(limited.statusCode, 429, 'the fourth try is limited, a good assertion too')
   t.ok(limited.headers['retry-after'], 'with Retry-After')
+})
+
+test('a client without a secret reads the revocation feed with an access token of its own, and the library takes it', async (t) => {
+  const { a, b, issuer } = await twoInstances(t, 'redis-postgres')
+  const feedUrl = `${issuer}/oauth/revocations`
+  const own = await keyPair('ES256', 'feed-key')
+  // The feed's URL is the resource its token is for.
+  await a.auth.clients.create('edge', { scopes: [], audiences: [feedUrl], privileges: ['revocations'], credential: { auth_method: 'private_key_jwt', jwks: { keys: [own.jwk] } } })
+  const configuration = configurationFor(issuer, issuer, 'edge', own.privateKey, 'feed-key')
+  let grants = 0
+  const accessToken = async () => {
+    grants++
+    return (await client.clientCredentialsGrant(configuration, { resource: feedUrl })).access_token
+  }
+  const verifier = createVerifier({ issuer, audience: issuer, accept: ['user'], feed: { url: feedUrl, clientId: 'edge', accessToken } })
+  t.teardown(() => verifier.close())
+  await verifier.ready()
+  t.equal(grants, 1, 'one token for the connection')
+  const account = await registerAndLogin(b)
+  await verifier.verify(account.token)
+  await b.inject({ method: 'POST', url: '/api/logout', headers: bearer(account.token) })
+  await until('the library to refuse the logged-out token', async () => (await verifier.verify(account.token).then(() => undefined, (error: { code?: string }) => error))?.code === 'TOKEN_REVOKED', 2_000)
+
+  // What the feed refuses: a token of another kind, or for another resource, or of a client without the privilege.
+  const feed = (headers: Record<string, string>) => b.inject({ url: '/oauth/revocations', headers })
+  const user = await feed(bearer(account.token))
+  assertOAuthError(t, user, 401, 'invalid_token')
+  t.match(user.headers['www-authenticate'], /^Bearer error="invalid_token"/)
+  const plainSecret = await createClient(a, 'plain', [], { audiences: [feedUrl, CLIENT_AUDIENCE] })
+  const plainToken = async (resource: string) => (await a.inject(form('/oauth/token', { grant_type: 'client_credentials', resource }, basic('plain', plainSecret)))).json().access_token as string
+  assertOAuthError(t, await feed(bearer(await plainToken(CLIENT_AUDIENCE))), 401, 'invalid_token')
+  assertOAuthError(t, await feed(bearer(await plainToken(feedUrl))), 403, 'unauthorized_client')
+  assertOAuthError(t, await feed(bearer('not.a.token')), 401, 'invalid_token')
 })

@@ -4,11 +4,16 @@
  * assertion. Both store configurations; the service's clock is the test's, so the key cache's cooldown can
  * be waited out.
  */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { test } from 'tap'
 import { CLIENT_ASSERTION_TYPE } from '../../../src/auth/client-assertions.js'
 import { settableClock } from '../../../src/auth/clock.js'
-import { assertOAuthError, bearer, buildApp, CLIENT_AUDIENCE, CLIENT_VERIFY_URL, form, STORE_MODES, storeEnv } from '../../helper.js'
+import { assertOAuthError, bearer, buildApp, CLIENT_AUDIENCE, CLIENT_VERIFY_URL, form, freePort, STORE_MODES, storeEnv } from '../../helper.js'
 import { startWorkloadIssuer } from '../../workload-issuer.js'
 
 const ISSUER = 'http://auth.test'
@@ -96,4 +101,30 @@ test("a key rotation at the issuer is picked up without a restart, the refetch b
   t.equal(cluster.fetches(), 2)
   t.equal((await grant(app, await token())).statusCode, 200, 'and the next token, from the cache')
   t.equal(cluster.fetches(), 2)
+})
+
+test("the Kubernetes example's fetch-token.mjs gets a token with the projected token file, as a pod would", async (t) => {
+  const port = await freePort()
+  const issuer = `http://127.0.0.1:${port}`
+  const app = await buildApp(t, await storeEnv(t, 'embedded', { ISSUER: issuer }))
+  await app.listen({ port, host: '127.0.0.1' })
+  const cluster = await startWorkloadIssuer(t, 'kubernetes')
+  await app.auth.clients.create('payments-api', {
+    scopes: [],
+    audiences: ['https://payments.internal'],
+    privileges: [],
+    credential: { auth_method: 'federated', federated_issuer: cluster.issuer, federated_subject: 'system:serviceaccount:payments:payments-api' }
+  })
+  const dir = mkdtempSync(join(tmpdir(), 'projected-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const tokenFile = join(dir, 'token')
+  writeFileSync(tokenFile, `${await cluster.serviceAccountToken({ namespace: 'payments', name: 'payments-api', audience: issuer, now: Date.now() })}\n`)
+  const script = join(import.meta.dirname, '..', '..', '..', 'k8s', 'examples', 'workload', 'fetch-token.mjs')
+  const env = { PATH: process.env.PATH!, TOKEN_FILE: tokenFile, AUTH_URL: issuer, RESOURCE: 'https://payments.internal' }
+  const { stdout } = await promisify(execFile)(process.execPath, [script], { env })
+  t.match(JSON.parse(stdout), { client_id: 'payments-api', aud: 'https://payments.internal', expires_at: String }, 'a token for the workload, the token itself never printed')
+
+  writeFileSync(tokenFile, await cluster.serviceAccountToken({ namespace: 'payments', name: 'default', audience: issuer, now: Date.now() }))
+  const refused = await promisify(execFile)(process.execPath, [script], { env }).then(() => undefined, (error: { stderr: string }) => error)
+  t.match(refused?.stderr, /401 invalid_client/, 'another account: the script says why')
 })

@@ -5,8 +5,16 @@ import { RevocationReplica } from './replica.js'
 export interface SseFeedOptions {
   /** The service's GET /oauth/revocations. */
   url: string
+  /** The client reading the feed (with the `revocations` privilege): named in errors, and in Basic auth. */
   clientId: string
-  clientSecret: string
+  /** client_secret_basic; or, for a client without a secret (private_key_jwt, workload identity), `accessToken`. */
+  clientSecret?: string
+  /**
+   * An access token of the client's own for the feed's URL as resource (RFC 8707), sent as Bearer: asked again for
+   * every connection, so it may cache and renew one. The service ends a connection whose token expires or is
+   * revoked, and the feed reconnects with a new one.
+   */
+  accessToken?: () => Promise<string>
   /** What the replica's entries expire by. */
   clock: Clock
   /** The verifier's bound: a connection whose proof cannot reach it for its own set-up delay is made again. */
@@ -29,7 +37,7 @@ export interface ReplicaSource {
 /** What the service's answer means for the one who set the verifier up (RFC 6750 §3.1 for 401 and 403). */
 function refusal(url: string, clientId: string, status: number, body: string): Error {
   if (status === 404) return new Error(`${url} has no revocation feed (it needs REDIS_URL): 404; is it the service's /oauth/revocations, and does the service keep its revocations in Redis?`)
-  if (status === 401) return new Error(`${url} refused the credentials of client ${JSON.stringify(clientId)} (401): check clientId and clientSecret`)
+  if (status === 401) return new Error(`${url} refused the credentials of client ${JSON.stringify(clientId)} (401): check clientId and clientSecret, or the access token (for ${url} as resource)`)
   if (status === 403) return new Error(`client ${JSON.stringify(clientId)} may not read the revocation feed (403): give it the privilege (clients update ${clientId} --allow revocations)`)
   return new Error(`GET ${url}: ${status} ${body}`.trim())
 }
@@ -58,7 +66,9 @@ function basic(clientId: string, clientSecret: string): string {
  * keeps the proof from the bound while the service itself is fresh, the connection is made again (it
  * resumes at its cursor, with no snapshot): a slow start costs its own duration, not the connection's life.
  */
-export function openSseFeed({ url, clientId, clientSecret, clock, maxLagMs, onError, monotonic = () => performance.now() }: SseFeedOptions): ReplicaSource {
+export function openSseFeed({ url, clientId, clientSecret, accessToken, clock, maxLagMs, onError, monotonic = () => performance.now() }: SseFeedOptions): ReplicaSource {
+  if ((clientSecret === undefined) === (accessToken === undefined)) throw new TypeError('the HTTP feed needs clientSecret or accessToken, one of them')
+  const authorization = async (): Promise<string> => (clientSecret !== undefined ? basic(clientId, clientSecret) : `Bearer ${await accessToken!()}`)
   let replica: RevocationReplica | undefined
   let shards = 1
   let freshAt = Number.NEGATIVE_INFINITY
@@ -98,7 +108,7 @@ export function openSseFeed({ url, clientId, clientSecret, clock, maxLagMs, onEr
   }
 
   async function readOnce(signal: AbortSignal): Promise<void> {
-    const headers: Record<string, string> = { accept: 'text/event-stream', authorization: basic(clientId, clientSecret) }
+    const headers: Record<string, string> = { accept: 'text/event-stream', authorization: await authorization() }
     if (lastEventId !== undefined) headers['last-event-id'] = lastEventId
     const current: Connection = { sentAt: monotonic(), leastDelay: Number.POSITIVE_INFINITY }
     const response = await fetch(url, { headers, signal })
