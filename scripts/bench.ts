@@ -61,7 +61,7 @@ interface Figures {
   /** The answering process's peak RSS during the scenario. */
   peakRssMb: number
 }
-const SCENARIOS = ['bare', 'live', 'verify', 'user', 'token', 'tokenPrivateKeyJwt', 'oidcToken', 'introspect', 'oidcIntrospect', 'refresh'] as const
+const SCENARIOS = ['bare', 'live', 'verify', 'user', 'token', 'tokenPrivateKeyJwt', 'tokenPrivateKeyJwtRs256', 'oidcToken', 'introspect', 'oidcIntrospect', 'refresh'] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 const NAMES: Record<Scenario, string> = {
@@ -71,6 +71,7 @@ const NAMES: Record<Scenario, string> = {
   user: 'GET /api/user',
   token: 'POST /oauth/token, client credentials',
   tokenPrivateKeyJwt: 'POST /oauth/token, client credentials, private_key_jwt (ES256)',
+  tokenPrivateKeyJwtRs256: 'POST /oauth/token, client credentials, private_key_jwt (RS256)',
   oidcToken: 'oidc-provider POST /token, client credentials, JWT',
   introspect: 'POST /oauth/introspect',
   oidcIntrospect: 'oidc-provider POST /token/introspection, opaque',
@@ -156,7 +157,7 @@ async function measure(label: string, env: Record<string, string>, options: { on
     const ours = { authorization: `Basic ${Buffer.from(`bench:${secret}`).toString('base64')}`, ...form }
     const theirs = { authorization: `Basic ${Buffer.from(`${OIDC_CLIENT.id}:${OIDC_CLIENT.secret}`).toString('base64')}`, ...form }
     const clientToken = (await json(`${service.url}/oauth/token`, { method: 'POST', form: true, headers: ours, body: 'grant_type=client_credentials&scope=a' })).access_token as string
-    const signer = await privateKeyJwtClient(service)
+    const signers = { ES256: await privateKeyJwtClient(service, 'ES256'), RS256: await privateKeyJwtClient(service, 'RS256') }
     const opaque = oidc === undefined ? '' : ((await json(`${oidc.url}/token`, { method: 'POST', form: true, headers: theirs, body: 'grant_type=client_credentials&scope=a' })).access_token as string)
     await sleep(2000)
     const idleRssMb = rssMb(service.pid)
@@ -167,15 +168,8 @@ async function measure(label: string, env: Record<string, string>, options: { on
       verify: () => load(service, redis, { url: `${service.url}/auth/verify`, headers: { authorization: `Bearer ${token}` } }),
       user: () => load(service, redis, { url: `${service.url}/api/user`, headers: { authorization: `Bearer ${token}` } }),
       token: () => load(service, redis, { url: `${service.url}/oauth/token`, method: 'POST', headers: ours, body: 'grant_type=client_credentials&scope=a' }),
-      tokenPrivateKeyJwt: async () => {
-        // Each assertion's jti is single-use: signed beforehand (not on the clock), one per request, more than a run sends.
-        const bodies = await signer.bodies(Math.ceil(SECONDS * 8_000))
-        let next = 0
-        return load(service, redis, {
-          url: service.url,
-          requests: [{ method: 'POST', path: '/oauth/token', headers: form, setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }) }]
-        })
-      },
+      tokenPrivateKeyJwt: () => loadAssertions(service, redis, signers.ES256),
+      tokenPrivateKeyJwtRs256: () => loadAssertions(service, redis, signers.RS256),
       oidcToken: () => load(oidc!, redis, { url: `${oidc!.url}/token`, method: 'POST', headers: theirs, body: `grant_type=client_credentials&scope=a&resource=${encodeURIComponent(RESOURCE)}` }),
       introspect: () => load(service, redis, { url: `${service.url}/oauth/introspect`, method: 'POST', headers: ours, body: `token=${clientToken}` }),
       oidcIntrospect: () => load(oidc!, redis, { url: `${oidc!.url}/token/introspection`, method: 'POST', headers: theirs, body: `token=${opaque}` }),
@@ -258,12 +252,30 @@ async function measure(label: string, env: Record<string, string>, options: { on
  * A client that authenticates with private_key_jwt (an ES256 key, its public half registered with the CLI), and
  * the grant bodies it sends: each with a fresh assertion for the service's issuer.
  */
-async function privateKeyJwtClient(service: Target): Promise<{ bodies(count: number): Promise<string[]> }> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256')
+interface AssertionSigner {
+  bodies(count: number): Promise<string[]>
+}
+
+/** Client credentials with a private_key_jwt assertion per request. */
+async function loadAssertions(service: Target, redis: number | undefined, signer: AssertionSigner): Promise<Figures> {
+  // Each assertion's jti is single-use: signed beforehand (not on the clock), one per request, more than a run sends.
+  const bodies = await signer.bodies(Math.ceil(SECONDS * 8_000))
+  let next = 0
+  const form = { 'content-type': 'application/x-www-form-urlencoded' }
+  return load(service, redis, {
+    url: service.url,
+    requests: [{ method: 'POST', path: '/oauth/token', headers: form, setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }) }]
+  })
+}
+
+/** A private_key_jwt client whose key signs with `alg`: its cost on the service is mostly that algorithm's verification. */
+async function privateKeyJwtClient(service: Target, alg: 'ES256' | 'RS256'): Promise<AssertionSigner> {
+  const { privateKey, publicKey } = await generateKeyPair(alg)
+  const clientId = `bench-signer-${alg.toLowerCase()}`
   const dir = mkdtempSync(join(tmpdir(), 'bench-keys-'))
   const file = join(dir, 'jwks.json')
   writeFileSync(file, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench' }] }))
-  const created = spawnSync(process.execPath, [join(DIST, 'scripts', 'clients.js'), 'create', 'bench-signer', '--scope', 'a b', '--audience', RESOURCE, '--jwks-file', file], { env: service.env, encoding: 'utf8' })
+  const created = spawnSync(process.execPath, [join(DIST, 'scripts', 'clients.js'), 'create', clientId, '--scope', 'a b', '--audience', RESOURCE, '--jwks-file', file], { env: service.env, encoding: 'utf8' })
   rmSync(dir, { recursive: true, force: true })
   if (created.status !== 0) throw new Error(`clients create: ${created.stderr}`)
   const issuer = (await json(`${service.url}/.well-known/oauth-authorization-server`, { method: 'GET' })).issuer as string
@@ -272,8 +284,8 @@ async function privateKeyJwtClient(service: Target): Promise<{ bodies(count: num
       const now = Math.floor(Date.now() / 1000)
       return Promise.all(
         Array.from({ length: count }, async () => {
-          const assertion = await new SignJWT({ iss: 'bench-signer', sub: 'bench-signer', aud: issuer, jti: randomBytes(16).toString('base64url'), iat: now, exp: now + 240 })
-            .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
+          const assertion = await new SignJWT({ iss: clientId, sub: clientId, aud: issuer, jti: randomBytes(16).toString('base64url'), iat: now, exp: now + 240 })
+            .setProtectedHeader({ alg, kid: 'bench' })
             .sign(privateKey)
           return new URLSearchParams({ grant_type: 'client_credentials', scope: 'a', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }).toString()
         })
@@ -380,7 +392,10 @@ function report(results: ModeResult[], argon2PerSecond: number, crypto: CryptoRa
     add(`/auth/verify (${replicated ? 'replicated' : 'strict'}) × bare Fastify`, ratio('verify', bare), replicated ? 0.75 : 0.5)
     add('/api/user × bare Fastify', ratio('user', bare), 0.4)
     if (result.figures.oidcToken !== undefined) add('/oauth/token × oidc-provider', ratio('token', med('oidcToken', 'rps')), 3)
-    if (result.figures.token !== undefined) add('private_key_jwt grant × client_secret_basic grant', ratio('tokenPrivateKeyJwt', med('token', 'rps')), 0.7)
+    if (result.figures.token !== undefined) {
+      add('private_key_jwt (ES256) grant × client_secret_basic grant', ratio('tokenPrivateKeyJwt', med('token', 'rps')), 0.7)
+      add('private_key_jwt (RS256) grant × client_secret_basic grant', ratio('tokenPrivateKeyJwtRs256', med('token', 'rps')), 0.7)
+    }
     if (result.figures.oidcIntrospect !== undefined) add('/oauth/introspect × oidc-provider', ratio('introspect', med('oidcIntrospect', 'rps')), 3)
     add('refresh × raw ES256 limit', ratio('refresh', crypto.limitPerSecond), 0.5)
     if (result.logins !== undefined) add('login × raw argon2', result.logins.rps / argon2PerSecond, 0.9)

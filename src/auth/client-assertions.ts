@@ -1,7 +1,7 @@
-import { createLocalJWKSet, decodeJwt, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import type { Client, JsonWebKeySet } from '../schemas/clients.js'
 import type { SingleUseStore } from '../stores/single-use/index.js'
 import { toSeconds, type Clock } from './clock.js'
+import { decodeCompact, JwsError, verifyCompact } from './jws.js'
 import { KeySetError, type KeySets } from './key-sets.js'
 
 /** RFC 7523 §2.2. */
@@ -13,34 +13,13 @@ export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-typ
  */
 export const ASSERTION_ALGORITHMS = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256']
 
-/**
- * The set as jose should see it. RFC 9864: a key registered as EdDSA or Ed25519 verifies signatures under
- * either name. A SPIFFE trust bundle marks its JWT-SVID keys `use: "jwt-svid"` and its X.509 roots
- * `x509-svid` (SPIFFE Trust Domain and Bundle §4.2): the first sign, the second never do.
- */
-function forVerification(jwks: JsonWebKeySet): JsonWebKeySet {
-  const keys = jwks.keys
-    .filter((key) => key.use === undefined || key.use === 'sig' || key.use === 'jwt-svid')
-    .map((key) => ({
-      ...key,
-      use: undefined,
-      alg: key.crv === 'Ed25519' && EDWARDS_NAMES.has(key.alg as string) ? undefined : key.alg
-    }))
-  return { keys }
-}
-const EDWARDS_NAMES = new Set(['EdDSA', 'Ed25519'])
-
 /** How far the clocks of the client, the federated issuer and the service may disagree. */
 export const CLOCK_SKEW_SECONDS = 30
 
 /** An assertion's unverified `iss` and `sub`: what finds the client when the request names none. */
 export function assertedIdentity(assertion: string): { iss: string; sub: string } | undefined {
-  try {
-    const { iss, sub } = decodeJwt(assertion)
-    return typeof iss === 'string' && typeof sub === 'string' ? { iss, sub } : undefined
-  } catch {
-    return undefined
-  }
+  const { iss, sub } = decodeCompact(assertion)?.payload ?? {}
+  return typeof iss === 'string' && typeof sub === 'string' ? { iss, sub } : undefined
 }
 
 /**
@@ -68,27 +47,15 @@ export interface AssertionSettings {
 export function createClientAssertions(options: { settings: AssertionSettings; clock: Clock; keySets: KeySets; singleUse: SingleUseStore }): ClientAssertions {
   const { settings, clock, keySets, singleUse } = options
   const tokenEndpoint = `${settings.issuer}/oauth/token`
-  // jose imports each key once per set object: the sets are kept as long as the record or the fetched document.
-  const localSets = new WeakMap<JsonWebKeySet, JWTVerifyGetKey>()
-  const localSet = (jwks: JsonWebKeySet): JWTVerifyGetKey => {
-    let getKey = localSets.get(jwks)
-    if (getKey === undefined) localSets.set(jwks, (getKey = createLocalJWKSet(forVerification(jwks) as Parameters<typeof createLocalJWKSet>[0])))
-    return getKey
-  }
 
   /** The client's keys: registered, at its URI (fetched again, within the cooldown, for a key it lacks), or discovered. */
-  function keysOf(client: Client): JWTVerifyGetKey {
-    if (client.jwks !== undefined) return localSet(client.jwks)
-    const uriOf = async (): Promise<string> =>
-      client.jwks_uri ?? (client.auth_method === 'federated' && client.federated_issuer !== undefined ? keySets.discoveredUri(client.federated_issuer) : Promise.reject(new KeySetError('no keys registered')))
-    return async (header, token) => {
-      const uri = await uriOf()
-      try {
-        return await localSet(await keySets.at(uri))(header, token)
-      } catch (error) {
-        if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
-        return localSet(await keySets.at(uri, true))(header, token)
-      }
+  function keysOf(client: Client): (refresh: boolean) => Promise<JsonWebKeySet> {
+    const registered = client.jwks
+    if (registered !== undefined) return async () => registered
+    return async (refresh) => {
+      const uri = client.jwks_uri ?? (client.auth_method === 'federated' && client.federated_issuer !== undefined ? await keySets.discoveredUri(client.federated_issuer) : undefined)
+      if (uri === undefined) throw new KeySetError('no keys registered')
+      return keySets.at(uri, refresh)
     }
   }
 
@@ -96,51 +63,77 @@ export function createClientAssertions(options: { settings: AssertionSettings; c
     async check(assertion, client, endpoint) {
       if (client.auth_method === 'client_secret') return 'the client authenticates with a secret'
       const federated = client.auth_method === 'federated'
-      const now = toSeconds(clock.now())
-      let payload: JWTPayload
+      let payload: Record<string, unknown>
       try {
-        ;({ payload } = await jwtVerify(assertion, keysOf(client), {
-          algorithms: ASSERTION_ALGORITHMS,
-          issuer: federated ? client.federated_issuer : client.client_id,
-          subject: federated ? client.federated_subject : client.client_id,
-          // RFC 7523 §3: the issuer, or the endpoint's URL (the token endpoint's, which clients use for every endpoint, too).
-          audience: federated ? settings.issuer : [settings.issuer, endpoint, tokenEndpoint],
-          requiredClaims: federated ? ['exp'] : ['exp', 'jti'],
-          currentDate: new Date(now * 1000),
-          clockTolerance: CLOCK_SKEW_SECONDS
-        }))
+        payload = await verifyCompact(assertion, ASSERTION_ALGORITHMS, keysOf(client))
       } catch (error) {
         return reasonOf(error)
       }
-      const { exp, iat } = payload as { exp: number; iat?: number }
-      if (iat !== undefined && iat > now + CLOCK_SKEW_SECONDS) return 'the assertion is issued in the future (iat)'
-      if (federated) {
-        const lifetime = exp - (iat ?? now)
-        if (lifetime > settings.federatedMaxLifetime) return `the token lives longer than FEDERATED_ASSERTION_MAX_LIFETIME (${settings.federatedMaxLifetime} s)`
-        return undefined
-      }
-      if (exp > now + settings.clientAssertionMaxAge + CLOCK_SKEW_SECONDS) {
-        return `the assertion expires further ahead than CLIENT_ASSERTION_MAX_AGE (${settings.clientAssertionMaxAge} s)`
-      }
-      return undefined
+      // RFC 7523 §3: the issuer, or the endpoint's URL (the token endpoint's, which clients use for every endpoint, too).
+      const audiences = federated ? [settings.issuer] : [settings.issuer, endpoint, tokenEndpoint]
+      return claimsProblem(payload, {
+        issuer: (federated ? client.federated_issuer : client.client_id) ?? '',
+        subject: (federated ? client.federated_subject : client.client_id) ?? '',
+        audiences,
+        jtiRequired: !federated,
+        // A private_key_jwt assertion is short-lived by rule; a workload's token may live up to the federated bound.
+        maxLifetime: federated ? settings.federatedMaxLifetime : undefined,
+        maxAhead: federated ? undefined : settings.clientAssertionMaxAge,
+        now: toSeconds(clock.now())
+      })
     },
     async spend(assertion, client) {
       if (client.auth_method !== 'private_key_jwt') return true
-      const { jti, exp } = decodeJwt(assertion) as { jti: string; exp: number }
+      const { jti, exp } = decodeCompact(assertion)!.payload as { jti: string; exp: number }
       // Remembered until the assertion can no longer pass anywhere: its exp, and the skew the check allows.
       return singleUse.use(`assertion:${client.client_id}`, jti, clock.now(), (exp + CLOCK_SKEW_SECONDS) * 1000)
     }
   }
 }
 
+interface ClaimRules {
+  issuer: string
+  subject: string
+  audiences: readonly string[]
+  jtiRequired: boolean
+  maxLifetime: number | undefined
+  maxAhead: number | undefined
+  now: number
+}
+
+const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
+
+/** RFC 7519 §4.1 and RFC 7523 §3 on a verified payload: undefined when they hold, else which failed. */
+function claimsProblem(payload: Record<string, unknown>, rules: ClaimRules): string | undefined {
+  const { now } = rules
+  if (payload.iss !== rules.issuer) return "the assertion's iss claim is not valid (unexpected value)"
+  if (payload.sub !== rules.subject) return "the assertion's sub claim is not valid (unexpected value)"
+  const aud = payload.aud
+  const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []
+  if (!audiences.some((value) => typeof value === 'string' && rules.audiences.includes(value))) return "the assertion's aud claim is not valid (unexpected value)"
+  if (!isTime(payload.exp)) return "the assertion's exp claim is not valid (missing or not a number)"
+  if (payload.exp <= now - CLOCK_SKEW_SECONDS) return 'the assertion has expired'
+  if (payload.nbf !== undefined && !(isTime(payload.nbf) && payload.nbf <= now + CLOCK_SKEW_SECONDS)) return "the assertion's nbf claim is not valid (not yet valid)"
+  if (payload.iat !== undefined && !isTime(payload.iat)) return "the assertion's iat claim is not valid (not a number)"
+  if (payload.iat !== undefined && payload.iat > now + CLOCK_SKEW_SECONDS) return 'the assertion is issued in the future (iat)'
+  if (rules.jtiRequired && (typeof payload.jti !== 'string' || payload.jti === '')) return "the assertion's jti claim is not valid (missing)"
+  if (rules.maxLifetime !== undefined && payload.exp - ((payload.iat as number | undefined) ?? now) > rules.maxLifetime) {
+    return `the token lives longer than FEDERATED_ASSERTION_MAX_LIFETIME (${rules.maxLifetime} s)`
+  }
+  if (rules.maxAhead !== undefined && payload.exp > now + rules.maxAhead + CLOCK_SKEW_SECONDS) {
+    return `the assertion expires further ahead than CLIENT_ASSERTION_MAX_AGE (${rules.maxAhead} s)`
+  }
+  return undefined
+}
+
 /** One line for the client's developer: what was wrong, never a key. */
 function reasonOf(error: unknown): string {
   if (error instanceof KeySetError) return `the keys could not be fetched: ${error.message}`
-  if (error instanceof errors.JWKSNoMatchingKey) return 'no key of the client matches the assertion (kid, alg)'
-  if (error instanceof errors.JOSEAlgNotAllowed) return `the algorithm is not one of ${ASSERTION_ALGORITHMS.join(', ')}`
-  if (error instanceof errors.JWSSignatureVerificationFailed) return 'the signature does not verify'
-  if (error instanceof errors.JWTExpired) return 'the assertion has expired'
-  if (error instanceof errors.JWTClaimValidationFailed) return `the assertion's ${error.claim} claim is not valid (${error.reason})`
-  if (error instanceof errors.JOSEError) return 'the assertion is not a valid signed JWT'
+  if (error instanceof JwsError) {
+    if (error.kind === 'no-key') return 'no key of the client matches the assertion (kid, alg)'
+    if (error.kind === 'algorithm') return `the algorithm is not one of ${ASSERTION_ALGORITHMS.join(', ')}`
+    if (error.kind === 'signature') return 'the signature does not verify'
+    return 'the assertion is not a valid signed JWT'
+  }
   return 'the assertion could not be checked'
 }

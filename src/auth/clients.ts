@@ -150,12 +150,13 @@ export function createClients(
         return answer(record, provenNow)
       }
       if (cached !== undefined) {
-        // An assertion: its jti is spent in the round trip that confirms the cached record, and the limits count the verdict after.
+        // An assertion: its jti is spent, and the limits count the signature's verdict, in the round trip that
+        // confirms the cached record; a replay or a changed record is counted again with the final verdict.
         const signed = await proves(cached.value)
-        const [version, spent] = await Promise.all([versions!.current(clientId), spend(cached.value, signed)])
+        const [version, spent] = await Promise.all([versions!.current(clientId), spend(cached.value, signed), alongside(clientId, signed)])
         const record = version === cached.version ? cached.value : await cache!.load(clientId, version)
         const proven = record === cached.value ? spent : spent && (await proves(record))
-        await alongside(clientId, proven)
+        if (proven !== signed) await alongside(clientId, proven)
         return answer(record, proven)
       }
       const record = await load(clientId)
