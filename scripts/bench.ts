@@ -47,6 +47,7 @@ const ARGON2 = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallel
 const POOL_SIZE = String(cpus().length)
 const OIDC_CLIENT = { id: 'bench', secret: randomBytes(16).toString('hex') }
 const RESOURCE = 'https://api.example.com'
+const EXCHANGE_AUDIENCE = 'https://payments.example.com'
 /** Revocations whose propagation through the feed is timed. */
 const FEED_REVOCATIONS = 1_000
 
@@ -61,7 +62,7 @@ interface Figures {
   /** The answering process's peak RSS during the scenario. */
   peakRssMb: number
 }
-const SCENARIOS = ['bare', 'live', 'verify', 'user', 'token', 'tokenPrivateKeyJwt', 'tokenPrivateKeyJwtRs256', 'oidcToken', 'introspect', 'oidcIntrospect', 'refresh'] as const
+const SCENARIOS = ['bare', 'live', 'verify', 'user', 'token', 'tokenPrivateKeyJwt', 'tokenPrivateKeyJwtRs256', 'exchange', 'oidcToken', 'introspect', 'oidcIntrospect', 'refresh'] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 const NAMES: Record<Scenario, string> = {
@@ -72,6 +73,7 @@ const NAMES: Record<Scenario, string> = {
   token: 'POST /oauth/token, client credentials',
   tokenPrivateKeyJwt: 'POST /oauth/token, client credentials, private_key_jwt (ES256)',
   tokenPrivateKeyJwtRs256: 'POST /oauth/token, client credentials, private_key_jwt (RS256)',
+  exchange: "POST /oauth/token, token exchange of a user's token (RFC 8693)",
   oidcToken: 'oidc-provider POST /token, client credentials, JWT',
   introspect: 'POST /oauth/introspect',
   oidcIntrospect: 'oidc-provider POST /token/introspection, opaque',
@@ -157,6 +159,20 @@ async function measure(label: string, env: Record<string, string>, options: { on
     const ours = { authorization: `Basic ${Buffer.from(`bench:${secret}`).toString('base64')}`, ...form }
     const theirs = { authorization: `Basic ${Buffer.from(`${OIDC_CLIENT.id}:${OIDC_CLIENT.secret}`).toString('base64')}`, ...form }
     const clientToken = (await json(`${service.url}/oauth/token`, { method: 'POST', form: true, headers: ours, body: 'grant_type=client_credentials&scope=a' })).access_token as string
+    const exchanger = spawnSync(
+      process.execPath,
+      [join(DIST, 'scripts', 'clients.js'), 'create', 'bench-exchange', '--scope', 'a b', '--audience', RESOURCE, '--allow', 'exchange', '--exchange-audience', EXCHANGE_AUDIENCE],
+      { env: service.env, encoding: 'utf8' }
+    )
+    if (exchanger.status !== 0) throw new Error(`clients create: ${exchanger.stderr}`)
+    const exchangerSecret = (JSON.parse(exchanger.stdout) as { client_secret: string }).client_secret
+    const exchangerHeaders = { authorization: `Basic ${Buffer.from(`bench-exchange:${exchangerSecret}`).toString('base64')}`, ...form }
+    const exchangeBody = new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: token,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      resource: EXCHANGE_AUDIENCE
+    }).toString()
     const signers = { ES256: await privateKeyJwtClient(service, 'ES256'), RS256: await privateKeyJwtClient(service, 'RS256') }
     const opaque = oidc === undefined ? '' : ((await json(`${oidc.url}/token`, { method: 'POST', form: true, headers: theirs, body: 'grant_type=client_credentials&scope=a' })).access_token as string)
     await sleep(2000)
@@ -170,6 +186,8 @@ async function measure(label: string, env: Record<string, string>, options: { on
       token: () => load(service, redis, { url: `${service.url}/oauth/token`, method: 'POST', headers: ours, body: 'grant_type=client_credentials&scope=a' }),
       tokenPrivateKeyJwt: () => loadAssertions(service, redis, signers.ES256),
       tokenPrivateKeyJwtRs256: () => loadAssertions(service, redis, signers.RS256),
+      // The same user token each time: each request verifies it (a cached signature, its session's state) and signs a new token.
+      exchange: () => load(service, redis, { url: `${service.url}/oauth/token`, method: 'POST', headers: exchangerHeaders, body: exchangeBody }),
       oidcToken: () => load(oidc!, redis, { url: `${oidc!.url}/token`, method: 'POST', headers: theirs, body: `grant_type=client_credentials&scope=a&resource=${encodeURIComponent(RESOURCE)}` }),
       introspect: () => load(service, redis, { url: `${service.url}/oauth/introspect`, method: 'POST', headers: ours, body: `token=${clientToken}` }),
       oidcIntrospect: () => load(oidc!, redis, { url: `${oidc!.url}/token/introspection`, method: 'POST', headers: theirs, body: `token=${opaque}` }),
@@ -395,6 +413,8 @@ function report(results: ModeResult[], argon2PerSecond: number, crypto: CryptoRa
     if (result.figures.token !== undefined) {
       add('private_key_jwt (ES256) grant × client_secret_basic grant', ratio('tokenPrivateKeyJwt', med('token', 'rps')), 0.7)
       add('private_key_jwt (RS256) grant × client_secret_basic grant', ratio('tokenPrivateKeyJwtRs256', med('token', 'rps')), 0.7)
+      const exchangeRatio = ratio('exchange', med('token', 'rps'))
+      if (exchangeRatio !== undefined) checks.push(`| token exchange × client credentials (no target) | ${fmt(exchangeRatio, 2)} |`)
     }
     if (result.figures.oidcIntrospect !== undefined) add('/oauth/introspect × oidc-provider', ratio('introspect', med('oidcIntrospect', 'rps')), 3)
     add('refresh × raw ES256 limit', ratio('refresh', crypto.limitPerSecond), 0.5)
@@ -456,7 +476,7 @@ async function main(): Promise<void> {
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-'))
   try {
-    results.push(await measure('Embedded defaults (SQLite)', { DATA_DIR: dataDir }, { only: ['live', 'verify', 'user', 'token', 'introspect', 'refresh'] }))
+    results.push(await measure('Embedded defaults (SQLite)', { DATA_DIR: dataDir }, { only: ['live', 'verify', 'user', 'token', 'exchange', 'introspect', 'refresh'] }))
   } finally {
     rmSync(dataDir, { recursive: true, force: true })
   }

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { isResourceIndicator } from './schemas/clients.js'
+import { MAX_ACTOR_DEPTH } from '@jwt-auth-service/verifier/feed'
 import { parseOrigins, parseTrustProxy, TRUST_PROXY_SYNTAX } from './settings/network.js'
 import { describeProblem, prepareValue, type SettingSchema } from './settings/values.js'
 
@@ -95,6 +96,8 @@ export const EnvironmentSchema = Type.Object({
   REFRESH_AFTER_EXPIRY: Type.Integer({ minimum: 0, maximum: TEN_YEARS, default: 0, duration: true }),
   MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
   CLIENT_TOKEN_TTL: Type.Integer({ minimum: 1, maximum: TEN_YEARS, default: 900, duration: true }),
+  /** Token exchange (RFC 8693): a subject token whose `act` chain is this deep already is not exchanged again. */
+  TOKEN_EXCHANGE_MAX_DEPTH: Type.Integer({ minimum: 1, maximum: MAX_ACTOR_DEPTH, default: 3 }),
   /** private_key_jwt: how far ahead of now an assertion's `exp` may be (RFC 7523 §3); its `jti` is remembered that long. */
   CLIENT_ASSERTION_MAX_AGE: Type.Integer({ minimum: 10, maximum: 3600, default: 300, duration: true }),
   /** Workload identity: the longest lifetime (`exp` − `iat`) of a federated token presented as a client's credential. */

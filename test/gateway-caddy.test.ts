@@ -46,11 +46,12 @@ test('a real Caddy with forward_auth in front of an API (examples/caddy)', async
   t.equal(passed.status, 200, 'a valid token reaches the API')
   t.match(await passed.json(), { path: '/profile', subject: /^[0-9a-f-]{36}$/, session: /.+/ })
 
-  const forged = await through('/profile', token, { 'x-auth-subject': 'admin', 'x-auth-client': 'root', 'x-auth-scope': 'admin' })
+  const forged = await through('/profile', token, { 'x-auth-subject': 'admin', 'x-auth-client': 'root', 'x-auth-scope': 'admin', 'x-auth-actor': 'root' })
   const forgedSeen = (await forged.json()) as Record<string, string>
   t.not(forgedSeen.subject, 'admin', 'a caller cannot set X-Auth-Subject itself')
   t.notOk(forgedSeen.client, 'nor X-Auth-Client, which a user token does not have')
   t.notOk(forgedSeen.scope, 'nor X-Auth-Scope')
+  t.notOk(forgedSeen.actor, 'nor X-Auth-Actor')
 
   const child = (await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(token) })).json().access_token as string
   t.equal((await through('/profile', token)).status, 401, 'a rotated token is stopped at the gateway')

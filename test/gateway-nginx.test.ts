@@ -47,10 +47,11 @@ test('a real nginx with auth_request in front of an API (examples/nginx)', async
   t.match(seen, { path: '/profile', subject: /^[0-9a-f-]{36}$/, session: /.+/ })
   t.notOk(seen.client, 'a user token has no client (nginx drops empty headers)')
 
-  const forged = await fetch(`${gateway}/profile`, { headers: { ...bearer(token), 'x-auth-subject': 'admin', 'x-auth-client': 'root' } })
+  const forged = await fetch(`${gateway}/profile`, { headers: { ...bearer(token), 'x-auth-subject': 'admin', 'x-auth-client': 'root', 'x-auth-actor': 'root' } })
   const forgedSeen = (await forged.json()) as Record<string, string>
   t.not(forgedSeen.subject, 'admin', 'a caller cannot set X-Auth-Subject itself')
   t.notOk(forgedSeen.client, 'nor X-Auth-Client, even where the token has none')
+  t.notOk(forgedSeen.actor, 'nor X-Auth-Actor')
 
   const child = (await app.inject({ method: 'POST', url: '/api/refresh', headers: bearer(token) })).json().access_token as string
   const rotated = await through('/profile', token)

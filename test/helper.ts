@@ -118,6 +118,18 @@ export async function buildTestApp(t: TestContext, mode: StoreMode, overrides: E
   return buildApp(t, await storeEnv(t, mode, overrides), clock)
 }
 
+/** Two instances listening on loopback with the same stores, and one ISSUER: A's address. */
+export async function listeningPair(t: TestContext, mode: StoreMode, overrides: Env = {}): Promise<{ a: FastifyInstance; b: FastifyInstance; env: Env; issuer: string; urlB: string }> {
+  const [portA, portB] = [await freePort(), await freePort()]
+  const issuer = `http://127.0.0.1:${portA}`
+  const env = await storeEnv(t, mode, { ISSUER: issuer, ...overrides })
+  const a = await buildApp(t, env)
+  const b = await buildApp(t, env)
+  await a.listen({ port: portA, host: '127.0.0.1' })
+  await b.listen({ port: portB, host: '127.0.0.1' })
+  return { a, b, env, issuer, urlB: `http://127.0.0.1:${portB}` }
+}
+
 export interface Account {
   email: string
   password: string

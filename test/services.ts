@@ -128,7 +128,7 @@ export async function gatewayBackends(t: TestContext): Promise<{ app: FastifyIns
   const api = createHttpServer((request, response) => {
     response.setHeader('content-type', 'application/json')
     const { headers } = request
-    response.end(JSON.stringify({ path: request.url, subject: headers['x-auth-subject'], session: headers['x-auth-session'], client: headers['x-auth-client'], scope: headers['x-auth-scope'] }))
+    response.end(JSON.stringify({ path: request.url, subject: headers['x-auth-subject'], session: headers['x-auth-session'], client: headers['x-auth-client'], scope: headers['x-auth-scope'], actor: headers['x-auth-actor'] }))
   })
   await new Promise<void>((resolve) => api.listen(apiPort, '127.0.0.1', resolve))
   t.teardown(() => new Promise((resolve) => api.close(resolve)))

@@ -5,7 +5,8 @@
  * `--federated-*` trust another issuer's token for it (a Kubernetes service account, a SPIFFE ID).
  * `--audience`: a resource (RFC 8707) the client may ask tokens for; the first is its tokens' default. Never
  * DEFAULT_AUDIENCE, the user tokens' audience.
- * `--allow`: introspect or revoke tokens that are not the client's own, read the revocation feed.
+ * `--allow`: introspect or revoke tokens that are not the client's own, read the revocation feed, exchange
+ * tokens (RFC 8693) for one of its `--exchange-audience`s.
  * `delete` and `rotate-secret` also refuse every token the client holds, at once.
  * stdout carries only JSON; the store used and every error go to stderr.
  */
@@ -32,14 +33,19 @@ import {
 import type { CommandIo } from '../cli.js'
 
 const USAGE = `usage: npm run -s clients -- <command>
-  create <client_id> [--scope "a b"] [--audience <uri>]... [--allow introspect|revoke|revocations]...
-         [<credential>]       a new client. Its tokens are for the first --audience unless a grant
+  create <client_id> [--scope "a b"] [--audience <uri>]... [--allow introspect|revoke|revocations|exchange]...
+         [--exchange-audience <uri>]... [<credential>]
+                                 a new client. Its tokens are for the first --audience unless a grant
                                  names another (resource). Without a credential option it gets a
-                                 secret, printed once (client_secret_basic, client_secret_post)
+                                 secret, printed once (client_secret_basic, client_secret_post).
+                                 --allow exchange: it may trade a token it was sent (RFC 8693 token
+                                 exchange) for one addressed to an --exchange-audience
   list                           every client (never a secret)
   show <client_id>               one client (never its secret), auth_method included
-  update <client_id> [--scope "a b"] [--audience <uri>]... [--allow <privilege>]... [<credential> | --secret]
-                                 replaces the fields given (--audience '' or --allow '' for none).
+  update <client_id> [--scope "a b"] [--audience <uri>]... [--allow <privilege>]... [--exchange-audience <uri>]...
+         [<credential> | --secret]
+                                 replaces the fields given (--audience '', --allow '' or
+                                 --exchange-audience '' for none).
                                  A new credential, or --secret (a new secret, printed once), replaces
                                  the old one at once and refuses every token issued
   rotate-secret <client_id>      a new secret, printed once; the old one and every token issued stop
@@ -68,6 +74,7 @@ const OPTIONS = {
   scope: { type: 'string' },
   audience: { type: 'string', multiple: true },
   allow: { type: 'string', multiple: true },
+  'exchange-audience': { type: 'string', multiple: true },
   secret: { type: 'boolean' },
   'jwks-uri': { type: 'string' },
   'jwks-file': { type: 'string' },
@@ -165,7 +172,7 @@ function parseCommand(args: string[]): Command {
   const { positionals, values } = parsed
   if (values.help === true) return { name: 'help' }
   const [name, clientId, ...extra] = positionals
-  const fieldOptions = values.scope !== undefined || values.audience !== undefined || values.allow !== undefined
+  const fieldOptions = values.scope !== undefined || values.audience !== undefined || values.allow !== undefined || values['exchange-audience'] !== undefined
   const credentialNamed = CREDENTIAL_OPTIONS.some((option) => values[option] !== undefined)
   if (name === 'list') {
     if (clientId !== undefined || fieldOptions || credentialNamed) throw new UsageError('list takes no argument')
@@ -183,23 +190,25 @@ function parseCommand(args: string[]): Command {
     const registration: ClientRegistration = {
       scopes: scopesOf(values.scope ?? ''),
       audiences: audiencesOf(values.audience ?? []),
-      privileges: privilegesOf(values.allow ?? [])
+      privileges: privilegesOf(values.allow ?? []),
+      exchange_audiences: audiencesOf(values['exchange-audience'] ?? [])
     }
     const credential = credentialOf(values)
     if (credential !== undefined) registration.credential = credential
     return { name, clientId, registration }
   }
   if (name === 'update') {
-    if (!fieldOptions && !credentialNamed) throw new UsageError('update needs --scope, --audience, --allow, a credential option or --secret')
+    if (!fieldOptions && !credentialNamed) throw new UsageError('update needs --scope, --audience, --allow, --exchange-audience, a credential option or --secret')
     const changes: Partial<ClientRegistration> = {}
     if (values.scope !== undefined) changes.scopes = scopesOf(values.scope)
     if (values.audience !== undefined) changes.audiences = audiencesOf(values.audience)
     if (values.allow !== undefined) changes.privileges = privilegesOf(values.allow)
+    if (values['exchange-audience'] !== undefined) changes.exchange_audiences = audiencesOf(values['exchange-audience'])
     const credential = credentialOf(values)
     if (credential !== undefined) changes.credential = credential
     return { name, clientId, changes }
   }
-  if (fieldOptions || credentialNamed) throw new UsageError(`${name} takes no --scope, --audience, --allow or credential option`)
+  if (fieldOptions || credentialNamed) throw new UsageError(`${name} takes no --scope, --audience, --allow, --exchange-audience or credential option`)
   return { name, clientId }
 }
 
@@ -209,11 +218,12 @@ function describeStore(config: Config): string {
 }
 
 /** A client as the commands print it: its credential's public parts, never a secret or its hash. */
-const shown = ({ client_id, scopes, audiences, privileges, auth_method, jwks_uri, jwks, federated_issuer, federated_subject, created_at }: Client) => ({
+const shown = ({ client_id, scopes, audiences, privileges, exchange_audiences, auth_method, jwks_uri, jwks, federated_issuer, federated_subject, created_at }: Client) => ({
   client_id,
   scope: scopes.join(' '),
   audiences,
   privileges,
+  ...(exchange_audiences.length === 0 ? {} : { exchange_audiences }),
   auth_method,
   ...(jwks_uri === undefined ? {} : { jwks_uri }),
   ...(jwks === undefined ? {} : { jwks }),
@@ -269,6 +279,10 @@ async function execute(command: Command, io: CommandIo): Promise<void> {
   const audiences = command.name === 'create' ? command.registration.audiences : command.name === 'update' ? command.changes.audiences : undefined
   if (audiences?.includes(config.DEFAULT_AUDIENCE)) {
     throw new UsageError(`--audience ${config.DEFAULT_AUDIENCE} is DEFAULT_AUDIENCE, the user tokens' audience: a client's tokens need one of their own`)
+  }
+  const exchangeAudiences = command.name === 'create' ? command.registration.exchange_audiences : command.name === 'update' ? command.changes.exchange_audiences : undefined
+  if (exchangeAudiences?.includes(config.DEFAULT_AUDIENCE)) {
+    throw new UsageError(`--exchange-audience ${config.DEFAULT_AUDIENCE} is DEFAULT_AUDIENCE, the user tokens' audience: an exchanged token is addressed to a service`)
   }
   if (command.name === 'create') await checkCredential(command.registration.credential, config, io)
   if (command.name === 'update') await checkCredential(command.changes.credential, config, io)

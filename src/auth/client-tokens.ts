@@ -63,8 +63,8 @@ export interface ClientTokenDependencies {
   config: Pick<Config, 'CLIENT_TOKEN_TTL' | 'DEFAULT_AUDIENCE'>
 }
 
-/** A client's own token: a client-credentials token issued to it. */
-const isOwn = (verified: VerifiedToken, client: Client): boolean => verified.kind === 'client' && verified.claims.client_id === client.client_id
+/** A client's own token: a client-credentials token issued to it, or a token it got by exchange. */
+const isOwn = (verified: VerifiedToken, client: Client): boolean => verified.kind !== 'user' && verified.claims.client_id === client.client_id
 
 export function createClientTokens({ clientTokenStore, sessionStore, issuer, signedTokens, verifier, clock, config }: ClientTokenDependencies): ClientTokens {
   return {
@@ -141,7 +141,9 @@ export function createClientTokens({ clientTokenStore, sessionStore, issuer, sig
         throw new OAuthError(400, 'unauthorized_client', 'the client may revoke only its own tokens')
       }
       const now = clock.now()
-      if (verified.kind === 'client') {
+      // A delegated token is its acting client's: revoked alone, it leaves the user's session (and its origins) alive;
+      // the tokens exchanged from it are refused with it (their exchanged_from names it).
+      if (verified.kind !== 'user') {
         await clientTokenStore.revoke(verified.claims, now)
         return { kind: 'client', client_id: verified.claims.client_id }
       }

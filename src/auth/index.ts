@@ -10,6 +10,7 @@ import { createAccountAdmin, type AccountAdmin } from './account-admin.js'
 import { createAccountTokens, type AccountTokens } from './account-tokens.js'
 import { createAccounts, type Accounts } from './accounts.js'
 import { createClientTokens, type ClientTokens } from './client-tokens.js'
+import { createTokenExchange, type TokenExchange } from './token-exchange.js'
 import { createClientAssertions, type ClientAssertions } from './client-assertions.js'
 import { createClients, type Clients } from './clients.js'
 import { monotonicOf, systemClock, type Clock } from './clock.js'
@@ -30,6 +31,8 @@ export interface Auth {
   sessions: Sessions
   clients: Clients
   clientTokens: ClientTokens
+  /** RFC 8693 token exchange at /oauth/token. */
+  tokenExchange: TokenExchange
   verifier: Verifier
   issuer: TokenIssuer
   keys: KeySet
@@ -123,6 +126,7 @@ export async function openAuthWithFeeds(config: Config, options: AuthOptions): P
       })
     }),
     clientTokens: clientTokenService,
+    tokenExchange: createTokenExchange({ verifier, issuer, config }),
     verifier,
     issuer,
     keys,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
 import type { KeySet } from '../keys/key-set.js'
-import type { ClientClaims, UserClaims } from '../schemas/tokens.js'
+import type { ClientClaims, DelegatedClaims, UserClaims } from '../schemas/tokens.js'
 
 /** Signs a payload into a compact JWS with the current key (@fastify/jwt's `jwt.sign` has this shape). */
 export type SignPayload = (payload: Record<string, unknown>) => string
@@ -12,6 +12,8 @@ export interface TokenIssuer {
   signUser(claims: Omit<UserClaims, 'iss' | 'jti' | 'aud'> & { jti?: string }): { token: string; claims: UserClaims }
   /** A client-credentials token (`typ: at+jwt`, RFC 9068); `iss` and a fresh `jti` are added here. */
   signClient(claims: Omit<ClientClaims, 'iss' | 'jti'>): { token: string; claims: ClientClaims }
+  /** A delegated token (token exchange, RFC 8693): an access token as a client's (`typ: at+jwt`), with `act`. */
+  signDelegated(claims: Omit<DelegatedClaims, 'iss' | 'jti'>): { token: string; claims: DelegatedClaims }
 }
 
 /** 128 random bits: a `jti` no one can guess or collide with (RFC 7519 §4.1.7). */
@@ -44,6 +46,10 @@ export function createTokenIssuer(keys: KeySet, names: { issuer: string; audienc
       return { token: signUser(payload), claims: { ...payload, iss: issuer } }
     },
     signClient(claims) {
+      const payload = { ...claims, jti: newJti() }
+      return { token: signClient(payload), claims: { ...payload, iss: issuer } }
+    },
+    signDelegated(claims) {
       const payload = { ...claims, jti: newJti() }
       return { token: signClient(payload), claims: { ...payload, iss: issuer } }
     }

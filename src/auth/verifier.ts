@@ -1,10 +1,23 @@
 import { createVerifier as createJwtVerifier, type Algorithm } from 'fast-jwt'
 import { ServiceError } from '../errors.js'
-import { claimsFitKind, GenerationalCache, REQUIRED_CLAIMS, sessionEndMs, tokenKindOf, type FeedLayout, type FeedReader, type RevocationReplica } from '@jwt-auth-service/verifier/feed'
+import {
+  claimsFitKind,
+  delegatedChecks,
+  GenerationalCache,
+  REQUIRED_CLAIMS,
+  sessionEndMs,
+  tokenKind,
+  tokenKindOf,
+  type FeedLayout,
+  type FeedReader,
+  type RevocationCheck,
+  type RevocationReplica,
+  type TokenKind
+} from '@jwt-auth-service/verifier/feed'
 import type { KeySet } from '../keys/key-set.js'
 import type { UserClaims, VerifiedToken } from '../schemas/tokens.js'
-import type { ClientTokenStore } from '../stores/client-tokens/index.js'
-import type { SessionStore, TokenStatus } from '../stores/sessions/index.js'
+import type { ClientTokenRef, ClientTokenStore } from '../stores/client-tokens/index.js'
+import type { SessionStore, TokenRef, TokenStatus } from '../stores/sessions/index.js'
 import type { Clock } from './clock.js'
 
 const ACTIVE: Promise<TokenStatus> = Promise.resolve('active')
@@ -78,7 +91,7 @@ export interface SignedTokenReader {
  */
 const VERIFIED_CACHE_SIZE = 5_000
 
-type SignedPayload = { kind: 'user' | 'client'; payload: Record<string, unknown> }
+type SignedPayload = { kind: TokenKind; payload: Record<string, unknown> }
 
 type JwtVerifier = (token: string) => { payload: Record<string, unknown> }
 
@@ -135,13 +148,15 @@ export function createSignedTokenReader(keys: KeySet, options: { issuer: string;
     const header = headerOf(token)
     const entry = typeof header?.kid === 'string' ? verifiers.get(header.kid) : undefined
     if (entry === undefined) throw new ServiceError('TOKEN_INVALID', 'the token was not signed by one of our keys')
-    const kind = tokenKindOf(header?.typ)
-    if (kind === undefined) throw new ServiceError('TOKEN_INVALID')
+    const typKind = tokenKindOf(header?.typ)
+    if (typKind === undefined) throw new ServiceError('TOKEN_INVALID')
+    let payload: Record<string, unknown>
     try {
-      return { kind, payload: entry[kind](token).payload }
+      payload = entry[typKind](token).payload
     } catch {
       throw new ServiceError('TOKEN_INVALID')
     }
+    return { kind: tokenKind(typKind, payload), payload }
   }
 
   return {
@@ -191,16 +206,37 @@ export function createServiceVerifier({ signedTokens, sessionStore, clientTokenS
     return verified
   }
 
-  const strictStatusOf = (verified: VerifiedToken): Promise<TokenStatus> =>
-    verified.kind === 'user' ? sessionStore.check(verified.claims, clock.now()) : clientTokenStore.check(verified.claims, clock.now())
+  const strictCheck = (check: RevocationCheck, now: number): Promise<TokenStatus> =>
+    check.kind === 'session' ? sessionStore.check(check.claims as TokenRef, now) : clientTokenStore.check(check.claims as ClientTokenRef, now)
+
+  /** A delegated token: all of its checks in the same tick, so that they share one round trip. */
+  async function strictChainStatus(checks: RevocationCheck[], now: number): Promise<TokenStatus> {
+    const statuses = await Promise.all(checks.map((check) => strictCheck(check, now)))
+    return statuses.every((status) => status === 'active') ? 'active' : 'revoked'
+  }
+
+  function strictStatusOf(verified: VerifiedToken): Promise<TokenStatus> {
+    const now = clock.now()
+    if (verified.kind === 'user') return sessionStore.check(verified.claims, now)
+    if (verified.kind === 'client') return clientTokenStore.check(verified.claims, now)
+    return strictChainStatus(delegatedChecks(verified.claims), now)
+  }
 
   function replicatedStatusOf({ replica, feedReader, layout, maxLagMs }: ReplicatedCheck, verified: VerifiedToken): Promise<TokenStatus> {
     if (feedReader.lagMs() > maxLagMs) return strictStatusOf(verified)
-    const owner = verified.kind === 'user' ? verified.claims.sub : verified.claims.client_id
-    const verdict = replica.verdict(verified.claims, layout.shardOf(owner), clock.now())
-    // A token of a generation the replica has not seen yet: the store knows.
-    if (verdict === 'unknown') return strictStatusOf(verified)
-    return verdict === 'revoked' ? REVOKED : ACTIVE
+    const now = clock.now()
+    const checks: RevocationCheck[] =
+      verified.kind === 'delegated'
+        ? delegatedChecks(verified.claims)
+        : [{ owner: verified.kind === 'user' ? verified.claims.sub : verified.claims.client_id, kind: verified.kind === 'user' ? 'session' : 'client', claims: verified.claims }]
+    let unknown = false
+    for (const check of checks) {
+      const verdict = replica.verdict(check.claims, layout.shardOf(check.owner), now)
+      if (verdict === 'revoked') return REVOKED
+      // A token of a generation the replica has not seen yet: the store knows.
+      if (verdict === 'unknown') unknown = true
+    }
+    return unknown ? strictStatusOf(verified) : ACTIVE
   }
 
   const statusOf = (verified: VerifiedToken): Promise<TokenStatus> =>

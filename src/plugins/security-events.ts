@@ -22,6 +22,7 @@ export type SecurityEvent =
   | 'email.verified'
   | 'token.revoked'
   | 'client.token_issued'
+  | 'client.token_exchanged'
   | 'client.auth_failed'
   | 'client.feed_subscribed'
 

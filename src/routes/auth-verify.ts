@@ -75,7 +75,7 @@ const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
           }
           throw error
         })
-        const granted = verified.kind === 'client' ? verified.claims.scope : ''
+        const granted = verified.kind === 'user' ? '' : verified.claims.scope
         const required = parseScopes(request.query.scope ?? '')
         const missing = missingScopes(granted, required)
         if (missing.length > 0) {
@@ -85,9 +85,11 @@ const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
         }
         reply.headers({
           'x-auth-subject': verified.claims.sub,
-          'x-auth-session': verified.kind === 'user' ? verified.claims.sid : '',
+          'x-auth-session': verified.kind === 'client' ? '' : (verified.claims.sid ?? ''),
           'x-auth-scope': granted,
-          'x-auth-client': verified.kind === 'client' ? verified.claims.client_id : '',
+          'x-auth-client': verified.kind === 'user' ? '' : verified.claims.client_id,
+          // RFC 8693 §4.1: the client acting for the subject, on a token got by exchange.
+          'x-auth-actor': verified.kind === 'delegated' ? verified.claims.act.sub : '',
           'cache-control': 'no-store'
         })
         return { sub: verified.claims.sub }

@@ -2,11 +2,12 @@ import Type, { type Static } from 'typebox'
 
 /**
  * What a client may do besides getting tokens for itself (RFC 7662 §2.1, RFC 7009 §2.1: the server
- * decides): introspect and revoke tokens that are not its own, and read the revocation feed.
+ * decides): introspect and revoke tokens that are not its own, read the revocation feed, and exchange a
+ * token it was sent for one addressed to another service (RFC 8693; the audiences: `exchange_audiences`).
  */
-export const Privilege = Type.Union([Type.Literal('introspect'), Type.Literal('revoke'), Type.Literal('revocations')])
+export const Privilege = Type.Union([Type.Literal('introspect'), Type.Literal('revoke'), Type.Literal('revocations'), Type.Literal('exchange')])
 export type Privilege = Static<typeof Privilege>
-export const PRIVILEGES: readonly Privilege[] = ['introspect', 'revoke', 'revocations']
+export const PRIVILEGES: readonly Privilege[] = ['introspect', 'revoke', 'revocations', 'exchange']
 
 /**
  * How a client proves itself at /oauth/*: a shared secret (client_secret_basic or client_secret_post,
@@ -28,6 +29,8 @@ export const Client = Type.Object({
   /** The audiences (RFC 8707 resource indicators) it may ask tokens for; the first is its tokens' default. */
   audiences: Type.Array(Type.String()),
   privileges: Type.Array(Privilege),
+  /** The audiences it may exchange a token for (RFC 8693 `resource` or `audience`), with the `exchange` privilege. */
+  exchange_audiences: Type.Array(Type.String()),
   auth_method: AuthMethod,
   /** private_key_jwt and federated: where the keys are (fetched and cached), or the keys themselves. */
   jwks_uri: Type.Optional(Type.String()),
@@ -49,7 +52,7 @@ export type ClientCredential =
   | ({ auth_method: 'federated'; federated_issuer: string; federated_subject: string } & KeySource)
 
 /** What a client is registered with (the CLI's create); without a credential, a secret. */
-export type ClientRegistration = Pick<Client, 'scopes' | 'audiences' | 'privileges'> & { credential?: ClientCredential }
+export type ClientRegistration = Pick<Client, 'scopes' | 'audiences' | 'privileges'> & { exchange_audiences?: string[]; credential?: ClientCredential }
 
 /** The credential a client record describes. */
 export function credentialOf(client: Client): ClientCredential {

@@ -1,3 +1,4 @@
+import type { Actor, ExchangedFrom } from '@jwt-auth-service/verifier/feed'
 import Type, { type Static } from 'typebox'
 
 /** The claims of a user token (README, "API"). Times are seconds, as JWT counts them (RFC 7519 §2). */
@@ -36,5 +37,18 @@ export const ClientClaims = Type.Object({
 })
 export type ClientClaims = Static<typeof ClientClaims>
 
-/** A token the verifier accepted, told apart by its `typ`. */
-export type VerifiedToken = { kind: 'user'; claims: UserClaims } | { kind: 'client'; claims: ClientClaims }
+/**
+ * The claims of a delegated token (RFC 8693 token exchange, `typ: at+jwt`): `sub` is the subject's (a user, or
+ * the client whose token was exchanged), `client_id` the acting client, `act` who acts (nested along a chain).
+ */
+export type DelegatedClaims = Omit<ClientClaims, 'sub'> & {
+  sub: string
+  act: Actor
+  /** A user subject's session. */
+  sid?: string
+  /** The tokens it was exchanged from, root first: it passes only while each would (the verifier package's delegation.ts). */
+  exchanged_from: ExchangedFrom[]
+}
+
+/** A token the verifier accepted, told apart by its `typ` (and, for a delegated one, its `act`). */
+export type VerifiedToken = { kind: 'user'; claims: UserClaims } | { kind: 'client'; claims: ClientClaims } | { kind: 'delegated'; claims: DelegatedClaims }

@@ -29,7 +29,7 @@ for (const mode of STORE_MODES) {
   test(`the client registry (${mode})`, async (t) => {
     const { auth, clock } = await openTestAuth(t, mode)
     const { client, secret } = await newClient(auth, 'billing')
-    t.same(client, { client_id: 'billing', scopes: ['orders:read', 'orders:write'], audiences: [ORDERS], privileges: [], auth_method: 'client_secret', created_at: toIso(clock.now()) }, 'created_at from the clock')
+    t.same(client, { client_id: 'billing', scopes: ['orders:read', 'orders:write'], audiences: [ORDERS], privileges: [], exchange_audiences: [], auth_method: 'client_secret', created_at: toIso(clock.now()) }, 'created_at from the clock')
     t.match(secret, /^[A-Za-z0-9_-]{43}$/, '256-bit secret')
     await t.rejects(newClient(auth, 'billing'), ClientExistsError, 'a duplicate id is refused')
     await newClient(auth, 'archive', ['orders:read'])

@@ -3,7 +3,7 @@ import { test } from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { bearerTokenOf, missingScopes, normalizedTyp } from '@jwt-auth-service/verifier'
-import { claimsFitKind, REQUIRED_CLAIMS, sessionEndMs, tokenKindOf } from '@jwt-auth-service/verifier/feed'
+import { actorDepth, claimsFitKind, delegatedChecks, MAX_ACTOR_DEPTH, REQUIRED_CLAIMS, sessionEndMs, tokenKind, tokenKindOf } from '@jwt-auth-service/verifier/feed'
 
 test('bearerTokenOf: the token, no credentials (undefined), or malformed ones (null)', async (t) => {
   const cases: [string | undefined, string | undefined | null][] = [
@@ -71,6 +71,43 @@ test("claimsFitKind: a user's token names its session, a client's its client and
       t.notOk(claimsFitKind(kind, { ...(kind === 'user' ? user : client), [claim]: undefined }), `${kind}: without ${claim}`)
     }
   }
+})
+
+test("a delegated token (token exchange): an at+jwt with act, its acting client's, and where it came from", async (t) => {
+  const origin = { sub: 'ada', sid: 's1', iat: 1 }
+  const delegated = { iss: 'i', sub: 'ada', aud: 'p', iat: 1, exp: 2, jti: 'j2', client_id: 'orders', scope: 'pay', act: { sub: 'orders' }, sid: 's1', exchanged_from: [origin] }
+  t.equal(tokenKind('client', delegated), 'delegated', 'an at+jwt with act')
+  t.equal(tokenKind('client', { ...delegated, act: undefined }), 'client')
+  t.equal(tokenKind('user', delegated), 'user', 'a user typ stays a user token, whose claims then do not fit')
+  t.ok(claimsFitKind('delegated', delegated))
+  const twoHops = { ...delegated, client_id: 'payments', act: { sub: 'payments', act: { sub: 'orders' } }, exchanged_from: [origin, { client_id: 'orders', jti: 'j2', iat: 1, exp: 2, epoch: 5 }] }
+  t.ok(claimsFitKind('delegated', twoHops), 'two hops')
+  const refused: [string, Record<string, unknown>][] = [
+    ['no act', { ...delegated, act: undefined }],
+    ['an act whose sub is not the client', { ...delegated, act: { sub: 'payments' } }],
+    ['an act without sub', { ...delegated, act: { client: 'orders' } }],
+    ['a nested act that is no actor', { ...delegated, act: { sub: 'orders', act: 'x' } }],
+    ['no exchanged_from', { ...delegated, exchanged_from: undefined }],
+    ['an empty exchanged_from', { ...delegated, exchanged_from: [] }],
+    ['an origin of neither shape', { ...delegated, exchanged_from: [{ jti: 'x', iat: 1 }] }],
+    ['a client origin without exp', { ...delegated, exchanged_from: [{ client_id: 'c', jti: 'x', iat: 1 }] }],
+    ['no scope', { ...delegated, scope: undefined }],
+    ['no client_id', { ...delegated, client_id: undefined }]
+  ]
+  for (const [name, payload] of refused) t.notOk(claimsFitKind('delegated', payload), name)
+  t.notOk(claimsFitKind('client', delegated), 'as a plain client token: sub is not client_id')
+
+  t.equal(actorDepth(undefined), 0)
+  t.equal(actorDepth({ sub: 'a', act: { sub: 'b', act: { sub: 'c' } } }), 3)
+  let deep: { sub: string; act?: unknown } = { sub: 'x' }
+  for (let depth = 1; depth <= MAX_ACTOR_DEPTH; depth++) deep = { sub: 'x', act: deep }
+  t.equal(actorDepth(deep), -1, 'deeper than MAX_ACTOR_DEPTH')
+
+  t.same(delegatedChecks(twoHops), [
+    { owner: 'payments', kind: 'client', claims: { client_id: 'payments', jti: 'j2', iat: 1, exp: 2, epoch: undefined, gen: undefined } },
+    { owner: 'ada', kind: 'session', claims: { sub: 'ada', sid: 's1', jti: 'j2', iat: 1, exp: 2, gen: undefined } },
+    { owner: 'orders', kind: 'client', claims: { client_id: 'orders', jti: 'j2', iat: 1, exp: 2, epoch: 5, gen: undefined } }
+  ], 'its own state without sid, the session, and each client token along the way')
 })
 
 test("sessionEndMs: auth_time plus SESSION_TTL, in ms", async (t) => {

@@ -43,7 +43,7 @@ test('createVerifier without issuer, audience or feed throws', async (t) => {
   t.throws(() => createVerifier({ issuer: 'http://auth.test', audience: 'http://auth.test' } as unknown as VerifierOptions), /feed/)
   const complete = { issuer: 'http://auth.test', audience: 'http://auth.test', feed }
   for (const accept of [undefined, [], ['admin'], 'user']) {
-    t.throws(() => createVerifier({ ...complete, accept } as unknown as VerifierOptions), /`accept` is required: \['user'\], \['client'\] or \['user', 'client'\]/, `accept ${JSON.stringify(accept)}`)
+    t.throws(() => createVerifier({ ...complete, accept } as unknown as VerifierOptions), /`accept` is required: the kinds of token this service takes, among 'user', 'client' and 'delegated'/, `accept ${JSON.stringify(accept)}`)
   }
   t.throws(() => createVerifier({ ...complete, audience: [], accept: ['user'] }), /audience/, 'an empty list of audiences')
 })

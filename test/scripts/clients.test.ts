@@ -6,7 +6,7 @@ import { test } from 'tap'
 import { CLIENT_ASSERTION_TYPE } from '../../src/auth/client-assertions.js'
 import { runClients } from '../../scripts/clients/command.js'
 import { runCommand, spawnCommand } from '../cli.js'
-import { assertError, assertOAuthError, basic, bearer, buildApp, CLIENT_AUDIENCE, CLIENT_VERIFY_URL, form, STORE_MODES, storeEnv, type Env } from '../helper.js'
+import { assertError, assertOAuthError, basic, bearer, buildApp, CLIENT_AUDIENCE, CLIENT_VERIFY_URL, form, registerAndLogin, STORE_MODES, storeEnv, type Env } from '../helper.js'
 
 // The command in-process; the built CLI where the process is the point.
 const clients = (env: Env, ...args: string[]) => runCommand(runClients, env, args)
@@ -66,6 +66,28 @@ for (const mode of STORE_MODES) {
     }
     t.match(JSON.parse((await clients(env, 'show', 'billing')).stdout), { audiences: [orders, 'https://invoices.internal/v1'] }, 'and changes nothing')
   })
+
+  test(`npm run clients: --allow exchange and --exchange-audience (${mode})`, async (t) => {
+    const env = await storeEnv(t, mode)
+    const payments = 'https://payments.internal'
+    const created = await clients(env, 'create', 'orders', '--scope', 'pay', '--allow', 'exchange', '--exchange-audience', payments)
+    t.equal(created.status, 0, created.stderr)
+    t.match(JSON.parse(created.stdout), { privileges: ['exchange'], exchange_audiences: [payments] })
+    t.match(JSON.parse((await clients(env, 'show', 'orders')).stdout), { exchange_audiences: [payments] })
+
+    const app = await buildApp(t, env)
+    const ada = await registerAndLogin(app)
+    const exchange = (resource: string) =>
+      app.inject(form('/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: ada.token, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', resource }, basic('orders', JSON.parse(created.stdout).client_secret)))
+    t.equal((await exchange(payments)).statusCode, 200, 'the client the CLI made exchanges for its audience')
+
+    const refused = await clients(env, 'update', 'orders', '--exchange-audience', env.ISSUER!)
+    t.equal(refused.status, 2, 'DEFAULT_AUDIENCE is refused as an exchange audience')
+    t.match(refused.stderr, /DEFAULT_AUDIENCE/)
+    t.equal((await clients(env, 'update', 'orders', '--exchange-audience', '')).status, 0)
+    t.notOk('exchange_audiences' in JSON.parse((await clients(env, 'show', 'orders')).stdout), "--exchange-audience '' clears the list")
+    assertOAuthError(t, await exchange(payments), 400, 'invalid_target')
+  })
 }
 
 test('npm run clients refuses bad input with a message and exit code 2', async (t) => {
@@ -87,6 +109,8 @@ test('npm run clients refuses bad input with a message and exit code 2', async (
     ['update without a field', ['update', 'ok'], /--scope/],
     ['update with a bad audience', ['update', 'ok', '--audience', '/orders'], /audience/],
     ['update with an unknown privilege', ['update', 'ok', '--allow', 'everything'], /--allow/],
+    ['a relative exchange audience', ['create', 'ok', '--exchange-audience', '/payments'], /audience/],
+    ['--exchange-audience on show', ['show', 'ok', '--exchange-audience', 'https://x.example'], /--exchange-audience/],
     ['an unknown option', ['list', '--bogus'], /usage/]
   ]
   for (const [description, args, message] of cases) {

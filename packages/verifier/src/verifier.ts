@@ -3,7 +3,8 @@ import { systemClock, type Clock, type Monotonic } from './clock.js'
 import { openRedisFeed } from './feed/redis-feed.js'
 import { openSseFeed } from './feed/sse.js'
 import { GenerationalCache } from './generational-cache.js'
-import { claimsFitKind, missingScopes, sessionEndMs, TOKEN_ALGORITHMS, TOKEN_KINDS, tokenKindOf, type TokenKind } from './token-profile.js'
+import { delegatedChecks, type DelegatedClaims, type RevocationCheck } from './delegation.js'
+import { claimsFitKind, missingScopes, sessionEndMs, TOKEN_ALGORITHMS, TOKEN_KINDS, tokenKind, tokenKindOf, type Actor, type ExchangedFrom, type TokenKind } from './token-profile.js'
 
 /**
  * @jwt-auth-service/verifier: verify jwt-auth-service's tokens inside another service, without a round trip,
@@ -39,6 +40,9 @@ export interface VerifierOptions {
   /**
    * The kinds of token this service takes; a token of another kind is refused, whatever its audience. Required,
    * as issuer and audience are: an API for users that took a service's token would let the service act as anyone.
+   * `delegated`: a token a client got by token exchange (RFC 8693) to call this service for a user or another
+   * client (`sub`), with `act` naming the client that acts; it is refused once its user's session ends or
+   * any token it was exchanged from is revoked.
    */
   accept: readonly TokenKind[]
   feed: FeedSource
@@ -73,9 +77,13 @@ export interface VerifiedClaims extends JWTPayload {
   /** User tokens. */
   sid?: string
   auth_time?: number
-  /** Client-credentials tokens. */
+  /** Client-credentials and delegated tokens: the client the token was issued to, and its scopes. */
   client_id?: string
   scope?: string
+  /** Delegated tokens (RFC 8693 §4.1): who acts for `sub`, nested along a chain of exchanges. */
+  act?: Actor
+  /** Delegated tokens: what their revocation is checked against (the package's delegation.ts). */
+  exchanged_from?: ExchangedFrom[]
   /** The revocation feed's generation it was issued in, and a client token's epoch (markers, not times). */
   gen?: number
   epoch?: number
@@ -118,7 +126,8 @@ const VERIFIED_CACHE_SIZE = 5_000
 
 interface Known {
   claims: VerifiedClaims
-  owner: string
+  /** What the replica is asked, all of which must pass. */
+  checks: RevocationCheck[]
 }
 
 export function createVerifier(options: VerifierOptions): TokenVerifier {
@@ -131,7 +140,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
   if (feed === undefined) throw new TypeError('createVerifier: `feed` is required ({ redisUrl } or { url, clientId, clientSecret })')
   const accept: unknown = options.accept
   if (!Array.isArray(accept) || accept.length === 0 || !accept.every((kind) => TOKEN_KINDS.includes(kind as TokenKind))) {
-    throw new TypeError("createVerifier: `accept` is required: ['user'], ['client'] or ['user', 'client'], the kinds of token this service takes")
+    throw new TypeError("createVerifier: `accept` is required: the kinds of token this service takes, among 'user', 'client' and 'delegated'")
   }
   const accepted = new Set(accept as TokenKind[])
   const maxLagMs = options.maxLagMs ?? 250
@@ -170,18 +179,23 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
       }
       throw new VerificationError('TOKEN_INVALID', 'the token is not valid')
     }
-    const kind = tokenKindOf(typ)
-    if (kind === undefined || !claimsFitKind(kind, payload)) throw new VerificationError('TOKEN_INVALID', 'the token is not one of the service\'s user or client tokens')
+    const typKind = tokenKindOf(typ)
+    const kind = typKind === undefined ? undefined : tokenKind(typKind, payload)
+    if (kind === undefined || !claimsFitKind(kind, payload)) throw new VerificationError('TOKEN_INVALID', 'the token is not one of the service\'s user, client or delegated tokens')
     if (!accepted.has(kind)) throw new VerificationError('TOKEN_INVALID', `the token is a ${kind} token; this service accepts ${acceptedKinds}`)
     const claims = Object.freeze({ ...payload, kind }) as VerifiedClaims
-    const entry = Object.freeze({ claims, owner: kind === 'user' ? claims.sub : claims.client_id! })
+    const checks: RevocationCheck[] =
+      kind === 'delegated'
+        ? delegatedChecks(claims as unknown as DelegatedClaims)
+        : [{ owner: kind === 'user' ? claims.sub : claims.client_id!, kind: kind === 'user' ? 'session' : 'client', claims }]
+    const entry = Object.freeze({ claims, checks })
     known.set(token, entry)
     return entry
   }
 
   return {
     async verify(token, { scopes } = {}) {
-      const { claims, owner } = await signed(token)
+      const { claims, checks } = await signed(token)
       const now = clock.now()
       if (sessionTtl !== undefined && claims.kind === 'user' && sessionEndMs(claims.auth_time!, sessionTtl) <= now) {
         throw new VerificationError('SESSION_EXPIRED', 'the token\'s session has ended')
@@ -189,10 +203,12 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
       if (claims.exp * 1000 <= now) throw new VerificationError('TOKEN_EXPIRED', 'the token has expired')
       const replica = source.replica()
       if (replica === undefined || source.lagMs() > maxLagMs) throw new VerificationError('FEED_STALE', 'the revocation feed is stale: the token cannot be checked')
-      const verdict = replica.verdict(claims, source.shardOf(owner), now)
-      // Issued in a generation the replica has not seen yet (Redis lost its data a moment ago): it cannot tell.
-      if (verdict === 'unknown') throw new VerificationError('FEED_STALE', 'the token is of a revocation feed generation not seen yet')
-      if (verdict === 'revoked') throw new VerificationError('TOKEN_REVOKED', 'the token has been revoked')
+      for (const check of checks) {
+        const verdict = replica.verdict(check.claims, source.shardOf(check.owner), now)
+        // Issued in a generation the replica has not seen yet (Redis lost its data a moment ago): it cannot tell.
+        if (verdict === 'unknown') throw new VerificationError('FEED_STALE', 'the token is of a revocation feed generation not seen yet')
+        if (verdict === 'revoked') throw new VerificationError('TOKEN_REVOKED', check === checks[0] ? 'the token has been revoked' : 'a token it was exchanged from has been revoked, or its session has ended')
+      }
       const missing = missingScopes(claims.scope, scopes ?? [])
       if (missing.length > 0) throw new VerificationError('INSUFFICIENT_SCOPE', `the token lacks the scope ${missing.join(' ')}`)
       return claims

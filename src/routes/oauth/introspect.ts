@@ -16,7 +16,9 @@ const Introspection = Type.Object({
   iat: Type.Optional(Type.Integer()),
   exp: Type.Optional(Type.Integer()),
   sid: Type.Optional(Type.String()),
-  auth_time: Type.Optional(Type.Integer())
+  auth_time: Type.Optional(Type.Integer()),
+  /** A token got by exchange (RFC 8693 §4.1): the acting client, and nested, the ones before it. */
+  act: Type.Optional(Type.Object({ sub: Type.String() }, { additionalProperties: true }))
 })
 
 /**
@@ -50,6 +52,10 @@ const introspect: FastifyPluginAsyncTypebox = async (fastify) => {
         exp: claims.exp
       }
       if (verified.kind === 'client') return { ...common, client_id: verified.claims.client_id, scope: verified.claims.scope }
+      if (verified.kind === 'delegated') {
+        const { client_id, scope, act, sid } = verified.claims
+        return { ...common, client_id, scope, act, ...(sid === undefined ? {} : { sid }) }
+      }
       return { ...common, sid: verified.claims.sid, auth_time: verified.claims.auth_time }
     }
   })

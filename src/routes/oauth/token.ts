@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import type { IssuedUnder } from '../../auth/client-tokens.js'
+import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../../auth/token-exchange.js'
 import { OAuthError } from '../../errors.js'
 import { authenticateClient } from './client-auth.js'
 import { ClientAuthFields, oauthErrors } from './schemas.js'
@@ -9,19 +10,37 @@ const TokenBody = Type.Object({
   grant_type: Type.String({ minLength: 1, maxLength: 200, examples: ['client_credentials'] }),
   scope: Type.Optional(Type.String({ maxLength: 2000, examples: ['orders:read'] })),
   resource: Type.Optional(Type.String({ minLength: 1, maxLength: 2000, examples: ['https://orders.example.com'] })),
+  // Token exchange (RFC 8693 §2.1).
+  subject_token: Type.Optional(Type.String({ maxLength: 16384 })),
+  subject_token_type: Type.Optional(Type.String({ maxLength: 200, examples: [ACCESS_TOKEN_TYPE] })),
+  requested_token_type: Type.Optional(Type.String({ maxLength: 200 })),
+  audience: Type.Optional(Type.String({ minLength: 1, maxLength: 2000, examples: ['https://payments.example.com'] })),
+  actor_token: Type.Optional(Type.String({ maxLength: 16384 })),
+  actor_token_type: Type.Optional(Type.String({ maxLength: 200 })),
   ...ClientAuthFields
 })
 
-/** RFC 6749 §4.4: the client-credentials grant, tokens in the RFC 9068 profile. */
+const GRANT_TYPES = ['client_credentials', TOKEN_EXCHANGE_GRANT]
+
+/**
+ * RFC 6749 §4.4: the client-credentials grant, tokens in the RFC 9068 profile; and RFC 8693 token exchange,
+ * whose delegated tokens act for the subject token's subject and die with it (auth/token-exchange.ts).
+ */
 const token: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/oauth/token', {
     schema: {
       tags: ['oauth'],
-      summary: 'Client-credentials grant (RFC 6749 §4.4); client_secret_basic or client_secret_post',
+      summary: 'Client-credentials grant (RFC 6749 §4.4) and token exchange (RFC 8693); client_secret_basic, client_secret_post or private_key_jwt',
       consumes: ['application/x-www-form-urlencoded'],
       body: TokenBody,
       response: {
-        200: Type.Object({ access_token: Type.String(), token_type: Type.Literal('Bearer'), expires_in: Type.Integer(), scope: Type.String() }),
+        200: Type.Object({
+          access_token: Type.String(),
+          issued_token_type: Type.Optional(Type.Literal(ACCESS_TOKEN_TYPE)),
+          token_type: Type.Literal('Bearer'),
+          expires_in: Type.Integer(),
+          scope: Type.String()
+        }),
         ...oauthErrors
       }
     },
@@ -31,11 +50,17 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
       let epoch: Promise<IssuedUnder> | undefined
       const client = await authenticateClient(fastify, request, { grant: true, alongside: (clientId) => (epoch = fastify.auth.clientTokens.keepEpoch(clientId, now)) })
       const { grant_type, scope, resource } = request.body
-      if (grant_type !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type', 'only client_credentials is supported')
+      if (!GRANT_TYPES.includes(grant_type)) throw new OAuthError(400, 'unsupported_grant_type', `grant_type is one of ${GRANT_TYPES.join(', ')}`)
       // Authenticated: the client's epoch was kept alongside (client-auth.ts).
-      const grant = await fastify.auth.clientTokens.issue(client, { scope, resource }, { at: now, issuedUnder: await epoch! })
-      fastify.securityEvent(request, 'client.token_issued', { client_id: client.client_id, scope: grant.scope })
+      const kept = { at: now, issuedUnder: await epoch! }
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+      if (grant_type === TOKEN_EXCHANGE_GRANT) {
+        const grant = await fastify.auth.tokenExchange.exchange(client, request.body, kept)
+        fastify.securityEvent(request, 'client.token_exchanged', { client_id: client.client_id, scope: grant.scope, audience: request.body.resource ?? request.body.audience })
+        return grant
+      }
+      const grant = await fastify.auth.clientTokens.issue(client, { scope, resource }, kept)
+      fastify.securityEvent(request, 'client.token_issued', { client_id: client.client_id, scope: grant.scope })
       return grant
     }
   })

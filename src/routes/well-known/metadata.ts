@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { ASSERTION_ALGORITHMS } from '../../auth/client-assertions.js'
+import { TOKEN_EXCHANGE_GRANT } from '../../auth/token-exchange.js'
 
 const Metadata = Type.Object({
   issuer: Type.String(),
@@ -35,7 +36,7 @@ const metadata: FastifyPluginAsyncTypebox = async (fastify) => {
     token_endpoint: `${ISSUER}/oauth/token`,
     introspection_endpoint: `${ISSUER}/oauth/introspect`,
     revocation_endpoint: `${ISSUER}/oauth/revoke`,
-    grant_types_supported: ['client_credentials'],
+    grant_types_supported: ['client_credentials', TOKEN_EXCHANGE_GRANT],
     // RFC 8414 §2 makes this member REQUIRED, and response types belong to the authorization endpoint,
     // which this server does not have (users sign in through /api/login): the honest value is empty.
     // Omitting it would break parsers that enforce the RFC; ["code"] would send clients to an

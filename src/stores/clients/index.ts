@@ -46,6 +46,7 @@ export interface ClientRow {
   scope: string
   audiences: string
   privileges: string
+  exchange_audiences: string
   secret_hash: string
   created_at: string
   auth_method: string
@@ -58,7 +59,7 @@ export interface ClientRow {
 
 /** The credential's columns, in this order in ROW_COLUMNS. */
 export const CREDENTIAL_COLUMNS = ['auth_method', 'jwks_uri', 'jwks', 'federated_issuer', 'federated_subject'] as const
-export const ROW_COLUMNS = ['client_id', 'scope', 'audiences', 'privileges', 'secret_hash', 'created_at', ...CREDENTIAL_COLUMNS] as const
+export const ROW_COLUMNS = ['client_id', 'scope', 'audiences', 'privileges', 'exchange_audiences', 'secret_hash', 'created_at', ...CREDENTIAL_COLUMNS] as const
 
 /** The credential's column values. */
 export function credentialColumns(credential: ClientCredential): Pick<ClientRow, (typeof CREDENTIAL_COLUMNS)[number]> {
@@ -80,6 +81,7 @@ export function rowOf(client: NewClient, now: string): ClientRow {
     scope: client.scopes.join(' '),
     audiences: client.audiences.join(' '),
     privileges: client.privileges.join(' '),
+    exchange_audiences: (client.exchange_audiences ?? []).join(' '),
     secret_hash: client.secret_hash,
     created_at: now,
     ...credentialColumns(client.credential)
@@ -87,24 +89,26 @@ export function rowOf(client: NewClient, now: string): ClientRow {
 }
 
 /** The columns (and their stored values) of the fields `changes` names, for an UPDATE. */
-export function changedColumns(changes: Partial<Omit<ClientRegistration, 'credential'>>): [column: 'scope' | 'audiences' | 'privileges', value: string][] {
-  const columns: [column: 'scope' | 'audiences' | 'privileges', value: string][] = []
+export function changedColumns(changes: Partial<Omit<ClientRegistration, 'credential'>>): [column: 'scope' | 'audiences' | 'privileges' | 'exchange_audiences', value: string][] {
+  const columns: [column: 'scope' | 'audiences' | 'privileges' | 'exchange_audiences', value: string][] = []
   if (changes.scopes !== undefined) columns.push(['scope', changes.scopes.join(' ')])
   if (changes.audiences !== undefined) columns.push(['audiences', changes.audiences.join(' ')])
   if (changes.privileges !== undefined) columns.push(['privileges', changes.privileges.join(' ')])
+  if (changes.exchange_audiences !== undefined) columns.push(['exchange_audiences', changes.exchange_audiences.join(' ')])
   return columns
 }
 
 const AUTH_METHODS: readonly string[] = ['client_secret', 'private_key_jwt', 'federated'] satisfies AuthMethod[]
 
 export function clientFromRow(row: ClientRow): ClientWithSecret {
-  const { client_id, scope, audiences, privileges, secret_hash, created_at, auth_method, jwks_uri, jwks, federated_issuer, federated_subject } = row
+  const { client_id, scope, audiences, privileges, exchange_audiences, secret_hash, created_at, auth_method, jwks_uri, jwks, federated_issuer, federated_subject } = row
   return {
     client_id,
     scopes: parseScopes(scope),
     audiences: parseScopes(audiences),
     // A privilege this release does not know (written by a newer one) grants nothing here.
     privileges: parseScopes(privileges).filter((name): name is Privilege => (PRIVILEGES as readonly string[]).includes(name)),
+    exchange_audiences: parseScopes(exchange_audiences),
     // A method this release does not know authenticates nothing here: 'federated' without an issuer matches no token.
     auth_method: AUTH_METHODS.includes(auth_method) ? (auth_method as AuthMethod) : 'federated',
     ...(jwks_uri === null ? {} : { jwks_uri }),

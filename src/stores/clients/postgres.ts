@@ -13,7 +13,7 @@ import {
   type ClientStore
 } from './index.js'
 
-const COLUMNS = `client_id, scope, audiences, privileges, secret_hash, ${CREDENTIAL_COLUMNS.join(', ')},
+const COLUMNS = `client_id, scope, audiences, privileges, exchange_audiences, secret_hash, ${CREDENTIAL_COLUMNS.join(', ')},
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`
 
 /**

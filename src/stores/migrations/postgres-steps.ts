@@ -119,5 +119,13 @@ export const POSTGRES_STEPS: readonly PostgresStep[] = [
       await db.query(`CREATE UNIQUE INDEX clients_federated_identity ON ${qualified(schema, 'clients')} (federated_issuer, federated_subject)
         WHERE federated_issuer IS NOT NULL`)
     }
+  },
+  {
+    version: 5,
+    name: 'clients: token exchange audiences',
+    async up(db, schema) {
+      // Space-separated, as `audiences` is; clients of earlier releases may exchange for none.
+      await db.query(`ALTER TABLE ${qualified(schema, 'clients')} ADD COLUMN exchange_audiences text NOT NULL DEFAULT ''`)
+    }
   }
 ]

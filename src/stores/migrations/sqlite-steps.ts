@@ -70,5 +70,11 @@ export const CLIENTS_SQLITE_STEPS: readonly SqliteStep[] = [
       ALTER TABLE clients ADD COLUMN federated_issuer TEXT;
       ALTER TABLE clients ADD COLUMN federated_subject TEXT;
       CREATE UNIQUE INDEX clients_federated_identity ON clients (federated_issuer, federated_subject) WHERE federated_issuer IS NOT NULL`
+  },
+  {
+    version: 4,
+    name: 'clients: token exchange audiences',
+    // Space-separated, as `audiences` is; clients of earlier releases may exchange for none.
+    up: `ALTER TABLE clients ADD COLUMN exchange_audiences TEXT NOT NULL DEFAULT ''`
   }
 ]

@@ -13,19 +13,7 @@ import { test } from 'tap'
 import { createVerifier } from '@jwt-auth-service/verifier'
 import { CLIENT_ASSERTION_TYPE } from '../../../src/auth/client-assertions.js'
 import type { ClientCredential } from '../../../src/schemas/clients.js'
-import { assertOAuthError, basic, bearer, buildApp, CLIENT_AUDIENCE, createClient, form, freePort, registerAndLogin, STORE_MODES, storeEnv, until, type TestContext } from '../../helper.js'
-
-/** Two instances on loopback, one ISSUER (A's address), the same stores. */
-async function twoInstances(t: TestContext, mode: (typeof STORE_MODES)[number], overrides: Record<string, string> = {}) {
-  const [portA, portB] = [await freePort(), await freePort()]
-  const issuer = `http://127.0.0.1:${portA}`
-  const env = await storeEnv(t, mode, { ISSUER: issuer, ...overrides })
-  const a = await buildApp(t, env)
-  const b = await buildApp(t, env)
-  await a.listen({ port: portA, host: '127.0.0.1' })
-  await b.listen({ port: portB, host: '127.0.0.1' })
-  return { a, b, issuer, urlB: `http://127.0.0.1:${portB}` }
-}
+import { assertOAuthError, basic, bearer, CLIENT_AUDIENCE, createClient, form, listeningPair, registerAndLogin, STORE_MODES, until, type TestContext } from '../../helper.js'
 
 async function keyPair(alg: 'ES256' | 'EdDSA' | 'RS256' | 'PS256', kid: string): Promise<{ privateKey: CryptoKey; jwk: JWK }> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true })
@@ -62,7 +50,7 @@ function configurationFor(issuer: string, base: string, clientId: string, privat
 
 for (const mode of STORE_MODES) {
   test(`openid-client's PrivateKeyJwt gets a token, introspects and revokes, with keys registered or at a URI (${mode})`, async (t) => {
-    const { a, issuer, urlB } = await twoInstances(t, mode)
+    const { a, issuer, urlB } = await listeningPair(t, mode)
     const inline = await keyPair('ES256', 'inline-1')
     const remote = await keyPair('EdDSA', 'remote-1')
     await register(a, 'ledger', { auth_method: 'private_key_jwt', jwks: { keys: [inline.jwk] } })
@@ -91,7 +79,7 @@ for (const mode of STORE_MODES) {
 
   test(`assertions that must not pass, each refused on two instances (${mode})`, async (t) => {
     // Many refusals from one address: the limit on them has its own test below.
-    const { a, b, issuer } = await twoInstances(t, mode, { RATE_LIMIT_CLIENT_AUTH_FAILURES: '1000' })
+    const { a, b, issuer } = await listeningPair(t, mode, { RATE_LIMIT_CLIENT_AUTH_FAILURES: '1000' })
     const own = await keyPair('ES256', 'own')
     const stranger = await keyPair('ES256', 'own') // the same kid, another key
     await register(a, 'ledger', { auth_method: 'private_key_jwt', jwks: { keys: [own.jwk] } })
@@ -144,7 +132,7 @@ for (const mode of STORE_MODES) {
 }
 
 test('a failed assertion counts toward the client-authentication limit like a wrong secret', async (t) => {
-  const { a, issuer } = await twoInstances(t, 'redis-postgres', { RATE_LIMIT_CLIENT_AUTH_FAILURES: '3' })
+  const { a, issuer } = await listeningPair(t, 'redis-postgres', { RATE_LIMIT_CLIENT_AUTH_FAILURES: '3' })
   const own = await keyPair('ES256', 'own')
   await register(a, 'ledger', { auth_method: 'private_key_jwt', jwks: { keys: [own.jwk] } })
   const now = Math.floor(Date.now() / 1000)
@@ -159,7 +147,7 @@ test('a failed assertion counts toward the client-authentication limit like a wr
 })
 
 test('a client without a secret reads the revocation feed with an access token of its own, and the library takes it', async (t) => {
-  const { a, b, issuer } = await twoInstances(t, 'redis-postgres')
+  const { a, b, issuer } = await listeningPair(t, 'redis-postgres')
   const feedUrl = `${issuer}/oauth/revocations`
   const own = await keyPair('ES256', 'feed-key')
   // The feed's URL is the resource its token is for.

@@ -14,7 +14,7 @@ test('RFC 8414 metadata at /.well-known/oauth-authorization-server, and nothing 
     token_endpoint: 'http://auth.test/oauth/token',
     introspection_endpoint: 'http://auth.test/oauth/introspect',
     revocation_endpoint: 'http://auth.test/oauth/revoke',
-    grant_types_supported: ['client_credentials'],
+    grant_types_supported: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
     // REQUIRED by RFC 8414 §2; empty, as there is no authorization endpoint.
     response_types_supported: [],
     token_endpoint_auth_methods_supported: methods,

@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS clients (
 )`
 
 const USER_COLUMNS = ['id', 'name', 'email', 'email_key', 'password_hash', 'created_at', 'updated_at', 'email_verified_at', 'disabled_at']
-const CLIENT_COLUMNS = ['client_id', 'scope', 'secret_hash', 'created_at', 'audiences', 'privileges', 'auth_method', 'jwks_uri', 'jwks', 'federated_issuer', 'federated_subject']
+const CLIENT_COLUMNS = ['client_id', 'scope', 'secret_hash', 'created_at', 'audiences', 'privileges', 'auth_method', 'jwks_uri', 'jwks', 'federated_issuer', 'federated_subject', 'exchange_audiences']
 
 /** Two releases of a one-table schema: v2 adds a column to the table v1 created. */
 const v1: PostgresStep = {

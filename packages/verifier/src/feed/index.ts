@@ -5,6 +5,7 @@
  * interface for the service and for tools, not for applications: those use createVerifier.
  */
 export * from '../token-profile.js'
+export * from '../delegation.js'
 export * from '../clock.js'
 export * from '../generational-cache.js'
 export * from '../lua.js'
