@@ -154,6 +154,53 @@ export function loadDotEnv(path = '.env'): void {
   }
 }
 
+/** Levenshtein distance, given up past `limit` (its result is then limit + 1). */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    if (Math.min(...current) > limit) return limit + 1
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+const SETTING_NAMES = Object.keys(EnvironmentSchema.properties)
+
+/**
+ * The setting a variable that is not one was probably meant as: one or two letters off (one below ten letters,
+ * none below six), or the setting without its `_FILE` (a key given inline, where only a file is read). Variables of other programs
+ * (PATH, HOSTNAME, Kubernetes' service links) are further from every setting than that.
+ */
+export function meantSetting(name: string): string | undefined {
+  if (!/^[A-Z][A-Z0-9_]{3,}$/.test(name) || SETTING_NAMES.includes(name)) return undefined
+  const file = SETTING_NAMES.find((setting) => setting === `${name}_FILE`)
+  // Short names are too close to too many words (POST, PATH): only longer ones are compared letter by letter.
+  if (file !== undefined || name.length < 6) return file
+  const limit = name.length >= 10 ? 2 : 1
+  return SETTING_NAMES.find((setting) => editDistance(name, setting, limit) <= limit)
+}
+
+/**
+ * ISSUER as every advertised URL is built on it (`${ISSUER}/.well-known/jwks.json`): without trailing slashes, and
+ * refused with a query, a fragment or an empty path segment, which no URL built on it could carry (RFC 8414 §2).
+ */
+function normalizedIssuer(text: string): string {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    throw refused('ISSUER', text, 'must be an absolute URL, e.g. https://auth.example.com')
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refused('ISSUER', text, 'must be an http or https URL')
+  if (text.includes('?') || text.includes('#')) throw refused('ISSUER', text, 'must have no query or fragment (RFC 8414 §2)')
+  const issuer = text.replace(/\/+$/, '')
+  if (new URL(issuer).pathname.includes('//')) throw refused('ISSUER', text, 'must have no empty path segment (//)')
+  return issuer
+}
+
 const refused = (name: string, text: string | undefined, reason: string): ConfigError =>
   new ConfigError(`invalid setting ${name}=${JSON.stringify(text)}: ${reason}`)
 
@@ -175,6 +222,10 @@ function presentSettings(env: Record<string, string | undefined>): Record<string
  * whose one-line message names the setting and what it accepts, so that the process stops at boot.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  for (const name of Object.keys(env)) {
+    const meant = env[name] === undefined || env[name] === '' ? undefined : meantSetting(name)
+    if (meant !== undefined) throw new ConfigError(`unknown setting ${name}: did you mean ${meant}? (README, "Settings")`)
+  }
   const parsed = Value.Default(EnvironmentSchema, Value.Convert(EnvironmentSchema, presentSettings(env)))
   const messages = new Map<string, string>()
   for (const problem of Value.Errors(EnvironmentSchema, parsed)) {
@@ -196,7 +247,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (environment.REVOCATION_CHECK === 'replicated' && !hasRedis) {
     throw new ConfigError('invalid setting REVOCATION_CHECK="replicated": the revocation feed needs Redis (set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES), or use REVOCATION_CHECK=strict')
   }
-  const issuer = environment.ISSUER ?? `http://localhost:${environment.PORT}`
+  if (environment.ACCESS_TOKEN_TTL > environment.SESSION_TTL) {
+    throw new ConfigError(
+      `invalid setting ACCESS_TOKEN_TTL=${JSON.stringify(env.ACCESS_TOKEN_TTL ?? String(environment.ACCESS_TOKEN_TTL))}: longer than SESSION_TTL=${JSON.stringify(env.SESSION_TTL ?? String(environment.SESSION_TTL))} (every token would be cut short at its session's end)`
+    )
+  }
+  if (environment.REFRESH_GRACE > 0 && environment.REFRESH_GRACE >= environment.ACCESS_TOKEN_TTL) {
+    throw new ConfigError(
+      `invalid setting REFRESH_GRACE=${JSON.stringify(env.REFRESH_GRACE ?? String(environment.REFRESH_GRACE))}: not shorter than ACCESS_TOKEN_TTL=${JSON.stringify(env.ACCESS_TOKEN_TTL ?? String(environment.ACCESS_TOKEN_TTL))} (a rotated token would stay usable as long as a new one)`
+    )
+  }
+  const issuer = environment.ISSUER === undefined ? `http://localhost:${environment.PORT}` : normalizedIssuer(environment.ISSUER)
   const audience = environment.DEFAULT_AUDIENCE ?? issuer
   if (!isResourceIndicator(audience)) {
     const setting = environment.DEFAULT_AUDIENCE === undefined ? `ISSUER=${JSON.stringify(issuer)} (DEFAULT_AUDIENCE defaults to it)` : `DEFAULT_AUDIENCE=${JSON.stringify(audience)}`

@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { ConfigError, loadConfig } from '../src/config.js'
+import { ConfigError, loadConfig, meantSetting } from '../src/config.js'
 
 test('defaults are the README settings table', async (t) => {
   const config = loadConfig({})
@@ -97,7 +97,21 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ['MANAGEMENT_PORT equal to PORT', { PORT: '8080', MANAGEMENT_PORT: '8080' }, /^invalid setting MANAGEMENT_PORT="8080": must differ from PORT=8080/],
   ['MANAGEMENT_PORT equal to the default PORT', { MANAGEMENT_PORT: '3000' }, /MANAGEMENT_PORT="3000": must differ from PORT=3000/],
   ['a MANAGEMENT_PORT that is no port', { MANAGEMENT_PORT: 'metrics' }, /MANAGEMENT_PORT="metrics": must be a whole number from 1 to 65535/],
-  ['DOCS=no', { DOCS: 'no' }, /^invalid setting DOCS="no": must be true or false$/]
+  ['DOCS=no', { DOCS: 'no' }, /^invalid setting DOCS="no": must be true or false$/],
+  ['an ISSUER with a query', { ISSUER: 'https://auth.example.com?x=1' }, /^invalid setting ISSUER="https:\/\/auth.example.com\?x=1": must have no query or fragment/],
+  ['an ISSUER with an empty query', { ISSUER: 'https://auth.example.com/?' }, /ISSUER=.*: must have no query or fragment/],
+  ['an ISSUER with a fragment', { ISSUER: 'https://auth.example.com/#top' }, /ISSUER=.*: must have no query or fragment/],
+  ['an ISSUER with //', { ISSUER: 'https://auth.example.com//v1' }, /ISSUER=.*: must have no empty path segment/],
+  ['an ISSUER that is no URL', { ISSUER: 'auth.example.com' }, /ISSUER="auth.example.com": must be an absolute URL/],
+  ['an ISSUER of another scheme', { ISSUER: 'ftp://auth.example.com' }, /ISSUER=.*: must be an http or https URL/],
+  ['the key given inline', { JWT_PRIVATE_KEY: 'x' }, /^unknown setting JWT_PRIVATE_KEY: did you mean JWT_PRIVATE_KEY_FILE\?/],
+  ['a letter off', { DATABASE_URI: 'postgres://x' }, /^unknown setting DATABASE_URI: did you mean DATABASE_URL\?/],
+  ['an underscore off', { LOGLEVEL: 'info' }, /did you mean LOG_LEVEL\?/],
+  ['two letters off in a long name', { REFRESH_GRCAE: '5' }, /did you mean REFRESH_GRACE\?/],
+  ['ACCESS_TOKEN_TTL over SESSION_TTL', { ACCESS_TOKEN_TTL: '30d', SESSION_TTL: '1d' }, /^invalid setting ACCESS_TOKEN_TTL="30d": longer than SESSION_TTL="1d"/],
+  ['ACCESS_TOKEN_TTL over the default SESSION_TTL', { ACCESS_TOKEN_TTL: '15d' }, /ACCESS_TOKEN_TTL="15d": longer than SESSION_TTL="1209600"/],
+  ['REFRESH_GRACE as long as ACCESS_TOKEN_TTL', { ACCESS_TOKEN_TTL: '60', REFRESH_GRACE: '1m' }, /^invalid setting REFRESH_GRACE="1m": not shorter than ACCESS_TOKEN_TTL="60"/],
+  ['the default REFRESH_GRACE over a short ACCESS_TOKEN_TTL', { ACCESS_TOKEN_TTL: '5' }, /REFRESH_GRACE="10": not shorter than ACCESS_TOKEN_TTL="5"/]
 ]
 for (const [description, env, message] of bad) {
   test(`refuses ${description}, naming the setting`, async (t) => {
@@ -106,3 +120,21 @@ for (const [description, env, message] of bad) {
     t.throws(() => loadConfig(env), { message: /^[^\n]+$/ }, 'in one line')
   })
 }
+
+test('ISSUER loses its trailing slashes, and DEFAULT_AUDIENCE and APP_URL with it', async (t) => {
+  const cases: [string, string][] = [['http://localhost:3058/', 'http://localhost:3058'], ['https://auth.example.com/v1//', 'https://auth.example.com/v1'], ['https://auth.example.com', 'https://auth.example.com']]
+  for (const [given, expected] of cases) {
+    const config = loadConfig({ ISSUER: given })
+    t.equal(config.ISSUER, expected, given)
+    t.equal(config.DEFAULT_AUDIENCE, expected, `${given}: DEFAULT_AUDIENCE defaults to it`)
+    t.equal(config.APP_URL, expected)
+  }
+})
+
+test('variables of other programs are not taken for misspelled settings', async (t) => {
+  const others = ['POST', 'PATH', 'HOME', 'HOSTNAME', 'TERM', 'NODE_VERSION', 'NODE_OPTIONS', 'UV_THREADPOOL_SIZE', 'MALLOC_ARENA_MAX', 'REDIS_PORT', 'REDIS_SERVICE_HOST', 'SMTP_PORT', 'KUBERNETES_PORT', 'TEST_REDIS_URL']
+  for (const name of others) t.equal(meantSetting(name), undefined, name)
+  t.doesNotThrow(() => loadConfig(Object.fromEntries(others.map((name) => [name, 'x']))), 'and they boot')
+  t.doesNotThrow(() => loadConfig({ JWT_PRIVATE_KEY: '' }), 'an empty variable is not set')
+  t.doesNotThrow(() => loadConfig({ REFRESH_GRACE: '0', ACCESS_TOKEN_TTL: '1' }), 'no grace with the shortest token')
+})

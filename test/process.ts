@@ -15,6 +15,8 @@ export interface Started {
   started: Record<string, unknown>
   /** Resolves with the exit code. */
   exited: Promise<number | null>
+  /** What the process wrote to stderr so far (the plain lines, beside the JSON log on stdout). */
+  stderr(): string
 }
 
 /**
@@ -42,7 +44,7 @@ export async function startServer(t: TestContext, env: Record<string, string>, s
   })
   for (let waited = 0; waited < 20_000; waited += 50) {
     const started = logs.find((line) => line.msg === 'jwt-auth-service started')
-    if (started !== undefined) return { child, logs, started, exited }
+    if (started !== undefined) return { child, logs, started, exited, stderr: () => stderr }
     if (child.exitCode !== null) break
     // Waits for a real process to log its start-up line.
     await sleep(50)

@@ -82,6 +82,30 @@ test('logs one start-up line: stores, key, issuer, audience, listeners, docs and
   t.equal(jwks.keys[0]!.kid, started.kid, 'the kid is the signing key\'s')
 })
 
+test('Redis down at boot: one plain warning line naming REDIS_URL (no password), and the service starts fail-closed', async (t) => {
+  const [port, redisPort] = [await freePort(), await freePort()]
+  const { started, stderr, logs } = await startServer(t, { PORT: String(port), REDIS_URL: `redis://service:hunter2@127.0.0.1:${redisPort}` })
+  t.ok(started, 'it starts')
+  const warnings = stderr().split('\n').filter((line) => line.startsWith('jwt-auth-service: warning:'))
+  t.equal(warnings.length, 1, `one line: ${stderr()}`)
+  t.match(warnings[0], new RegExp(`Redis is not reachable at REDIS_URL=redis://service:redacted@127\\.0\\.0\\.1:${redisPort} \\(.+\\); starting fail-closed`))
+  t.notMatch(stderr() + JSON.stringify(logs), /hunter2/, 'no password anywhere')
+  const url = `http://127.0.0.1:${port}`
+  t.equal((await fetch(`${url}/health/live`)).status, 200, 'alive')
+  t.equal((await fetch(`${url}/health/ready`)).status, 503, 'not ready while Redis is away')
+})
+
+test('a trailing slash on ISSUER is dropped: no advertised URL has //', async (t) => {
+  const port = await freePort()
+  await startServer(t, { PORT: String(port), ISSUER: `http://127.0.0.1:${port}/` })
+  const metadata = (await (await fetch(`http://127.0.0.1:${port}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>
+  t.equal(metadata.issuer, `http://127.0.0.1:${port}`)
+  t.equal(metadata.jwks_uri, `http://127.0.0.1:${port}/.well-known/jwks.json`)
+  const urls = Object.values(metadata).filter((value): value is string => typeof value === 'string' && value.startsWith('http'))
+  t.same(urls.filter((value) => value.slice('http://'.length).includes('//')), [], 'no // after the scheme')
+  t.equal((await fetch(metadata.jwks_uri as string)).status, 200, 'the advertised JWKS answers')
+})
+
 test('the start-up line of the embedded defaults', async (t) => {
   const port = await freePort()
   const { started } = await startServer(t, { PORT: String(port), DOCS: 'false' })

@@ -1,6 +1,7 @@
 import { failFastClusterOptions, failFastOptions, redisHosts, type RedisClient } from '@jwt-auth-service/verifier/feed'
 import { Cluster, Redis } from 'ioredis'
 import type { Config } from '../config.js'
+import { withoutPassword } from '../settings/urls.js'
 
 export type { RedisClient }
 
@@ -47,6 +48,21 @@ export async function connectRedis(config: Config, log: Logger, purpose: string)
     lastReported = performance.now()
     log.warn({ err: { message: error.message }, purpose }, 'redis connection error')
   })
-  await redis.connect().catch((error: Error) => log.warn({ err: { message: error.message }, purpose }, 'redis not reachable at boot'))
+  await redis.connect().catch((error: Error) => {
+    log.warn({ err: { message: error.message }, purpose }, 'redis not reachable at boot')
+    // Besides the JSON line: one plain line on stderr that an operator reading `kubectl logs` cannot miss.
+    process.stderr.write(`jwt-auth-service: warning: ${redisUnreachableLine(config, error)}\n`)
+  })
   return redis
+}
+
+/** Which setting names the Redis that did not answer (never its password), and what the service does meanwhile. */
+export function redisUnreachableLine(config: RedisSettings, error: Error): string {
+  const where =
+    config.REDIS_CLUSTER_NODES !== undefined
+      ? `REDIS_CLUSTER_NODES=${config.REDIS_CLUSTER_NODES}`
+      : config.REDIS_SENTINELS !== undefined
+        ? `REDIS_SENTINELS=${config.REDIS_SENTINELS} (REDIS_SENTINEL_NAME=${config.REDIS_SENTINEL_NAME ?? ''})`
+        : `REDIS_URL=${withoutPassword(config.REDIS_URL ?? '')}`
+  return `Redis is not reachable at ${where} (${error.message}); starting fail-closed: what needs Redis answers 503 until it answers, and the service recovers by itself`
 }

@@ -153,6 +153,30 @@ test('the workload example: a projected service-account token for the service, a
   t.match(readme, `--federated-subject system:serviceaccount:${namespace}:${pod.serviceAccountName}`, 'the README creates the matching client')
 })
 
+test('the ingress-nginx example: the API routes to the service, forward auth to /auth/verify for the upstream', async (t) => {
+  const { status, stderr, manifests } = render(join(K8S, 'examples', 'ingress'))
+  t.equal(status, 0, stderr)
+  t.equal(manifests.length, 2)
+  for (const manifest of manifests) {
+    const Model = await model(manifest)
+    t.doesNotThrow(() => new Model(manifest).validate(), `${manifest.kind}/${manifest.metadata.name} is valid`)
+  }
+  const service = find(render(join(K8S, 'base')).manifests, 'Service', 'jwt-auth-service')
+  const auth = find(manifests, 'Ingress', 'jwt-auth-service')
+  const routes = auth.spec.rules.flatMap((rule: Loose) => rule.http.paths)
+  t.same(routes.map((route: Loose) => route.path).sort(), ['/.well-known/', '/api/', '/oauth/'], 'the API, OAuth and discovery routes, not /auth/verify, /metrics or the probes')
+  for (const route of routes) {
+    t.equal(route.backend.service.name, service.metadata.name, `${route.path} goes to the service`)
+    t.ok(service.spec.ports.some((port: Loose) => port.name === route.backend.service.port.name), `${route.path}: a port the Service has`)
+  }
+  const orders = find(manifests, 'Ingress', 'orders').metadata.annotations
+  const authUrl = new URL(orders['nginx.ingress.kubernetes.io/auth-url'])
+  t.equal(authUrl.hostname.split('.')[0], service.metadata.name, 'forward auth asks the service')
+  t.equal(authUrl.pathname, '/auth/verify')
+  t.ok(authUrl.searchParams.get('audience'), "with the upstream's audience")
+  t.same(orders['nginx.ingress.kubernetes.io/auth-response-headers'].split(','), ['X-Auth-Subject', 'X-Auth-Session', 'X-Auth-Client', 'X-Auth-Scope', 'X-Auth-Actor'], 'every identity header /auth/verify answers')
+})
+
 test('the rendered deployment is what a production service needs', async (t) => {
   const { manifests } = render(join(K8S, 'overlays', 'redis-aof'))
   const deployment = find(manifests, 'Deployment', 'jwt-auth-service')

@@ -21,7 +21,7 @@ test('npm pack: the built service, its CLIs and Lua scripts, nothing else; and t
   t.equal(packed.status, 0, packed.stderr)
   const [{ filename, files }] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }]
   const paths = files.map((file) => file.path)
-  for (const needed of ['package.json', 'README.md', 'dist/src/server.js', 'dist/scripts/clients.js', 'dist/scripts/keys.js']) {
+  for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/src/server.js', 'dist/scripts/clients.js', 'dist/scripts/keys.js']) {
     t.ok(paths.includes(needed), `it holds ${needed}`)
   }
   t.ok(paths.some((path) => /^dist\/src\/stores\/.*\.lua$/.test(path)), 'and the Lua scripts the stores read')

@@ -69,7 +69,7 @@ for (const mode of STORE_MODES) {
 // it: test/auth/session-races.test.ts), kept as long as a session begun before it could live.
 for (const mode of STORE_MODES) {
   test(`scope=global sets the user's not-before, kept SESSION_TTL (${mode})`, async (t) => {
-    const env = await storeEnv(t, mode, { SESSION_TTL: '600' })
+    const env = await storeEnv(t, mode, { ACCESS_TOKEN_TTL: '300', SESSION_TTL: '600' })
     const clock = settableClock()
     const app = await buildApp(t, env, clock)
     const account = await registerAndLogin(app)
