@@ -34,6 +34,12 @@ export const EnvironmentSchema = Type.Object({
   REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: HOST_PORT_LIST, expected: 'host:port,host:port,…' })),
   REDIS_SENTINELS: Type.Optional(Type.String({ pattern: HOST_PORT_LIST, expected: 'host:port,host:port,…' })),
   REDIS_SENTINEL_NAME: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * The password of the Redis data nodes (AUTH), for REDIS_SENTINELS and REDIS_CLUSTER_NODES, which have no URL to
+   * carry it (with REDIS_URL, when the URL has none); and the sentinels' own. Never logged.
+   */
+  REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   /** Namespaces every Redis key, so that several deployments (or test files) can share one Redis. */
   REDIS_KEY_PREFIX: Type.String({ default: 'jwt:' }),
   /** A Redis command that takes longer than this fails, and the request gets 503 instead of hanging. */

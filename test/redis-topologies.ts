@@ -40,7 +40,12 @@ abstract class RedisGroup {
 
 /** Runs one command against a node; undefined while it does not answer. */
 export async function ask(port: number, ...command: (string | number)[]): Promise<unknown> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+  return askWith(port, undefined, ...command)
+}
+
+/** ask(), authenticated with `password` when there is one. */
+export async function askWith(port: number, password: string | undefined, ...command: (string | number)[]): Promise<unknown> {
+  const client = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
   client.on('error', () => {})
   try {
     await client.connect()
@@ -127,21 +132,27 @@ export class OwnRedisCluster extends RedisGroup {
   }
 }
 
-/** A master, one replica and three sentinels watching them (quorum 2). */
+/**
+ * A master, one replica and three sentinels watching them (quorum 2). `passwords`: the data nodes' (requirepass,
+ * masterauth, and the sentinels' auth-pass), and the sentinels' own (requirepass, which they also use with each other).
+ */
 export class OwnSentinelGroup extends RedisGroup {
   static readonly NAME = 'jwtmaster'
   master = 0
   replica = 0
   sentinels: number[] = []
+  private passwords: { data?: string; sentinel?: string } = {}
 
-  static async start(t: TestContext): Promise<OwnSentinelGroup> {
+  static async start(t: TestContext, passwords: { data?: string; sentinel?: string } = {}): Promise<OwnSentinelGroup> {
     const group = new OwnSentinelGroup(t)
+    group.passwords = passwords
+    const auth = passwords.data === undefined ? [] : ['--requirepass', passwords.data, '--masterauth', passwords.data]
     group.master = await freePort()
     group.replica = await freePort()
-    group.spawnServer(group.master, [])
-    await until('master', async () => (await ask(group.master, 'PING')) === 'PONG')
-    group.spawnServer(group.replica, ['--replicaof', '127.0.0.1', String(group.master)])
-    await until('replica in sync', async () => /slave0:.*state=online/.test(String(await ask(group.master, 'INFO', 'replication'))))
+    group.spawnServer(group.master, auth)
+    await until('master', async () => (await askWith(group.master, passwords.data, 'PING')) === 'PONG')
+    group.spawnServer(group.replica, [...auth, '--replicaof', '127.0.0.1', String(group.master)])
+    await until('replica in sync', async () => /slave0:.*state=online/.test(String(await askWith(group.master, passwords.data, 'INFO', 'replication'))))
     for (let i = 0; i < 3; i++) {
       const port = await freePort()
       const file = join(group.dir, `sentinel-${port}.conf`)
@@ -149,6 +160,8 @@ export class OwnSentinelGroup extends RedisGroup {
         `sentinel monitor ${OwnSentinelGroup.NAME} 127.0.0.1 ${group.master} 2`,
         `sentinel down-after-milliseconds ${OwnSentinelGroup.NAME} 1000`,
         `sentinel failover-timeout ${OwnSentinelGroup.NAME} 3000`,
+        ...(passwords.data === undefined ? [] : [`sentinel auth-pass ${OwnSentinelGroup.NAME} ${passwords.data}`]),
+        ...(passwords.sentinel === undefined ? [] : [`requirepass ${passwords.sentinel}`]),
         ''
       ].join('\n'))
       group.spawnServer(port, [file, '--sentinel'])
@@ -156,7 +169,7 @@ export class OwnSentinelGroup extends RedisGroup {
     }
     await until('sentinels that know each other and the replica', async () => {
       for (const port of group.sentinels) {
-        const info = await ask(port, 'SENTINEL', 'MASTER', OwnSentinelGroup.NAME)
+        const info = await askWith(port, passwords.sentinel, 'SENTINEL', 'MASTER', OwnSentinelGroup.NAME)
         if (!Array.isArray(info)) return false
         const fields = Object.fromEntries(info.reduce<[string, string][]>((pairs, v, i) => (i % 2 === 0 ? [...pairs, [String(v), String(info[i + 1])]] : pairs), []))
         if (fields['num-other-sentinels'] !== '2' || fields['num-slaves'] !== '1') return false
@@ -172,7 +185,7 @@ export class OwnSentinelGroup extends RedisGroup {
 
   /** The master's port as the sentinels report it. */
   async currentMaster(): Promise<number | undefined> {
-    const address = await ask(this.sentinels[0]!, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', OwnSentinelGroup.NAME)
+    const address = await askWith(this.sentinels[0]!, this.passwords.sentinel, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', OwnSentinelGroup.NAME)
     return Array.isArray(address) ? Number(address[1]) : undefined
   }
 }

@@ -10,7 +10,10 @@ export const redisConfigured = (config: Config): boolean =>
   config.REDIS_URL !== undefined || config.REDIS_SENTINELS !== undefined || config.REDIS_CLUSTER_NODES !== undefined
 
 /** The settings a Redis connection is made from. */
-export type RedisSettings = Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME' | 'REDIS_KEY_PREFIX' | 'REDIS_COMMAND_TIMEOUT_MS'>
+export type RedisSettings = Pick<
+  Config,
+  'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME' | 'REDIS_PASSWORD' | 'REDIS_SENTINEL_PASSWORD' | 'REDIS_KEY_PREFIX' | 'REDIS_COMMAND_TIMEOUT_MS'
+>
 
 /**
  * One Redis, a Cluster or a Sentinel group, from the settings; `undefined` when none is configured.
@@ -21,11 +24,22 @@ export type RedisSettings = Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | '
 export function createRedisClient(config: RedisSettings): RedisClient | undefined {
   const prefix = config.REDIS_KEY_PREFIX
   const timeout = config.REDIS_COMMAND_TIMEOUT_MS
-  if (config.REDIS_CLUSTER_NODES !== undefined) return new Cluster(redisHosts(config.REDIS_CLUSTER_NODES), failFastClusterOptions(prefix, timeout))
-  if (config.REDIS_SENTINELS !== undefined) {
-    return new Redis({ ...failFastOptions(prefix, timeout), sentinels: redisHosts(config.REDIS_SENTINELS), name: config.REDIS_SENTINEL_NAME })
+  const password = config.REDIS_PASSWORD === undefined ? {} : { password: config.REDIS_PASSWORD }
+  if (config.REDIS_CLUSTER_NODES !== undefined) {
+    const options = failFastClusterOptions(prefix, timeout)
+    return new Cluster(redisHosts(config.REDIS_CLUSTER_NODES), { ...options, redisOptions: { ...options.redisOptions, ...password } })
   }
-  if (config.REDIS_URL !== undefined) return new Redis(config.REDIS_URL, failFastOptions(prefix, timeout))
+  if (config.REDIS_SENTINELS !== undefined) {
+    return new Redis({
+      ...failFastOptions(prefix, timeout),
+      ...password,
+      sentinels: redisHosts(config.REDIS_SENTINELS),
+      name: config.REDIS_SENTINEL_NAME,
+      ...(config.REDIS_SENTINEL_PASSWORD === undefined ? {} : { sentinelPassword: config.REDIS_SENTINEL_PASSWORD })
+    })
+  }
+  // A password in the URL wins: REDIS_PASSWORD is for a URL without one.
+  if (config.REDIS_URL !== undefined) return new Redis(config.REDIS_URL, { ...password, ...failFastOptions(prefix, timeout) })
   return undefined
 }
 

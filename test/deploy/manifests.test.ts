@@ -221,8 +221,14 @@ test('the rendered deployment is what a production service needs', async (t) => 
   const redisPolicy = find(manifests, 'NetworkPolicy', 'jwt-auth-redis')
   t.same(redisPolicy.spec.ingress, [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'jwt-auth-service' } } }], ports: [{ port: 6379, protocol: 'TCP' }] }], 'Redis admits the service only')
 
-  const sentinel = find(render(join(K8S, 'overlays', 'redis-sentinel')).manifests, 'ConfigMap')
+  const sentinelOverlay = render(join(K8S, 'overlays', 'redis-sentinel')).manifests
+  const sentinel = find(sentinelOverlay, 'ConfigMap')
   t.match(sentinel.data, { REDIS_SENTINELS: /:26379/, REDIS_SENTINEL_NAME: String, REDIS_WAIT_REPLICAS: '1', ISSUER: String }, 'the Sentinel overlay merges its settings into the base ones')
+  t.notOk('REDIS_PASSWORD' in sentinel.data || 'REDIS_SENTINEL_PASSWORD' in sentinel.data, 'no password in the ConfigMap')
+  const sentinelEnv = find(sentinelOverlay, 'Deployment', 'jwt-auth-service').spec.template.spec.containers[0].env as Loose[]
+  for (const [name, key] of [['REDIS_PASSWORD', 'password'], ['REDIS_SENTINEL_PASSWORD', 'sentinel-password']]) {
+    t.match(sentinelEnv.find((variable) => variable.name === name), { valueFrom: { secretKeyRef: { name: 'jwt-auth-redis-sentinel', key } } }, `${name} from the Secret`)
+  }
 })
 
 /** `docker-compose config`: the file as Compose reads it (no engine needed). */

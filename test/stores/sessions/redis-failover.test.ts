@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { test } from 'tap'
 import { assertError, bearer, buildApp, claimsOf, login, registerAndLogin, storeEnv, until, type TestContext } from '../../helper.js'
-import { OwnRedisCluster, OwnSentinelGroup } from '../../redis-topologies.js'
+import { askWith, OwnRedisCluster, OwnSentinelGroup } from '../../redis-topologies.js'
 import { feedLayout } from '@jwt-auth-service/verifier/feed'
 
 /**
@@ -50,9 +50,16 @@ test('Redis Cluster: revocations survive a master failover', async (t) => {
   })
 })
 
-test('Redis Sentinel: revocations survive a master failover', async (t) => {
-  const group = await OwnSentinelGroup.start(t)
-  await revocationsSurviveFailover(t, { REDIS_SENTINELS: group.sentinelList, REDIS_SENTINEL_NAME: OwnSentinelGroup.NAME }, async () => {
+test('Redis Sentinel with passwords (REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD): revocations survive a master failover', async (t) => {
+  const passwords = { data: 'data-nodes-secret', sentinel: 'sentinels-secret' }
+  const group = await OwnSentinelGroup.start(t, passwords)
+  // Without the passwords, the group refuses the service: the passwords below are what lets it in.
+  t.equal(await askWith(group.master, undefined, 'PING'), undefined, 'the master refuses a client without its password')
+  t.equal(await askWith(group.master, passwords.data, 'PING'), 'PONG', 'and takes one with it')
+  t.equal(await askWith(group.sentinels[0]!, undefined, 'SENTINEL', 'MASTERS'), undefined, 'so do the sentinels, with theirs')
+  t.ok(Array.isArray(await askWith(group.sentinels[0]!, passwords.sentinel, 'SENTINEL', 'MASTERS')))
+  const settings = { REDIS_SENTINELS: group.sentinelList, REDIS_SENTINEL_NAME: OwnSentinelGroup.NAME, REDIS_PASSWORD: passwords.data, REDIS_SENTINEL_PASSWORD: passwords.sentinel }
+  await revocationsSurviveFailover(t, settings, async () => {
     await group.kill(group.master)
     await until('the sentinels to promote the replica', async () => (await group.currentMaster()) === group.replica)
   })
