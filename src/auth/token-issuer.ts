@@ -45,13 +45,13 @@ export function createTokenIssuer(keys: KeySet, names: { issuer: string; audienc
       const payload = { ...claims, aud: audience, jti: claims.jti ?? newJti() }
       return { token: signUser(payload), claims: { ...payload, iss: issuer } }
     },
-    signClient(claims) {
-      const payload = { ...claims, jti: newJti() }
-      return { token: signClient(payload), claims: { ...payload, iss: issuer } }
-    },
-    signDelegated(claims) {
-      const payload = { ...claims, jti: newJti() }
-      return { token: signClient(payload), claims: { ...payload, iss: issuer } }
-    }
+    signClient: signAccessToken,
+    // The same access-token profile (RFC 9068): only the claims differ.
+    signDelegated: signAccessToken
+  }
+
+  function signAccessToken<T extends { jti: string; iss: string }>(claims: Omit<T, 'iss' | 'jti'>): { token: string; claims: T } {
+    const payload = { ...claims, jti: newJti() }
+    return { token: signClient(payload), claims: { ...payload, iss: issuer } as unknown as T }
   }
 }
