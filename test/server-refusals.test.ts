@@ -31,14 +31,7 @@ const refusals: [string, () => Promise<Record<string, string>>, RegExp][] = [
     async () => ({ DATABASE_URL: `postgres://service:hunter2@127.0.0.1:${await freePort()}/auth` }),
     /DATABASE_URL=postgres:\/\/service:redacted@127\.0\.0\.1:\d+\/auth: cannot connect to PostgreSQL \(connect ECONNREFUSED/
   ],
-  ['a port in use', async () => ({ PORT: new URL(REDIS_URL).port || '6379' }), /PORT=\d+ on HOST=127.0.0.1: cannot listen \(EADDRINUSE\)/],
-  ['an ISSUER with a query', async () => ({ ISSUER: 'https://auth.example.com/?tenant=1' }), /ISSUER="https:\/\/auth.example.com\/\?tenant=1": must have no query or fragment/],
-  ['an ISSUER with a fragment', async () => ({ ISSUER: 'https://auth.example.com#x' }), /ISSUER=.*: must have no query or fragment/],
-  ['an ISSUER with an empty path segment', async () => ({ ISSUER: 'https://auth.example.com//auth' }), /ISSUER=.*: must have no empty path segment/],
-  ['a key given inline where only its file is read', async () => ({ JWT_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----' }), /unknown setting JWT_PRIVATE_KEY: did you mean JWT_PRIVATE_KEY_FILE\?/],
-  ['a misspelled setting', async () => ({ REDIS_URI: 'redis://127.0.0.1:6379' }), /unknown setting REDIS_URI: did you mean REDIS_URL\?/],
-  ['tokens that outlive their session', async () => ({ ACCESS_TOKEN_TTL: '30d', SESSION_TTL: '1d' }), /ACCESS_TOKEN_TTL="30d": longer than SESSION_TTL="1d"/],
-  ['a refresh grace as long as a token', async () => ({ ACCESS_TOKEN_TTL: '10', REFRESH_GRACE: '10' }), /REFRESH_GRACE="10": not shorter than ACCESS_TOKEN_TTL="10"/]
+  ['a port in use', async () => ({ PORT: new URL(REDIS_URL).port || '6379' }), /PORT=\d+ on HOST=127.0.0.1: cannot listen \(EADDRINUSE\)/]
 ]
 test('refuses to start with a bad setting: one line naming the setting, exit 1', async (t) => {
   t.jobs = 2

@@ -1,0 +1,3 @@
+import { importShard } from './files.js'
+
+await importShard(import.meta.url)
