@@ -131,15 +131,17 @@ test('login timing: an unknown email and a wrong password cost the same (within 
     if (response.statusCode !== 401) throw new Error(`expected 401, got ${response.statusCode}`)
     return Number(process.hrtime.bigint() - started) / 1e6
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+  // The lower quartile, not the median: a loaded machine only ever adds time, so the faster samples show
+  // what each path costs; a path that skipped argon2 would still be several times faster.
+  const lowerQuartile = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 4)]!
   const known: number[] = []
   const unknown: number[] = []
   // Interleaved, so that a noisy neighbour hits both alike.
-  for (let i = 0; i < 15; i++) {
+  for (let i = 0; i < 21; i++) {
     known.push(await time(account.email))
     unknown.push(await time(`nobody${i}@example.com`))
   }
-  const [a, b] = [median(known), median(unknown)]
-  t.ok(Math.abs(a - b) / Math.max(a, b) < 0.25, `median ${a.toFixed(1)} ms for a wrong password, ${b.toFixed(1)} ms for an unknown email`)
+  const [a, b] = [lowerQuartile(known), lowerQuartile(unknown)]
+  t.ok(Math.abs(a - b) / Math.max(a, b) < 0.25, `lower quartile ${a.toFixed(1)} ms for a wrong password, ${b.toFixed(1)} ms for an unknown email`)
   t.ok(Math.min(a, b) > 5, 'both pay for an argon2 verify')
 })
