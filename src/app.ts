@@ -48,18 +48,23 @@ export function serverOptions(config: Config): FastifyServerOptions {
   }
 }
 
-/** The whole service as a Fastify plugin: plugins first, then routes. server.ts and the tests register it. */
-export default async function app(fastify: FastifyInstance, options: AppOptions): Promise<void> {
-  // GET and POST /api/refresh and /api/logout carry no body; clients that still send
-  // `Content-Type: application/json` with an empty body must not get a 400 for it.
-  // JSON in and out: any other media type is 415, not a string that fails validation.
+/**
+ * JSON in and out: any other media type is 415, not a string that fails validation. Requests that carry no
+ * body (GET and POST /api/refresh and /api/logout, an admin rotate-secret) may still say
+ * `Content-Type: application/json` with an empty body, and must not get a 400 for it.
+ */
+export function jsonBodies(fastify: FastifyInstance): void {
   fastify.removeContentTypeParser('text/plain')
   const parseJson = fastify.getDefaultJsonParser('error', 'error')
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined)
     parseJson(request, body as string, done)
   })
+}
 
+/** The whole service as a Fastify plugin: plugins first, then routes. server.ts and the tests register it. */
+export default async function app(fastify: FastifyInstance, options: AppOptions): Promise<void> {
+  jsonBodies(fastify)
   const { config } = options
   await fastify.register(configPlugin, { config })
   await fastify.register(lifecycle)

@@ -119,6 +119,8 @@ export const EnvironmentSchema = Type.Object({
   CORS_ORIGINS: Type.Optional(Type.String()),
   /** A second listener for /metrics and the health probes, which then leave the public port. */
   MANAGEMENT_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  /** With MANAGEMENT_PORT: a file holding the bearer token of the admin API (/admin/*, on that port only); unset, no admin API. */
+  ADMIN_TOKEN_FILE: Type.Optional(Type.String({ minLength: 1 })),
   /** Strict-Transport-Security's max-age on every answer (RFC 6797); unset: none, as TLS usually ends before the service. */
   HSTS_MAX_AGE: Type.Optional(Type.Integer({ minimum: 1, maximum: TEN_YEARS, duration: true })),
   /** The OpenAPI UI and document (/docs, /docs/json). */
@@ -273,6 +275,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (trustProxy === undefined) throw refused('TRUST_PROXY', env.TRUST_PROXY, `must be ${TRUST_PROXY_SYNTAX}`)
   if (environment.MANAGEMENT_PORT !== undefined && environment.MANAGEMENT_PORT === environment.PORT) {
     throw refused('MANAGEMENT_PORT', env.MANAGEMENT_PORT, `must differ from PORT=${environment.PORT}: it moves /metrics and the health probes off the public port`)
+  }
+  if (environment.ADMIN_TOKEN_FILE !== undefined && environment.MANAGEMENT_PORT === undefined) {
+    throw refused('ADMIN_TOKEN_FILE', env.ADMIN_TOKEN_FILE, 'needs MANAGEMENT_PORT: the admin API answers only on the management port, never on the public one')
   }
   if (environment.NODE_ENV === 'production' && environment.REQUIRE_VERIFIED_EMAIL && environment.SMTP_URL === undefined) {
     throw new ConfigError('invalid setting REQUIRE_VERIFIED_EMAIL=true: no account could verify its email without SMTP_URL in production, so none could log in')

@@ -23,6 +23,8 @@ export const ERRORS = {
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
   REQUEST_TIMEOUT: { status: 408, message: 'the request was not received in time' },
   EMAIL_TAKEN: { status: 409, message: 'the email is already registered' },
+  CLIENT_EXISTS: { status: 409, message: 'a client with that id exists already, or one trusts that federated issuer and subject' },
+  CLIENT_HAS_NO_SECRET: { status: 409, message: 'the client authenticates without a secret' },
   BODY_TOO_LARGE: { status: 413, message: 'the body is larger than 16 KiB' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'the body must be application/json' },
   RATE_LIMITED: { status: 429, message: 'too many requests' },

@@ -7,6 +7,7 @@ import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig, loadDotEnv } from './config.js'
 import { loggerOptions } from './logger.js'
 import { managementServer } from './management.js'
+import { readAdminToken } from './routes/admin/index.js'
 import { startupSummary } from './startup.js'
 import { MigrationError } from './stores/migrations/index.js'
 
@@ -42,6 +43,8 @@ async function listenOn(server: FastifyInstance, setting: string, port: number, 
 async function main(): Promise<void> {
   loadDotEnv()
   const config = loadConfig()
+  // Before any store opens: a token file that cannot be used stops the boot at once.
+  const adminToken = readAdminToken(config)
   const fastify = Fastify({
     ...serverOptions(config),
     ...loggerOptions(config),
@@ -50,7 +53,7 @@ async function main(): Promise<void> {
   // fp(): the process reaches the app's lifecycle decorator.
   await fastify.register(fp(app), { config })
   await fastify.ready()
-  const management = config.MANAGEMENT_PORT === undefined ? undefined : await managementServer(fastify, { ...httpTimeouts(), genReqId: loggerOptions(config).genReqId })
+  const management = config.MANAGEMENT_PORT === undefined ? undefined : await managementServer(fastify, { ...httpTimeouts(), genReqId: loggerOptions(config).genReqId }, adminToken)
 
   // On SIGTERM: readiness turns 503 first, so that the load balancer stops sending; after the drain,
   // stop accepting, finish what is in flight, close the stores, exit 0. A second signal or the

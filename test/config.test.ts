@@ -97,6 +97,7 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ['MANAGEMENT_PORT equal to PORT', { PORT: '8080', MANAGEMENT_PORT: '8080' }, /^invalid setting MANAGEMENT_PORT="8080": must differ from PORT=8080/],
   ['MANAGEMENT_PORT equal to the default PORT', { MANAGEMENT_PORT: '3000' }, /MANAGEMENT_PORT="3000": must differ from PORT=3000/],
   ['a MANAGEMENT_PORT that is no port', { MANAGEMENT_PORT: 'metrics' }, /MANAGEMENT_PORT="metrics": must be a whole number from 1 to 65535/],
+  ['ADMIN_TOKEN_FILE without MANAGEMENT_PORT', { ADMIN_TOKEN_FILE: '/run/secrets/admin' }, /^invalid setting ADMIN_TOKEN_FILE="\/run\/secrets\/admin": needs MANAGEMENT_PORT: the admin API answers only on the management port/],
   ['DOCS=no', { DOCS: 'no' }, /^invalid setting DOCS="no": must be true or false$/],
   ['an ISSUER with a query', { ISSUER: 'https://auth.example.com?x=1' }, /^invalid setting ISSUER="https:\/\/auth.example.com\?x=1": must have no query or fragment/],
   ['an ISSUER with an empty query', { ISSUER: 'https://auth.example.com/?' }, /ISSUER=.*: must have no query or fragment/],

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
@@ -12,6 +12,7 @@ import type { Test } from 'tap'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { loggerOptions } from '../src/logger.js'
+import { managementServer } from '../src/management.js'
 import type { Clock } from '../src/auth/clock.js'
 import type { ClientRegistration } from '../src/schemas/clients.js'
 import { openRevocationStores } from '../src/stores/index.js'
@@ -111,6 +112,35 @@ export async function buildLoggedApp(t: TestContext, env: Env, clock?: Clock): P
   await fastify.register(fp(app), { config, clock })
   await fastify.ready()
   return { app: fastify, lines }
+}
+
+/** The admin API's token in the tests (README, "Admin API"), and its header. */
+export const ADMIN = { token: randomBytes(32).toString('base64url'), get headers() { return { authorization: `Bearer ${this.token}` } } }
+
+/**
+ * The app (the public port, for inject) and its management listener with the admin API, as server.ts builds
+ * them (ADMIN_TOKEN_FILE in DATA_DIR holds ADMIN.token); the app's log lines. `listen`: the management listener
+ * on a loopback port too, at `managementUrl`.
+ */
+export async function buildAdminApp(
+  t: TestContext,
+  mode: StoreMode,
+  overrides: Env = {},
+  options: { listen?: boolean } = {}
+): Promise<{ app: FastifyInstance; management: FastifyInstance; lines: string[]; env: Env; tokenFile: string; managementUrl: string }> {
+  const env = await storeEnv(t, mode, { MANAGEMENT_PORT: '9', ...overrides })
+  const tokenFile = join(env.DATA_DIR!, 'admin-token')
+  writeFileSync(tokenFile, `${ADMIN.token}\n`)
+  env.ADMIN_TOKEN_FILE = tokenFile
+  const { app, lines } = await buildLoggedApp(t, env)
+  const management = await managementServer(app)
+  t.teardown(() => management.close())
+  let managementUrl = ''
+  if (options.listen === true) {
+    await management.listen({ port: 0, host: '127.0.0.1' })
+    managementUrl = `http://127.0.0.1:${(management.server.address() as AddressInfo).port}`
+  }
+  return { app, management, lines, env, tokenFile, managementUrl }
 }
 
 /** storeEnv + buildApp, for the common case of one instance. */

@@ -13,23 +13,24 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { registrationProblem, sharedIdentityWarning, type RegistrationProblem } from '../../src/auth/client-registration.js'
 import { ClientExistsError, NoSecretError, TokensNotRevokedError } from '../../src/auth/clients.js'
 import { openClientAdmin } from '../../src/auth/index.js'
-import { keySetUriProblem, publicKeySetProblem } from '../../src/auth/key-sets.js'
 import { ConfigError, loadConfig, type Config } from '../../src/config.js'
+import { clientView, type ClientView } from '../../src/schemas/admin.js'
 import {
   CLIENT_ID_PATTERN,
   isResourceIndicator,
   parseScopes,
   PRIVILEGES,
   SCOPE_TOKEN_PATTERN,
-  type Client,
   type ClientCredential,
   type ClientRegistration,
   type JsonWebKeySet,
   type KeySource,
   type Privilege
 } from '../../src/schemas/clients.js'
+import { adminApi, RefusedError, RemoteError, type AdminApi } from '../admin-api.js'
 import type { CommandIo } from '../cli.js'
 
 const USAGE = `usage: npm run -s clients -- <command>
@@ -52,6 +53,9 @@ const USAGE = `usage: npm run -s clients -- <command>
                                  working (a client without a secret is refused)
   delete <client_id>             refuses every token of the client, then deletes it
   --help                         this text
+  --url <management URL> --token-file <path>
+                                 the same, through the service's admin API (MANAGEMENT_PORT with
+                                 ADMIN_TOKEN_FILE) rather than its stores: no settings are read here
 <credential>, for a client without a secret:
   --jwks-uri <url> | --jwks-file <path>
                                  private_key_jwt (RFC 7523): the client signs an assertion with its own
@@ -63,7 +67,7 @@ const USAGE = `usage: npm run -s clients -- <command>
                                  JWT-SVID (sub spiffe://<trust-domain>/<path>). Keys from the given URI
                                  or file, else from <iss>/.well-known/openid-configuration
 Key URIs are https (plain http only to loopback, and never with NODE_ENV=production).
-Settings come from the environment and .env (DATABASE_URL, DATABASE_SCHEMA, DATA_DIR, REDIS_*, ISSUER).`
+Without --url, settings come from the environment and .env (DATABASE_URL, DATABASE_SCHEMA, DATA_DIR, REDIS_*, ISSUER).`
 
 class UsageError extends Error {}
 /** A client named on the command line does not exist (exit 2, as for other bad input). */
@@ -81,7 +85,9 @@ const OPTIONS = {
   'federated-issuer': { type: 'string' },
   'federated-subject': { type: 'string' },
   'federated-jwks-uri': { type: 'string' },
-  'federated-jwks-file': { type: 'string' }
+  'federated-jwks-file': { type: 'string' },
+  url: { type: 'string' },
+  'token-file': { type: 'string' }
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; strict: true; options: typeof OPTIONS }>>['values']
@@ -161,15 +167,26 @@ function credentialOf(values: Values): ClientCredential | undefined {
   return { auth_method: 'federated', federated_issuer: issuer, federated_subject: subject, ...keys } as ClientCredential
 }
 
+/** Where the command runs: the stores the settings name, or the admin API at `url`. */
+type Target = { url: string; tokenFile: string } | undefined
+
 /** The whole command line, checked before any setting is read or any store opened. */
-function parseCommand(args: string[]): Command {
+function parseCommandLine(args: string[]): { command: Command; target: Target } {
   let parsed
   try {
     parsed = parseArgs({ args, allowPositionals: true, strict: true, options: OPTIONS })
   } catch (error) {
     throw new UsageError((error as Error).message)
   }
-  const { positionals, values } = parsed
+  const command = parseCommand(parsed)
+  const { url, 'token-file': tokenFile } = parsed.values
+  if (command.name === 'help' || (url === undefined && tokenFile === undefined)) return { command, target: undefined }
+  if (url === undefined || tokenFile === undefined) throw new UsageError('--url and --token-file go together')
+  if ('clientId' in command && /^\.+$/.test(command.clientId)) throw new UsageError(`${command.name}: a client_id of dots only cannot be named in the admin API's URLs`)
+  return { command, target: { url, tokenFile } }
+}
+
+function parseCommand({ positionals, values }: { positionals: string[]; values: Values }): Command {
   if (values.help === true) return { name: 'help' }
   const [name, clientId, ...extra] = positionals
   const fieldOptions = values.scope !== undefined || values.audience !== undefined || values.allow !== undefined || values['exchange-audience'] !== undefined
@@ -217,97 +234,70 @@ function describeStore(config: Config): string {
   return config.DATABASE_URL === undefined ? `sqlite ${join(config.DATA_DIR, 'clients.db')}` : `postgresql schema ${config.DATABASE_SCHEMA}`
 }
 
-/** A client as the commands print it: its credential's public parts, never a secret or its hash. */
-const shown = ({ client_id, scopes, audiences, privileges, exchange_audiences, auth_method, jwks_uri, jwks, federated_issuer, federated_subject, created_at }: Client) => ({
-  client_id,
-  scope: scopes.join(' '),
-  audiences,
-  privileges,
-  ...(exchange_audiences.length === 0 ? {} : { exchange_audiences }),
-  auth_method,
-  ...(jwks_uri === undefined ? {} : { jwks_uri }),
-  ...(jwks === undefined ? {} : { jwks }),
-  ...(federated_issuer === undefined ? {} : { federated_issuer, federated_subject }),
-  created_at
-})
-
-/** Kubernetes gives every pod without an account of its own its namespace's `default` one. */
-const DEFAULT_SERVICE_ACCOUNT = /^system:serviceaccount:[^:]+:default$/
-
-/** What the settings decide about a credential (production's https rule); the key files' contents; a warning. */
-async function checkCredential(credential: ClientCredential | undefined, config: Config, io: CommandIo): Promise<void> {
-  if (credential === undefined || credential.auth_method === 'client_secret') return
-  const option = credential.auth_method === 'federated' ? '--federated-jwks' : '--jwks'
-  if (credential.jwks_uri !== undefined) {
-    const problem = keySetUriProblem(credential.jwks_uri, config.NODE_ENV === 'production')
-    if (problem !== undefined) throw new UsageError(`${option}-uri ${credential.jwks_uri}: ${problem}`)
-  }
-  if (credential.jwks !== undefined) {
-    const problem = await publicKeySetProblem(credential.jwks)
-    if (problem !== undefined) throw new UsageError(`${option}-file: ${problem}`)
-  }
-  if (credential.auth_method !== 'federated') return
-  if (credential.jwks === undefined && credential.jwks_uri === undefined) {
-    const problem = keySetUriProblem(credential.federated_issuer, config.NODE_ENV === 'production')
-    if (problem !== undefined) throw new UsageError(`--federated-issuer ${credential.federated_issuer}: its keys are discovered at the issuer's URL, which must be fetchable (${problem}); or give --federated-jwks-uri or --federated-jwks-file`)
-  }
-  if (DEFAULT_SERVICE_ACCOUNT.test(credential.federated_subject)) {
-    io.err(`warning: ${credential.federated_subject} is a namespace's default service account: every pod in that namespace without an account of its own shares this identity. Give the workload its own ServiceAccount.`)
-  }
+/** The option a registration problem is about, as the operator typed it. */
+function optionOf(problem: RegistrationProblem, credential: ClientCredential | undefined): string {
+  const federated = credential?.auth_method === 'federated' ? 'federated-' : ''
+  const option = { audiences: '--audience', exchange_audiences: '--exchange-audience', jwks_uri: `--${federated}jwks-uri`, jwks: `--${federated}jwks-file`, federated_issuer: '--federated-issuer' }[problem.field]
+  const message = problem.field === 'federated_issuer' ? problem.message.replace('the keys or their URI', '--federated-jwks-uri or --federated-jwks-file') : problem.message
+  return `${option}${problem.value === undefined ? '' : ` ${problem.value}`}${problem.field === 'audiences' || problem.field === 'exchange_audiences' ? ' ' : ': '}${message}`
 }
 
 /** Runs one command; the result is the process's exit code: 0 done, 2 bad input or no such client, 1 anything else. */
 export async function runClients(args: readonly string[], io: CommandIo): Promise<number> {
   let command: Command | undefined
   try {
-    command = parseCommand([...args])
-    await execute(command, io)
+    const parsed = parseCommandLine([...args])
+    command = parsed.command
+    if (command.name === 'help') io.out(USAGE)
+    else if (parsed.target === undefined) await execute(command, io)
+    else await executeRemotely(command, adminApi(parsed.target.url, parsed.target.tokenFile, io.cwd, io.err), io)
     return 0
   } catch (error) {
     io.err(failureMessage(error, command))
-    return error instanceof UsageError || error instanceof NoClientError || error instanceof ClientExistsError || error instanceof NoSecretError ? 2 : 1
+    const badInput = [UsageError, NoClientError, ClientExistsError, NoSecretError, RefusedError].some((type) => error instanceof type)
+    return badInput ? 2 : 1
   }
 }
 
-async function execute(command: Command, io: CommandIo): Promise<void> {
+type StoreCommand = Exclude<Command, { name: 'help' }>
+
+const creation = (command: StoreCommand): ClientCredential | undefined =>
+  command.name === 'create' ? command.registration.credential : command.name === 'update' ? command.changes.credential : undefined
+
+/** What `create` and `update` print: the client, and its secret when this is the one time it is shown. */
+const withSecret = (view: ClientView, secret: string | undefined) => (secret === undefined ? view : { ...view, client_secret: secret })
+
+/** With the service's own settings and stores. */
+async function execute(command: StoreCommand, io: CommandIo): Promise<void> {
   const print = (value: unknown): void => io.out(JSON.stringify(value))
-  if (command.name === 'help') {
-    io.out(USAGE)
-    return
-  }
   const config = loadConfig(io.environment())
-  const audiences = command.name === 'create' ? command.registration.audiences : command.name === 'update' ? command.changes.audiences : undefined
-  if (audiences?.includes(config.DEFAULT_AUDIENCE)) {
-    throw new UsageError(`--audience ${config.DEFAULT_AUDIENCE} is DEFAULT_AUDIENCE, the user tokens' audience: a client's tokens need one of their own`)
-  }
-  const exchangeAudiences = command.name === 'create' ? command.registration.exchange_audiences : command.name === 'update' ? command.changes.exchange_audiences : undefined
-  if (exchangeAudiences?.includes(config.DEFAULT_AUDIENCE)) {
-    throw new UsageError(`--exchange-audience ${config.DEFAULT_AUDIENCE} is DEFAULT_AUDIENCE, the user tokens' audience: an exchanged token is addressed to a service`)
-  }
-  if (command.name === 'create') await checkCredential(command.registration.credential, config, io)
-  if (command.name === 'update') await checkCredential(command.changes.credential, config, io)
+  const changes = command.name === 'create' ? command.registration : command.name === 'update' ? command.changes : {}
+  const problem = await registrationProblem(changes, { defaultAudience: config.DEFAULT_AUDIENCE, production: config.NODE_ENV === 'production' })
+  if (problem !== undefined) throw new UsageError(optionOf(problem, creation(command)))
+  const warning = sharedIdentityWarning(creation(command))
+  if (warning !== undefined) io.err(`warning: ${warning}`)
   io.err(`clients store: ${describeStore(config)}`)
   const admin = await openClientAdmin(config, { warn: () => {} })
   try {
     switch (command.name) {
       case 'create': {
         const { secret, client } = await admin.clients.create(command.clientId, command.registration)
-        print(secret === undefined ? shown(client) : { ...shown(client), client_secret: secret })
+        print(withSecret(clientView(client), secret))
         return
       }
       case 'list':
-        print((await admin.clients.list()).map(shown))
+        print((await admin.clients.list()).map(clientView))
         return
       case 'show': {
         const client = await admin.clients.find(command.clientId)
         if (client === undefined) throw new NoClientError(`no client ${command.clientId}`)
-        print(shown(client))
+        print(clientView(client))
         return
       }
       case 'update': {
         const updated = await admin.clients.update(command.clientId, command.changes)
         if (updated === undefined) throw new NoClientError(`no client ${command.clientId}`)
-        print(updated.secret === undefined ? shown(updated.client) : { ...shown(updated.client), client_secret: updated.secret })
+        print(withSecret(clientView(updated.client), updated.secret))
         return
       }
       case 'rotate-secret': {
@@ -327,10 +317,55 @@ async function execute(command: Command, io: CommandIo): Promise<void> {
   }
 }
 
+/** The admin API's body for the fields a command gives (the CLI's names are the API's, but for scope). */
+function bodyOf(changes: Partial<ClientRegistration>): Record<string, unknown> {
+  const { scopes, credential, ...rest } = changes
+  return { ...rest, ...(scopes === undefined ? {} : { scope: scopes.join(' ') }), ...(credential === undefined ? {} : { credential }) }
+}
+
+/** Through the admin API: the same output, and the same exit codes for the same refusals. */
+async function executeRemotely(command: StoreCommand, api: AdminApi, io: CommandIo): Promise<void> {
+  const print = (value: unknown): void => io.out(JSON.stringify(value))
+  const path = command.name === 'list' ? '/admin/clients' : `/admin/clients/${encodeURIComponent(command.clientId)}`
+  io.err(`clients: the admin API at ${api.origin}`)
+  const answer = async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', to: string, body?: unknown) => {
+    try {
+      return (await api.call(method, to, body)) as Record<string, unknown>
+    } catch (error) {
+      if (error instanceof RefusedError && error.status === 404) throw new NoClientError(error.message)
+      throw error
+    }
+  }
+  /** The warnings are the operator's (stderr), as in the local command; the rest is printed. */
+  const printed = ({ warnings, ...rest }: Record<string, unknown>): void => {
+    for (const warning of (warnings as string[] | undefined) ?? []) io.err(`warning: ${warning}`)
+    print(rest)
+  }
+  switch (command.name) {
+    case 'list':
+      print((await answer('GET', path)).clients)
+      return
+    case 'create':
+      printed(await answer('POST', '/admin/clients', { client_id: command.clientId, ...bodyOf(command.registration) }))
+      return
+    case 'show':
+      print(await answer('GET', path))
+      return
+    case 'update':
+      printed(await answer('PATCH', path, bodyOf(command.changes)))
+      return
+    case 'rotate-secret':
+      print(await answer('POST', `${path}/rotate-secret`))
+      return
+    case 'delete':
+      print(await answer('DELETE', path))
+  }
+}
+
 /** One message, never a stack trace; `command` is what ran, since a client id may well be "rotate-secret". */
 function failureMessage(error: unknown, command: Command | undefined): string {
   if (error instanceof UsageError) return `${error.message}\n${USAGE}`
-  if (error instanceof NoClientError || error instanceof ConfigError) return error.message
+  if (error instanceof NoClientError || error instanceof ConfigError || error instanceof RefusedError || error instanceof RemoteError) return error.message
   if (error instanceof NoSecretError) return `${error.message}: it has no secret to rotate (update --secret gives it one)`
   if (error instanceof ClientExistsError) return 'a client with that id exists already, or one trusts that federated issuer and subject'
   if (error instanceof TokensNotRevokedError) {

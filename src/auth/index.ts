@@ -25,6 +25,8 @@ export type StoreHealth = 'ok' | 'unavailable'
 /** The domain core: plain services over narrow stores, given their keys, settings and clock. */
 export interface Auth {
   accounts: Accounts
+  /** What operators do to accounts: the users CLI's operations, for the admin API. */
+  accountAdmin: AccountAdmin
   /** The tokens mailed to users: password reset, email verification. */
   accountTokens: AccountTokens
   mailer: Mailer
@@ -113,6 +115,7 @@ export async function openAuthWithFeeds(config: Config, options: AuthOptions): P
   const mailer = createMailer(config, options.log)
   const auth: Auth = {
     accounts: createAccounts(users, clock, sessions.endAll, revocations.userVersions),
+    accountAdmin: createAccountAdmin(users, sessions.endAll, clock),
     accountTokens: createAccountTokens({ users, userVersions: revocations.userVersions, sessions, mailer, clock, config }),
     mailer,
     sessions,

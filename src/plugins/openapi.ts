@@ -24,12 +24,13 @@ function errorExample(path: string, status: number): unknown {
     const error = ({ 400: 'invalid_request', 401: 'invalid_client', 403: 'unauthorized_client', 429: 'slow_down', 503: 'temporarily_unavailable' } as Record<number, string>)[status]
     return error === undefined ? undefined : { error, error_description: STATUS_CODES[status]!.toLowerCase() }
   }
+  const admin = path.startsWith('/admin/')
   const byStatus: Record<number, ErrorCode> = {
     400: 'VALIDATION_FAILED',
-    401: path === '/api/login' ? 'INVALID_CREDENTIALS' : 'TOKEN_REVOKED',
+    401: path === '/api/login' ? 'INVALID_CREDENTIALS' : admin ? 'TOKEN_INVALID' : 'TOKEN_REVOKED',
     403: 'INSUFFICIENT_SCOPE',
     404: 'NOT_FOUND',
-    409: 'EMAIL_TAKEN',
+    409: admin ? 'CLIENT_EXISTS' : 'EMAIL_TAKEN',
     413: 'BODY_TOO_LARGE',
     429: 'RATE_LIMITED',
     503: 'STORE_UNAVAILABLE'

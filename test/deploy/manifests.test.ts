@@ -114,7 +114,7 @@ const find = (manifests: Manifest[], kind: string, name?: string): Loose =>
   manifests.find((m) => m.kind === kind && (name === undefined || m.metadata.name === name)) as unknown as Loose
 
 test('the rendered base and overlays (kubectl kustomize) validate against the Kubernetes schemas', async (t) => {
-  for (const dir of ['base', 'overlays/redis-aof', 'overlays/redis-sentinel']) {
+  for (const dir of ['base', 'overlays/redis-aof', 'overlays/redis-sentinel', 'examples/admin-api']) {
     const { status, stderr, manifests } = render(join(K8S, dir))
     t.equal(status, 0, `${dir} renders${stderr ? `: ${stderr}` : ''}`)
     t.ok(manifests.length >= 7, `${dir}: ${manifests.length} manifests`)
@@ -127,6 +127,19 @@ test('the rendered base and overlays (kubectl kustomize) validate against the Ku
   const broken = mkdtempSync(join(tmpdir(), 'kustomize-'))
   writeFileSync(join(broken, 'kustomization.yaml'), 'resources:\n  - missing.yaml\n')
   t.not(render(broken).status, 0, 'a kustomization naming a missing file does not render')
+})
+
+test('the admin-api example: ADMIN_TOKEN_FILE names the token mounted from its Secret, beside the base settings', async (t) => {
+  const deployment = find(render(join(K8S, 'examples', 'admin-api')).manifests, 'Deployment')
+  const container = deployment.spec.template.spec.containers[0]
+  const env = Object.fromEntries(container.env.map((variable: Loose) => [variable.name, variable.value ?? variable.valueFrom]))
+  t.equal(env.ADMIN_TOKEN_FILE, '/etc/jwt-auth-admin/admin-token')
+  t.ok(env.DATABASE_URL, "the base's settings are kept")
+  const mount = container.volumeMounts.find((volume: Loose) => volume.mountPath === '/etc/jwt-auth-admin')
+  t.match(mount, { readOnly: true })
+  t.match(deployment.spec.template.spec.volumes.find((volume: Loose) => volume.name === mount.name), { secret: { secretName: 'jwt-auth-admin-token' } })
+  const base = find(render(join(K8S, 'base')).manifests, 'ConfigMap')
+  t.equal(Object.entries(base.data).find(([name]) => name === 'MANAGEMENT_PORT')?.[1], '9000', 'the admin API needs the management port, which the base sets')
 })
 
 test('the workload example: a projected service-account token for the service, and the client the README creates', async (t) => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { test } from 'tap'
-import { assertError, buildTestApp, type TestContext } from '../helper.js'
+import { assertError, buildAdminApp, buildTestApp, type TestContext } from '../helper.js'
 
 test('GET /docs/json is a valid OpenAPI document with every route and response', async (t) => {
   const app = await buildTestApp(t, 'embedded')
@@ -104,4 +104,13 @@ test('the OpenAPI document passes @redocly/cli lint with no error, and says what
   const broken = structuredClone(document)
   broken.paths['/api/login']!.post!.operationId = broken.paths['/api/user']!.get!.operationId
   t.ok(redoclyLint(t, broken).errors > 0, 'a duplicated operationId is an error')
+})
+
+test("the admin API's own document, on the management port, passes redocly lint too", async (t) => {
+  const { management } = await buildAdminApp(t, 'embedded')
+  const document = (await management.inject({ url: '/admin/openapi.json' })).json() as { paths: Record<string, Record<string, { security: unknown; responses: Record<string, { content?: Record<string, { example?: { code?: string } }> }> }>> }
+  t.equal(redoclyLint(t, document).errors, 0, 'no error')
+  const operations = Object.values(document.paths).flatMap((methods) => Object.values(methods))
+  t.ok(operations.length >= 9 && operations.every((operation) => JSON.stringify(operation.security) === '[{"admin":[]}]'), 'every operation names the admin bearer scheme')
+  t.equal(document.paths['/admin/clients']!.post!.responses['409']!.content!['application/json']!.example!.code, 'CLIENT_EXISTS', "the admin API's own error codes in its examples")
 })

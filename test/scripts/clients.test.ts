@@ -291,7 +291,7 @@ test('npm run clients: --help, usage, and no store opened before the command lin
   t.equal(help.status, 0)
   t.match(help.stdout, /^usage: .*clients/)
   t.match(help.stdout, /rotate-secret/)
-  for (const flag of ['--jwks-uri', '--jwks-file', '--federated-issuer', '--federated-subject', '--federated-jwks-uri', '--federated-jwks-file', '--secret']) t.match(help.stdout, flag, `--help documents ${flag}`)
+  for (const flag of ['--jwks-uri', '--jwks-file', '--federated-issuer', '--federated-subject', '--federated-jwks-uri', '--federated-jwks-file', '--secret', '--url', '--token-file']) t.match(help.stdout, flag, `--help documents ${flag}`)
   t.equal(help.stderr, '')
   for (const args of [[], ['--bogus'], ['nope'], ['create']]) {
     const result = spawned(env, ...args)

@@ -70,7 +70,8 @@ test('npm run users: usage errors exit 2 before any setting is read or any store
   }
   const help = spawnCommand('users', unusable, ['--help'])
   t.equal(help.status, 0, 'the built CLI prints its help')
-  t.match(help.stdout, /disable <email>/)
+  t.match(help.stdout, /disable <email or id>/)
+  t.match(help.stdout, /--url <management URL> --token-file <path>/, "the admin API route is documented")
   const unknown = await users(await storeEnv(t, 'embedded'), 'show', 'nobody@example.com')
   t.equal(unknown.status, 2, 'an unknown account: 2')
 })
