@@ -9,7 +9,7 @@ import { join, sep } from 'node:path'
 export interface ImageRuntime {
   /** The flags between `node` and the script in CMD, e.g. V8's heap sizes. */
   nodeArgs: string[]
-  /** glibc malloc's settings (MALLOC_*) from ENV. */
+  /** glibc malloc's settings (MALLOC_*, GLIBC_TUNABLES) from ENV. */
   memoryEnv: Record<string, string>
 }
 
@@ -33,7 +33,7 @@ export function parseImageRuntime(dockerfile: string): ImageRuntime {
   const memoryEnv: Record<string, string> = {}
   // Instructions only: the comments mention these settings too.
   const instructions = dockerfile.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n')
-  for (const [, name, value] of instructions.matchAll(/\b(MALLOC_[A-Z_]+)=(\S+)/g)) memoryEnv[name!] = value!
+  for (const [, name, value] of instructions.matchAll(/\b(MALLOC_[A-Z_]+|GLIBC_TUNABLES)=(\S+)/g)) memoryEnv[name!] = value!
   if (Object.keys(memoryEnv).length === 0) throw new Error('the Dockerfile sets no MALLOC_* variable')
   return { nodeArgs, memoryEnv }
 }

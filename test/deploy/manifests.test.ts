@@ -71,7 +71,7 @@ test("the image's runtime settings are read from its instructions, not from its 
   const dockerfile = 'FROM node:24\nENV MALLOC_ARENA_MAX=2 \\\n    MALLOC_TRIM_THRESHOLD_=131072\n# MALLOC_ARENA_MAX=8, as a comment says\nCMD ["node", "--max-old-space-size=192", "dist/src/server.js"]\n'
   t.same(parseImageRuntime(dockerfile), { nodeArgs: ['--max-old-space-size=192'], memoryEnv: { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '131072' } })
   t.throws(() => parseImageRuntime('FROM node:24\nCMD node server.js\n'), /no CMD in exec form/)
-  t.same(imageRuntime().memoryEnv, { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' }, "the project's Dockerfile")
+  t.same(imageRuntime().memoryEnv, { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' }, "the project's Dockerfile")
 })
 
 test('every Kubernetes manifest validates against the Kubernetes schemas', async (t) => {
