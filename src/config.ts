@@ -108,6 +108,10 @@ export const EnvironmentSchema = Type.Object({
   CLIENT_ASSERTION_MAX_AGE: Type.Integer({ minimum: 10, maximum: 3600, default: 300, duration: true }),
   /** Workload identity: the longest lifetime (`exp` − `iat`) of a federated token presented as a client's credential. */
   FEDERATED_ASSERTION_MAX_LIFETIME: Type.Integer({ minimum: 60, maximum: 30 * 86_400, default: 86_400, duration: true }),
+  /** DPoP (RFC 9449): how old a proof's `iat` may be; its `jti` is remembered, in the shared store, that long. */
+  DPOP_PROOF_MAX_AGE: Type.Integer({ minimum: 5, maximum: 600, default: 60, duration: true }),
+  /** DPoP: when true, a login without a proof is refused, so that every user token is bound to a key. */
+  DPOP_REQUIRED: Type.Boolean({ default: false }),
   /**
    * strict: the revocation state from the store on every check; replicated: from the in-memory replica
    * that the revocation feed keeps (Redis only), strict again while it may be older than REVOCATION_MAX_LAG_MS.
@@ -255,15 +259,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (environment.REVOCATION_CHECK === 'replicated' && !hasRedis) {
     throw new ConfigError('invalid setting REVOCATION_CHECK="replicated": the revocation feed needs Redis (set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES), or use REVOCATION_CHECK=strict')
   }
+  // A duration as the operator wrote it ("30d"), or its default in seconds.
+  const written = (name: 'ACCESS_TOKEN_TTL' | 'SESSION_TTL' | 'REFRESH_GRACE') => `${name}=${JSON.stringify(env[name] ?? String(environment[name]))}`
   if (environment.ACCESS_TOKEN_TTL > environment.SESSION_TTL) {
-    throw new ConfigError(
-      `invalid setting ACCESS_TOKEN_TTL=${JSON.stringify(env.ACCESS_TOKEN_TTL ?? String(environment.ACCESS_TOKEN_TTL))}: longer than SESSION_TTL=${JSON.stringify(env.SESSION_TTL ?? String(environment.SESSION_TTL))} (every token would be cut short at its session's end)`
-    )
+    throw new ConfigError(`invalid setting ${written('ACCESS_TOKEN_TTL')}: longer than ${written('SESSION_TTL')} (every token would be cut short at its session's end)`)
   }
   if (environment.REFRESH_GRACE > 0 && environment.REFRESH_GRACE >= environment.ACCESS_TOKEN_TTL) {
-    throw new ConfigError(
-      `invalid setting REFRESH_GRACE=${JSON.stringify(env.REFRESH_GRACE ?? String(environment.REFRESH_GRACE))}: not shorter than ACCESS_TOKEN_TTL=${JSON.stringify(env.ACCESS_TOKEN_TTL ?? String(environment.ACCESS_TOKEN_TTL))} (a rotated token would stay usable as long as a new one)`
-    )
+    throw new ConfigError(`invalid setting ${written('REFRESH_GRACE')}: not shorter than ${written('ACCESS_TOKEN_TTL')} (a rotated token would stay usable as long as a new one)`)
   }
   const issuer = environment.ISSUER === undefined ? `http://localhost:${environment.PORT}` : normalizedIssuer(environment.ISSUER)
   const audience = environment.DEFAULT_AUDIENCE ?? issuer

@@ -13,6 +13,7 @@ import { createClientTokens, type ClientTokens } from './client-tokens.js'
 import { createTokenExchange, type TokenExchange } from './token-exchange.js'
 import { createClientAssertions, type ClientAssertions } from './client-assertions.js'
 import { createClients, type Clients } from './clients.js'
+import { createDpopProofs, type DpopProofs } from './dpop.js'
 import { monotonicOf, systemClock, type Clock } from './clock.js'
 import { createKeySets } from './key-sets.js'
 import { warmUpPasswords } from './passwords.js'
@@ -35,6 +36,8 @@ export interface Auth {
   clientTokens: ClientTokens
   /** RFC 8693 token exchange at /oauth/token. */
   tokenExchange: TokenExchange
+  /** DPoP proofs (RFC 9449): checked, and their `jti` spent on every instance. */
+  dpopProofs: DpopProofs
   verifier: Verifier
   issuer: TokenIssuer
   keys: KeySet
@@ -130,6 +133,7 @@ export async function openAuthWithFeeds(config: Config, options: AuthOptions): P
     }),
     clientTokens: clientTokenService,
     tokenExchange: createTokenExchange({ verifier, issuer, config }),
+    dpopProofs: createDpopProofs({ singleUse: revocations.singleUse, clock, maxAgeSeconds: config.DPOP_PROOF_MAX_AGE }),
     verifier,
     issuer,
     keys,

@@ -53,7 +53,7 @@ export function keySetUriProblem(uri: string, production: boolean): string | und
 }
 
 /** The members that make a JWK private (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2). */
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
+export const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
 const ASYMMETRIC_TYPES = new Set(['EC', 'OKP', 'RSA'])
 /** What a key without `alg` is imported for, to check that it imports. */
 const DEFAULT_ALGORITHMS: Record<string, string> = { EC: 'ES256', OKP: 'EdDSA', RSA: 'RS256' }

@@ -51,14 +51,16 @@ export interface Sessions {
    * not-before (set by a password change or a global logout) is at or after the moment this login
    * began to read them: the password it checked may be the old one.
    */
-  login(email: string, password: string, from: ClientInfo): Promise<LoginResult>
+  login(email: string, password: string, from: ClientInfo, binding?: { jkt: string }): Promise<LoginResult>
   /**
    * Refresh: rotates the presented token into its one child, atomically in the store, which alone
    * decides on the token's revocation state. A repeat within REFRESH_GRACE gets the same child.
    * Retry-safe: when the store cannot acknowledge the rotation (StoreUnavailableError, 503), it is
    * undone, and the presented token works again, to be refreshed by a retry; never taken for reuse.
+   * `proveBinding`: for a token bound to a key (DPoP), the request's proof, checked once the token's signature
+   * has been, before anything is written; the child is bound to the same key.
    */
-  rotate(token: string): Promise<RotateOutcome>
+  rotate(token: string, proveBinding?: (claims: UserClaims) => Promise<void>): Promise<RotateOutcome>
   /**
    * Logout: this session (revoking the token too), every session of the user, or every other one.
    * `global` also sets the user's not-before: a login still checking the password cannot start after it.
@@ -148,9 +150,10 @@ export function endAllSessions(sessionStore: SessionStore, userVersions: RecordV
 export function createSessions({ users, sessionStore, userVersions, issuer, signedTokens, clock, config }: SessionDependencies): Sessions {
   /** No token outlives its session: exp <= auth_time + SESSION_TTL. */
   const expiryFor = (iat: number, authTime: number): number => Math.min(iat + config.ACCESS_TOKEN_TTL, authTime + config.SESSION_TTL)
-  const tokenResponse = (token: string, exp: number, now: number): TokenResponse => ({
+  // `DPoP` for a token bound to a key (RFC 9449 §5); `bearer` as in the seed otherwise.
+  const tokenResponse = (token: string, exp: number, now: number, bound = false): TokenResponse => ({
     access_token: token,
-    token_type: 'bearer',
+    token_type: bound ? 'DPoP' : 'bearer',
     expires_in: Math.max(0, exp - toSeconds(now))
   })
 
@@ -208,7 +211,7 @@ export function createSessions({ users, sessionStore, userVersions, issuer, sign
   }
 
   return {
-    async login(email, password, from) {
+    async login(email, password, from, binding) {
       // Read before the user (and so the hash) is: a not-before at or after it may mean an old password.
       const checkedAt = clock.now()
       const user = await users.findByEmail(email)
@@ -240,20 +243,23 @@ export function createSessions({ users, sessionStore, userVersions, issuer, sign
       if (started.outcome === 'refused') return { outcome: 'invalid', user_id: user.id }
       const exp = expiryFor(authTime, authTime)
       // `gen`: the revocation feed's generation the session began in (stores/not-before.ts).
-      const { token } = issuer.signUser({ sub: user.id, sid, auth_time: authTime, iat: authTime, exp, gen: started.generation, jti })
-      return { outcome: 'success', response: tokenResponse(token, exp, now), user_id: user.id, sid, evicted: started.evicted }
+      const cnf = binding === undefined ? {} : { cnf: { jkt: binding.jkt } }
+      const { token } = issuer.signUser({ sub: user.id, sid, auth_time: authTime, iat: authTime, exp, gen: started.generation, jti, ...cnf })
+      return { outcome: 'success', response: tokenResponse(token, exp, now, binding !== undefined), user_id: user.id, sid, evicted: started.evicted }
     },
 
-    async rotate(parentToken) {
+    async rotate(parentToken, proveBinding) {
       const parent = signedTokens.read(parentToken, { keep: false, expiredForMs: config.REFRESH_AFTER_EXPIRY * 1000 })
       if (parent.kind !== 'user') throw new ServiceError('TOKEN_INVALID', 'the token is not a user token')
       const claims = parent.claims
+      await proveBinding?.(claims)
+      const bound = claims.cnf !== undefined
       const now = clock.now()
       const iat = toSeconds(now)
       const exp = expiryFor(iat, claims.auth_time)
       // Signed before the atomic step, so that the step can keep it for the grace.
       // In the parent's generation, which the store's step requires to be the current one.
-      const child = issuer.signUser({ sub: claims.sub, sid: claims.sid, auth_time: claims.auth_time, iat, exp, gen: claims.gen })
+      const child = issuer.signUser({ sub: claims.sub, sid: claims.sid, auth_time: claims.auth_time, iat, exp, gen: claims.gen, ...(bound ? { cnf: claims.cnf } : {}) })
       const rotation: Rotation = {
         sealedChild: sealChild(parentToken, child.token),
         graceMs: config.REFRESH_GRACE * 1000,
@@ -278,11 +284,11 @@ export function createSessions({ users, sessionStore, userVersions, issuer, sign
       }
       switch (result.outcome) {
         case 'rotated':
-          return { outcome: 'rotated', response: tokenResponse(child.token, exp, now), claims }
+          return { outcome: 'rotated', response: tokenResponse(child.token, exp, now, bound), claims }
         case 'repeated': {
           const first = openChild(parentToken, result.sealedChild)
           if (first === undefined) return { outcome: 'revoked', claims }
-          return { outcome: 'repeated', response: tokenResponse(first, expiryOf(first), now), claims }
+          return { outcome: 'repeated', response: tokenResponse(first, expiryOf(first), now, bound), claims }
         }
         case 'reused':
           return { outcome: 'reused', acknowledged: result.acknowledged, claims }

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { openAuthWithFeeds, type Auth, type RevocationFeeds } from '../auth/index.js'
 import type { Clock } from '../auth/clock.js'
 import { userSignOptions, type SignPayload } from '../auth/token-issuer.js'
+import { dpopRefusal } from '../auth/dpop.js'
 import { ServiceError } from '../errors.js'
 import { loadKeySet } from '../keys/key-set.js'
 import type { RedisClient } from '../stores/redis-connection.js'
@@ -26,6 +27,11 @@ declare module 'fastify' {
      * retry after a 503 can finish it (request.auth.ending); the route must do nothing else with it.
      */
     authenticateEnding(request: FastifyRequest, reply: FastifyReply): Promise<void>
+    /**
+     * A bound token (DPoP, `cnf.jkt`) needs `Authorization: DPoP` and a proof by its key for this request, whose
+     * `jti` is then spent; an unbound one must come as Bearer. 401 DPOP_PROOF_INVALID with a DPoP challenge.
+     */
+    proveBinding(request: FastifyRequest, presented: PresentedToken, claims: UserClaims): Promise<void>
   }
   interface FastifyRequest {
     /** `ending`: admitted by authenticateEnding only; its own logout awaits acknowledgement. */
@@ -59,6 +65,38 @@ export function bearerToken(request: FastifyRequest): string {
   if (token === undefined) throw new ServiceError('TOKEN_MISSING')
   if (token === null) throw new ServiceError('TOKEN_INVALID', 'the Authorization header is not "Bearer <token>"')
   return token
+}
+
+/** RFC 9449 §7.1: `DPoP <token>`, the token68 syntax of RFC 9110 §11.2 as for Bearer. */
+const DPOP_SCHEME = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+/** A user token as presented: `Authorization: Bearer <token>`, or `DPoP <token>` with a proof (RFC 9449 §7). */
+export interface PresentedToken {
+  token: string
+  scheme: 'bearer' | 'dpop'
+}
+
+/** The token of `Authorization: Bearer …` or `DPoP …`; 401 TOKEN_MISSING or TOKEN_INVALID otherwise. */
+export function presentedToken(request: FastifyRequest): PresentedToken {
+  const header = authorizationHeader(request)
+  if (header !== undefined && /^dpop\b/i.test(header)) {
+    const token = DPOP_SCHEME.exec(header)?.[1]
+    if (token === undefined) throw new ServiceError('TOKEN_INVALID', 'the Authorization header is not "DPoP <token>"')
+    return { token, scheme: 'dpop' }
+  }
+  return { token: bearerToken(request), scheme: 'bearer' }
+}
+
+/** The request's one `DPoP` header (RFC 9449 §4.3 step 1: not two); undefined without one. */
+export function dpopHeader(request: FastifyRequest): string | undefined {
+  const value = request.headers.dpop
+  if (Array.isArray(value) || (typeof value === 'string' && value.includes(','))) throw dpopRefusal('send one DPoP header')
+  return value
+}
+
+/** The URL a proof's `htu` must name: the public one (ISSUER) with the request's path, without query (RFC 9449 §4.3). */
+export function proofUrl(request: FastifyRequest, issuer: string): string {
+  return `${issuer}${request.url.split('?')[0]}`
 }
 
 /** The claims `authenticate` put on the request; a route that reads them without that preHandler is a bug. */
@@ -96,13 +134,27 @@ export default fp<AuthPluginOptions>(
     fastify.addHook('onClose', async () => core.close())
     fastify.decorateRequest('auth', null)
 
+    fastify.decorate('proveBinding', async function proveBinding(request: FastifyRequest, presented: PresentedToken, claims: UserClaims) {
+      if (claims.cnf === undefined) {
+        if (presented.scheme === 'dpop') throw dpopRefusal('the token is not bound to a key: send it as Bearer', 'invalid_token')
+        return
+      }
+      // RFC 9449 §7.2: a bound token as Bearer would work for whoever stole it.
+      if (presented.scheme !== 'dpop') throw dpopRefusal('the token is bound to a key: send Authorization: DPoP and a proof', 'invalid_token')
+      const jkt = await core.dpopProofs.check({ proof: dpopHeader(request), method: request.method, url: proofUrl(request, config.ISSUER), accessToken: presented.token })
+      if (jkt !== claims.cnf.jkt) throw dpopRefusal('the DPoP proof is signed by another key than the token is bound to')
+    })
     fastify.decorate('authenticate', async function authenticate(request: FastifyRequest) {
-      const token = bearerToken(request)
-      request.auth = { token, claims: await core.verifier.verifyUser(token), ending: false }
+      const presented = presentedToken(request)
+      const claims = await core.verifier.verifyUser(presented.token)
+      await fastify.proveBinding(request, presented, claims)
+      request.auth = { token: presented.token, claims, ending: false }
     })
     fastify.decorate('authenticateEnding', async function authenticateEnding(request: FastifyRequest) {
-      const token = bearerToken(request)
-      request.auth = { token, ...(await core.verifier.verifyUserOrEnding(token)) }
+      const presented = presentedToken(request)
+      const verified = await core.verifier.verifyUserOrEnding(presented.token)
+      await fastify.proveBinding(request, presented, verified.claims)
+      request.auth = { token: presented.token, ...verified }
     })
   },
   { name: 'auth', dependencies: ['config'] }

@@ -100,7 +100,8 @@ export default fp(
         request.log.error({ err: cause, code }, 'request failed')
       }
       if (error instanceof ServiceError) reply.headers(error.headers)
-      if (body.statusCode === 401) reply.header('www-authenticate', challenge(code, body.message))
+      // A DPoP refusal carries its own challenge (RFC 9449 §7.1).
+      if (body.statusCode === 401 && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', challenge(code, body.message))
       return reply.code(body.statusCode).send(body)
     })
 

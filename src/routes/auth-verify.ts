@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { HTTPMethods } from 'fastify'
 import Type from 'typebox'
 import { ServiceError } from '../errors.js'
+import { dpopRefusal } from '../auth/dpop.js'
 import { AudienceMismatchError } from '../auth/verifier.js'
 import { bearerToken } from '../plugins/auth.js'
 import { missingScopes } from '@jwt-auth-service/verifier/feed'
@@ -75,6 +76,8 @@ const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
           }
           throw error
         })
+        // The gate does not check DPoP proofs yet: a bound token must not pass it as a bearer token would.
+        if (verified.kind === 'user' && verified.claims.cnf !== undefined) throw dpopRefusal('the token is bound to a key (DPoP); this gate does not check DPoP proofs yet', 'invalid_token')
         const granted = verified.kind === 'user' ? '' : verified.claims.scope
         const required = parseScopes(request.query.scope ?? '')
         const missing = missingScopes(granted, required)

@@ -25,7 +25,8 @@ export type User = Static<typeof User>
 /** RFC 6749 §5.1. */
 export const TokenResponse = Type.Object({
   access_token: Type.String(),
-  token_type: Type.Literal('bearer'),
+  /** `DPoP` for a token bound to the key of the login's DPoP proof (RFC 9449 §5). */
+  token_type: Type.Union([Type.Literal('bearer'), Type.Literal('DPoP')]),
   expires_in: Type.Integer({ description: 'seconds until the token expires' })
 })
 export type TokenResponse = Static<typeof TokenResponse>

@@ -15,7 +15,9 @@ export const UserClaims = Type.Object({
   /** DEFAULT_AUDIENCE (RFC 7519 §4.1.3); tokens issued before audiences existed have none and count as DEFAULT_AUDIENCE. */
   aud: Type.Optional(Type.String()),
   /** With Redis: the generation of the revocation feed's shard it was issued in (stores/not-before.ts). */
-  gen: Type.Optional(Type.Integer())
+  gen: Type.Optional(Type.Integer()),
+  /** DPoP (RFC 9449 §6.1): the thumbprint of the key every use of the token must prove. */
+  cnf: Type.Optional(Type.Object({ jkt: Type.String() }))
 })
 export type UserClaims = Static<typeof UserClaims>
 

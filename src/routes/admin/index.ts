@@ -90,7 +90,7 @@ export default async function admin(fastify: FastifyInstance, options: { token: 
     })
     scope.addHook('preValidation', async (request: FastifyRequest) => {
       const unknown = unknownMembers(request.body, request.routeOptions.schema?.body as Schema | undefined, 'body')
-      if (unknown.length > 0) throw new ServiceError('VALIDATION_FAILED', `unknown member ${unknown.join(', ')}`)
+      if (unknown.length > 0) throw new ServiceError('VALIDATION_FAILED', `unknown member ${unknown.slice(0, 5).map((name) => name.slice(0, 100)).join(', ')}`)
     })
     // onSend rather than onResponse: the line is written even when the caller hangs up before the answer.
     scope.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {

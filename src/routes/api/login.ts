@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { ServiceError } from '../../errors.js'
+import { dpopHeader, proofUrl } from '../../plugins/auth.js'
 import { normalizeToNfc } from '../../plugins/hardening.js'
 import { ErrorResponse, TokenResponse } from '../../schemas/common.js'
 
@@ -25,7 +26,12 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     onSend: fastify.limits.loginAnswered,
     handler: async (request) => {
       const { email, password } = request.body
-      const result = await fastify.auth.sessions.login(email, password, { user_agent: request.headers['user-agent'] ?? '', ip: request.ip })
+      // RFC 9449 §5: with a DPoP proof, the session's tokens are bound to its key; DPOP_REQUIRED refuses a login without one.
+      const proof = dpopHeader(request)
+      const binding = proof !== undefined || fastify.config.DPOP_REQUIRED
+        ? { jkt: await fastify.auth.dpopProofs.check({ proof, method: request.method, url: proofUrl(request, fastify.config.ISSUER) }) }
+        : undefined
+      const result = await fastify.auth.sessions.login(email, password, { user_agent: request.headers['user-agent'] ?? '', ip: request.ip }, binding)
       if (result.outcome === 'invalid') {
         fastify.securityEvent(request, 'login.failure', { user_id: result.user_id })
         throw new ServiceError('INVALID_CREDENTIALS')

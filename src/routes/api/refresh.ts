@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ServiceError, StoreUnavailableError } from '../../errors.js'
-import { bearerToken } from '../../plugins/auth.js'
+import { presentedToken } from '../../plugins/auth.js'
 import { headNotAllowed } from '../../plugins/hardening.js'
 import { bearerErrors, ErrorResponse, TokenResponse } from '../../schemas/common.js'
 
@@ -19,7 +19,9 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     // No authenticate preHandler: the atomic rotation itself decides whether the token may still be refreshed.
     handler: async (request) => {
-      const result = await fastify.auth.sessions.rotate(bearerToken(request))
+      const presented = presentedToken(request)
+      // A bound token (DPoP): a proof by its key, checked before anything is written; its child is bound alike.
+      const result = await fastify.auth.sessions.rotate(presented.token, (claims) => fastify.proveBinding(request, presented, claims))
       const ids = { user_id: result.claims.sub, session_id: result.claims.sid }
       switch (result.outcome) {
         case 'rotated':

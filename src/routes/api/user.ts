@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ServiceError } from '../../errors.js'
 import Type from 'typebox'
-import { authenticated, bearerToken } from '../../plugins/auth.js'
+import { authenticated, presentedToken } from '../../plugins/auth.js'
 import { normalizeToNfc } from '../../plugins/hardening.js'
 import { bearerErrors, ErrorResponse, User } from '../../schemas/common.js'
 
@@ -21,9 +21,10 @@ const user: FastifyPluginAsyncTypebox = async (fastify) => {
     // fastify.authenticate, with the user's record read alongside the token's check: a cached record's
     // version rides the check's round trip (accounts.ts).
     handler: async (request) => {
-      const token = bearerToken(request)
-      const { claims, along: found } = await fastify.auth.verifier.verifyUserWith(token, (claims) => fastify.auth.accounts.find(claims.sub))
-      request.auth = { token, claims, ending: false }
+      const presented = presentedToken(request)
+      const { claims, along: found } = await fastify.auth.verifier.verifyUserWith(presented.token, (claims) => fastify.auth.accounts.find(claims.sub))
+      await fastify.proveBinding(request, presented, claims)
+      request.auth = { token: presented.token, claims, ending: false }
       if (found === undefined) throw new ServiceError('TOKEN_INVALID', 'the token belongs to no user')
       return found
     }

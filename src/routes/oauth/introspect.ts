@@ -18,7 +18,9 @@ const Introspection = Type.Object({
   sid: Type.Optional(Type.String()),
   auth_time: Type.Optional(Type.Integer()),
   /** A token got by exchange (RFC 8693 §4.1): the acting client, and nested, the ones before it. */
-  act: Type.Optional(Type.Object({ sub: Type.String() }, { additionalProperties: true }))
+  act: Type.Optional(Type.Object({ sub: Type.String() }, { additionalProperties: true })),
+  /** RFC 9449 §6.2: the key a bound token's every use must prove. */
+  cnf: Type.Optional(Type.Object({ jkt: Type.String() }))
 })
 
 /**
@@ -56,7 +58,8 @@ const introspect: FastifyPluginAsyncTypebox = async (fastify) => {
         const { client_id, scope, act, sid } = verified.claims
         return { ...common, client_id, scope, act, ...(sid === undefined ? {} : { sid }) }
       }
-      return { ...common, sid: verified.claims.sid, auth_time: verified.claims.auth_time }
+      const { sid, auth_time, cnf } = verified.claims
+      return { ...common, sid, auth_time, ...(cnf === undefined ? {} : { cnf }) }
     }
   })
 }
