@@ -31,6 +31,7 @@ import { measureFeed, type FeedFigures } from './bench/feed.js'
 import { measureFeedStress, type FeedStressFigures } from './bench/feed-stress.js'
 import { cpuSeconds, redisPid, rssMb, sleep, Target, withOwnRedis } from './bench/processes.js'
 import { imageRuntime } from './image-runtime.js'
+import { dpopSigner } from './bench/dpop.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -62,14 +63,16 @@ interface Figures {
   /** The answering process's peak RSS during the scenario. */
   peakRssMb: number
 }
-const SCENARIOS = ['bare', 'live', 'verify', 'user', 'token', 'tokenPrivateKeyJwt', 'tokenPrivateKeyJwtRs256', 'exchange', 'oidcToken', 'introspect', 'oidcIntrospect', 'refresh'] as const
+const SCENARIOS = ['bare', 'live', 'verify', 'verifyDpop', 'user', 'userDpop', 'token', 'tokenPrivateKeyJwt', 'tokenPrivateKeyJwtRs256', 'exchange', 'oidcToken', 'introspect', 'oidcIntrospect', 'refresh'] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 const NAMES: Record<Scenario, string> = {
   bare: 'bare Fastify, GET /ping (baseline)',
   live: 'GET /health/live',
   verify: 'GET /auth/verify',
+  verifyDpop: 'GET /auth/verify, a DPoP-bound token and a fresh proof (forwarded request)',
   user: 'GET /api/user',
+  userDpop: 'GET /api/user, a DPoP-bound token and a fresh proof',
   token: 'POST /oauth/token, client credentials',
   tokenPrivateKeyJwt: 'POST /oauth/token, client credentials, private_key_jwt (ES256)',
   tokenPrivateKeyJwtRs256: 'POST /oauth/token, client credentials, private_key_jwt (RS256)',
@@ -116,7 +119,8 @@ async function startService(env: Record<string, string>): Promise<Target> {
   // As the Dockerfile runs it (its Node flags and memory settings), at LOG_LEVEL=warn.
   const image = imageRuntime()
   const nodeArgs = [...image.nodeArgs, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])]
-  const full = { LOG_LEVEL: 'warn', ...image.memoryEnv, UV_THREADPOOL_SIZE: POOL_SIZE, ...GENEROUS_LIMITS, ...env }
+  // TRUST_PROXY: the bench is the service's only peer, and stands for the gateway that forwards a DPoP request.
+  const full = { LOG_LEVEL: 'warn', ...image.memoryEnv, UV_THREADPOOL_SIZE: POOL_SIZE, TRUST_PROXY: 'loopback', ...GENEROUS_LIMITS, ...env }
   return Target.start('service', join(DIST, 'src', 'server.js'), full, isReady('/health/ready'), nodeArgs)
 }
 
@@ -176,6 +180,18 @@ async function measure(label: string, env: Record<string, string>, options: { on
       resource: EXCHANGE_AUDIENCE
     }).toString()
     const signers = { ES256: await privateKeyJwtClient(service, 'ES256'), RS256: await privateKeyJwtClient(service, 'RS256') }
+    // A session bound to a key (DPoP): the same user's token, used with a fresh proof on every request.
+    const issuer = (await json(`${service.url}/.well-known/oauth-authorization-server`, { method: 'GET' })).issuer as string
+    const dpop = dpopSigner()
+    const [loginProof] = dpop.proofs(1, 'POST', `${issuer}/api/login`)
+    const boundToken = (await json(`${service.url}/api/login`, { method: 'POST', headers: { dpop: loginProof! }, body: JSON.stringify({ email, password }) })).access_token as string
+    // What a gateway forwards with the token (Traefik, Caddy): the request the client made to it.
+    const forwarded = { 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.bench.example', 'x-forwarded-uri': '/orders' }
+    const loadWithProofs = (path: string, htu: string, headers: Record<string, string>) => {
+      const proofs = dpop.proofs(Math.ceil(SECONDS * 8_000), 'GET', htu, boundToken)
+      let next = 0
+      return load(service, redis, { url: service.url, requests: [{ method: 'GET', path, setupRequest: (request) => ({ ...request, headers: { ...headers, authorization: `DPoP ${boundToken}`, dpop: proofs[next++ % proofs.length]! } }) }] })
+    }
     const opaque = oidc === undefined ? '' : ((await json(`${oidc.url}/token`, { method: 'POST', form: true, headers: theirs, body: 'grant_type=client_credentials&scope=a' })).access_token as string)
     await sleep(2000)
     const idleRssMb = rssMb(service.pid)
@@ -184,7 +200,9 @@ async function measure(label: string, env: Record<string, string>, options: { on
       bare: () => load(bare, redis, { url: `${bare.url}/ping` }),
       live: () => load(service, redis, { url: `${service.url}/health/live` }),
       verify: () => load(service, redis, { url: `${service.url}/auth/verify`, headers: { authorization: `Bearer ${token}` } }),
+      verifyDpop: () => loadWithProofs('/auth/verify', 'https://api.bench.example/orders', forwarded),
       user: () => load(service, redis, { url: `${service.url}/api/user`, headers: { authorization: `Bearer ${token}` } }),
+      userDpop: () => loadWithProofs('/api/user', `${issuer}/api/user`, {}),
       token: () => load(service, redis, { url: `${service.url}/oauth/token`, method: 'POST', headers: ours, body: 'grant_type=client_credentials&scope=a' }),
       tokenPrivateKeyJwt: () => loadAssertions(service, redis, signers.ES256),
       tokenPrivateKeyJwtRs256: () => loadAssertions(service, redis, signers.RS256),
@@ -250,7 +268,6 @@ async function measure(label: string, env: Record<string, string>, options: { on
     const logins = loginRuns.length === 0 ? undefined : [...loginRuns].sort((a, b) => a.rps - b.rps)[Math.floor(loginRuns.length / 2)]
     const loginRatio = loginRatios.length === 0 ? undefined : median(loginRatios)
     const redisBytes = env.REDIS_URL === undefined ? undefined : await redisMemory(env.REDIS_URL, env.REDIS_KEY_PREFIX!)
-    const issuer = (await json(`${service.url}/.well-known/oauth-authorization-server`, { method: 'GET' })).issuer as string
     const feed = options.feed !== true ? undefined : await measureFeed({
       serviceUrl: service.url,
       redisUrl: env.REDIS_URL!,
@@ -422,6 +439,9 @@ function report(results: ModeResult[], argon2PerSecond: number, crypto: CryptoRa
     const replicated = result.label.includes('replicated')
     add(`/auth/verify (${replicated ? 'replicated' : 'strict'}) × bare Fastify`, ratio('verify', bare), replicated ? 0.75 : 0.5)
     add('/api/user × bare Fastify', ratio('user', bare), 0.4)
+    add('DPoP-bound /auth/verify × bearer /auth/verify', ratio('verifyDpop', med('verify', 'rps')), 0.5)
+    const userDpopRatio = ratio('userDpop', med('user', 'rps'))
+    if (userDpopRatio !== undefined) checks.push(`| DPoP-bound /api/user × bearer /api/user (no target) | ${fmt(userDpopRatio, 2)} |`)
     if (result.figures.oidcToken !== undefined) add('/oauth/token × oidc-provider', ratio('token', med('oidcToken', 'rps')), 3)
     if (result.figures.token !== undefined) {
       add('private_key_jwt (ES256) grant × client_secret_basic grant', ratio('tokenPrivateKeyJwt', med('token', 'rps')), 0.7)
@@ -489,7 +509,7 @@ async function main(): Promise<void> {
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-'))
   try {
-    results.push(await measure('Embedded defaults (SQLite)', { DATA_DIR: dataDir }, { only: ['live', 'verify', 'user', 'token', 'exchange', 'introspect', 'refresh'] }))
+    results.push(await measure('Embedded defaults (SQLite)', { DATA_DIR: dataDir }, { only: ['live', 'verify', 'verifyDpop', 'user', 'userDpop', 'token', 'exchange', 'introspect', 'refresh'] }))
   } finally {
     rmSync(dataDir, { recursive: true, force: true })
   }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'tap'
 import { basic, bearer, createClient, form, registerAndLogin, until } from './helper.js'
+import { boundTokenThroughGateway } from './dpop-client.js'
 import { gatewayBackends } from './services.js'
 
 const CADDYFILE = join(import.meta.dirname, '..', 'examples', 'caddy', 'Caddyfile')
@@ -69,4 +70,6 @@ test('a real Caddy with forward_auth in front of an API (examples/caddy)', async
   t.equal((await through('/orders/42', await tokenFor('cart:write'))).status, 403, 'a route scope the token lacks: 403')
   t.equal((await through('/profile', await tokenFor('orders:read'))).status, 401, 'a client token on a route for user tokens: 401')
   t.equal((await through('/orders/42', child)).status, 401, 'a user token on the orders route (another audience): 401')
+
+  await boundTokenThroughGateway(t, app, gateway)
 })

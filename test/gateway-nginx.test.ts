@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'tap'
 import { basic, bearer, createClient, form, registerAndLogin, until } from './helper.js'
+import { boundTokenThroughGateway } from './dpop-client.js'
 import { gatewayBackends } from './services.js'
 
 const EXAMPLE = join(import.meta.dirname, '..', 'examples', 'nginx')
@@ -68,4 +69,6 @@ test('a real nginx with auth_request in front of an API (examples/nginx)', async
   t.match(await reader.json(), { client: 'shop', scope: 'orders:read' })
   t.equal((await through('/profile', await tokenFor('orders:read'))).status, 401, 'a client token on a route for user tokens (DEFAULT_AUDIENCE): 401')
   t.equal((await through('/orders/42', await tokenFor('cart:write'))).status, 403, 'a route scope the token lacks: 403')
+
+  await boundTokenThroughGateway(t, app, gateway)
 })

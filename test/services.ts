@@ -122,13 +122,14 @@ export class TcpProxy {
  * after the test. `gatewayPort` is free for the gateway itself.
  */
 export async function gatewayBackends(t: TestContext): Promise<{ app: FastifyInstance; authPort: number; apiPort: number; gatewayPort: number }> {
-  const app = await buildApp(t, await storeEnv(t, 'redis-postgres'))
+  // The gateway is the service's only peer here: it may tell what the client's request was (DPoP at /auth/verify).
+  const app = await buildApp(t, await storeEnv(t, 'redis-postgres', { TRUST_PROXY: 'loopback' }))
   const [authPort, apiPort, gatewayPort] = [await freePort(), await freePort(), await freePort()]
   await app.listen({ port: authPort, host: '127.0.0.1' })
   const api = createHttpServer((request, response) => {
     response.setHeader('content-type', 'application/json')
     const { headers } = request
-    response.end(JSON.stringify({ path: request.url, subject: headers['x-auth-subject'], session: headers['x-auth-session'], client: headers['x-auth-client'], scope: headers['x-auth-scope'], actor: headers['x-auth-actor'] }))
+    response.end(JSON.stringify({ path: request.url, subject: headers['x-auth-subject'], session: headers['x-auth-session'], client: headers['x-auth-client'], scope: headers['x-auth-scope'], actor: headers['x-auth-actor'], keyThumbprint: headers['x-auth-key-thumbprint'] }))
   })
   await new Promise<void>((resolve) => api.listen(apiPort, '127.0.0.1', resolve))
   t.teardown(() => new Promise((resolve) => api.close(resolve)))

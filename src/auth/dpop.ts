@@ -3,37 +3,23 @@
  * proof's key or admits a bound token. verifyDpopProof is pure; createDpopProofs spends the proof's `jti` in
  * the shared store too. The caller compares the thumbprint with the token's `cnf.jkt`.
  */
-import { createHash } from 'node:crypto'
+import { createHash, type KeyObject } from 'node:crypto'
 import { ServiceError } from '../errors.js'
 import type { SingleUseStore } from '../stores/single-use/index.js'
-import { CLOCK_SKEW_SECONDS } from './client-assertions.js'
+import { DPOP_ALGORITHMS, PRIVATE_JWK_MEMBERS, proofClaimsProblem, proofExpiry, type ProofContext } from '@jwt-auth-service/verifier/feed'
 import type { Clock } from './clock.js'
-import { decodeCompact, JwsError, verifyCompact } from './jws.js'
-import { PRIVATE_MEMBERS } from './key-sets.js'
+import { decodeCompact, publicKeyFor, signatureVerifies } from './jws.js'
 
-/** Asymmetric algorithms only (RFC 9449 §4.3 step 5): never `none`, never an HMAC. */
-export const DPOP_ALGORITHMS = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256'] as const
+export { accessTokenHash, htuOf } from '@jwt-auth-service/verifier/feed'
 
 /** A proof that was refused; `message` says which check, for `WWW-Authenticate: DPoP error="invalid_dpop_proof"`. */
 export class DpopProofError extends Error {
   override name = 'DpopProofError'
 }
 
-export interface ProofRequest {
+export interface ProofRequest extends ProofContext {
   /** The `DPoP` header's value (one header: the caller refuses two). */
   proof: string
-  /** The request's method, as `htm` must name it. */
-  method: string
-  /** The request's absolute URL as the client addressed it; its query and fragment are ignored (§4.3 step 9). */
-  url: string
-  /** The access token presented with the proof, whose hash `ath` must be (§4.3 step 12); none at login or refresh. */
-  accessToken?: string
-  /** Now, in milliseconds. */
-  now: number
-  /** How old a proof's `iat` may be, in seconds (DPOP_PROOF_MAX_AGE). */
-  maxAgeSeconds: number
-  /** How far in the future `iat` may be, in seconds: the clocks' skew. */
-  skewSeconds: number
 }
 
 export interface VerifiedProof {
@@ -56,24 +42,24 @@ export function jwkThumbprint(jwk: Record<string, unknown>): string | undefined 
   return createHash('sha256').update(canonical).digest('base64url')
 }
 
-/** `ath`: the base64url SHA-256 of the access token's ASCII (RFC 9449 §4.2). */
-export function accessTokenHash(accessToken: string): string {
-  return createHash('sha256').update(accessToken, 'ascii').digest('base64url')
-}
-
-/** A URL as `htu` is compared (RFC 9449 §4.3 step 9, RFC 3986 §6.2.2–6.2.3): no query or fragment, scheme and host in lower case, no default port. */
-export function htuOf(url: string): string | undefined {
-  try {
-    const parsed = new URL(url)
-    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return undefined
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`
-  } catch {
-    return undefined
-  }
-}
-
 const MAX_PROOF_LENGTH = 8192
-const MAX_JTI_LENGTH = 256
+
+/**
+ * A client signs every proof with the same key: imported once (a JWK import costs about what the signature check
+ * does), by thumbprint and algorithm, which fix the key's defining members. The oldest go first past the bound.
+ */
+const importedKeys = new Map<string, KeyObject | null>()
+const MAX_IMPORTED_KEYS = 10_000
+function cachedKey(jkt: string, alg: string, jwk: Record<string, unknown>): KeyObject | undefined {
+  const id = `${alg}:${jkt}`
+  let key = importedKeys.get(id)
+  if (key === undefined) {
+    key = publicKeyFor(jwk, alg) ?? null
+    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.delete(importedKeys.keys().next().value!)
+    importedKeys.set(id, key)
+  }
+  return key ?? undefined
+}
 
 function refuse(reason: string): never {
   throw new DpopProofError(reason)
@@ -89,25 +75,17 @@ export async function verifyDpopProof(request: ProofRequest): Promise<VerifiedPr
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) refuse('the DPoP proof has no jwk in its header')
   const key = jwk as Record<string, unknown>
   // A private key in the header (RFC 9449 §4.3 step 7), or a symmetric one.
-  if (PRIVATE_MEMBERS.some((member) => member in key)) refuse('the DPoP proof\'s jwk is a private key')
+  if (PRIVATE_JWK_MEMBERS.some((member) => member in key)) refuse('the DPoP proof\'s jwk is a private key')
   const jkt = jwkThumbprint(key) ?? refuse('the DPoP proof\'s jwk is not an EC, OKP or RSA public key')
-  try {
-    await verifyCompact(request.proof, DPOP_ALGORITHMS, async () => ({ keys: [key] }))
-  } catch (error) {
-    if (error instanceof JwsError) refuse(error.kind === 'signature' ? 'the DPoP proof\'s signature does not verify' : `the DPoP proof: ${error.message}`)
-    throw error
-  }
-  const { jti, htm, htu, iat, ath } = payload
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH) refuse('the DPoP proof has no jti of at most 256 characters')
-  if (htm !== request.method) refuse('the DPoP proof\'s htm is not this request\'s method')
-  const expected = htuOf(request.url)
-  if (typeof htu !== 'string' || expected === undefined || htuOf(htu) !== expected) refuse('the DPoP proof\'s htu is not this request\'s URL')
-  if (typeof iat !== 'number' || !Number.isFinite(iat)) refuse('the DPoP proof has no iat')
-  const issuedAt = iat * 1000
-  if (issuedAt > request.now + request.skewSeconds * 1000) refuse('the DPoP proof is issued in the future')
-  if (issuedAt < request.now - request.maxAgeSeconds * 1000) refuse('the DPoP proof is too old')
-  if (request.accessToken !== undefined && ath !== accessTokenHash(request.accessToken)) refuse('the DPoP proof\'s ath is not the access token\'s hash')
-  return { jkt, jti, expiresAt: issuedAt + (request.maxAgeSeconds + request.skewSeconds) * 1000 }
+  const alg = header.alg
+  if (typeof alg !== 'string' || !(DPOP_ALGORITHMS as readonly string[]).includes(alg)) refuse('the DPoP proof: algorithm not allowed')
+  // No extension is understood here, so none may be critical (RFC 7515 §4.1.11).
+  if (header.crit !== undefined) refuse('the DPoP proof: crit is not supported')
+  const publicKey = cachedKey(jkt, alg, key) ?? refuse('the DPoP proof: no key matches (kty, crv, alg, size)')
+  if (!signatureVerifies(request.proof, alg, publicKey)) refuse('the DPoP proof\'s signature does not verify')
+  const problem = proofClaimsProblem(payload, request)
+  if (problem !== undefined) refuse(problem)
+  return { jkt, jti: payload.jti as string, expiresAt: proofExpiry(payload.iat as number, request.maxAgeSeconds) }
 }
 
 /** The challenge of a refused proof (RFC 9449 §7.1): the scheme, the error, and the algorithms a proof may use. */
@@ -136,7 +114,7 @@ export function createDpopProofs(dependencies: { singleUse: SingleUseStore; cloc
       if (proof === undefined) throw dpopRefusal('a DPoP proof is required (the DPoP header)')
       let verified: VerifiedProof
       try {
-        verified = await verifyDpopProof({ proof, method, url, accessToken, now: clock.now(), maxAgeSeconds, skewSeconds: CLOCK_SKEW_SECONDS })
+        verified = await verifyDpopProof({ proof, method, url, accessToken, now: clock.now(), maxAgeSeconds })
       } catch (error) {
         if (error instanceof DpopProofError) throw dpopRefusal(error.message)
         throw error

@@ -96,6 +96,21 @@ function verifies(algorithm: Algorithm, key: KeyObject, data: Buffer, signature:
   }
 }
 
+/** `jwk` as a public key that may verify `alg` (its kty, crv, use and size), or undefined: for a key carried with the JWS (DPoP). */
+export function publicKeyFor(jwk: Record<string, unknown>, alg: string): KeyObject | undefined {
+  const algorithm = ALGORITHMS[alg]
+  if (algorithm === undefined || candidates({ keys: [jwk] }, alg, algorithm, undefined).length === 0) return undefined
+  return keyObject(jwk, algorithm)
+}
+
+/** Whether `key` (from publicKeyFor, for `alg`) verifies the compact JWS `token`'s signature. */
+export function signatureVerifies(token: string, alg: string, key: KeyObject): boolean {
+  const algorithm = ALGORITHMS[alg]
+  const [protectedHeader, body, signature] = token.split('.') as [string, string, string | undefined]
+  if (algorithm === undefined || signature === undefined || !BASE64URL.test(signature)) return false
+  return verifies(algorithm, key, Buffer.from(`${protectedHeader}.${body}`), Buffer.from(signature, 'base64url'))
+}
+
 /**
  * The payload of `token` when one of `jwks`'s keys verifies it under one of `algorithms`; else a JwsError.
  * `jwks` is a getter so that a caller may fetch the set again when no key matches (an unknown `kid`).

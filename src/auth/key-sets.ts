@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { importJWK, type JWK } from 'jose'
+import { PRIVATE_JWK_MEMBERS } from '@jwt-auth-service/verifier/feed'
 import { JsonWebKeySet } from '../schemas/clients.js'
 import { Value } from 'typebox/value'
 import { ASSERTION_ALGORITHMS } from './client-assertions.js'
@@ -52,8 +53,6 @@ export function keySetUriProblem(uri: string, production: boolean): string | und
   return isLoopback(url.hostname) ? undefined : 'plain http only to a loopback address (https elsewhere)'
 }
 
-/** The members that make a JWK private (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2). */
-export const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
 const ASYMMETRIC_TYPES = new Set(['EC', 'OKP', 'RSA'])
 /** What a key without `alg` is imported for, to check that it imports. */
 const DEFAULT_ALGORITHMS: Record<string, string> = { EC: 'ES256', OKP: 'EdDSA', RSA: 'RS256' }
@@ -69,7 +68,7 @@ export async function publicKeySetProblem(value: unknown): Promise<string | unde
   for (const [index, key] of value.keys.entries()) {
     const name = typeof key.kid === 'string' ? `key ${JSON.stringify(key.kid)}` : `key ${index}`
     if (typeof key.kty !== 'string' || !ASYMMETRIC_TYPES.has(key.kty)) return `${name}: kty must be EC, OKP or RSA (public keys only)`
-    const secret = PRIVATE_MEMBERS.find((member) => member in key)
+    const secret = PRIVATE_JWK_MEMBERS.find((member) => member in key)
     if (secret !== undefined) return `${name} is private (it has "${secret}"): register the public half only`
     const alg = typeof key.alg === 'string' ? key.alg : DEFAULT_ALGORITHMS[key.kty]!
     if (!ASSERTION_ALGORITHMS.includes(alg)) return `${name}: alg ${alg} is not one of ${ASSERTION_ALGORITHMS.join(', ')}`

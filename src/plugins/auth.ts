@@ -30,8 +30,9 @@ declare module 'fastify' {
     /**
      * A bound token (DPoP, `cnf.jkt`) needs `Authorization: DPoP` and a proof by its key for this request, whose
      * `jti` is then spent; an unbound one must come as Bearer. 401 DPOP_PROOF_INVALID with a DPoP challenge.
+     * `original`: the request the proof is for, when it is not this one (a gateway's, at /auth/verify).
      */
-    proveBinding(request: FastifyRequest, presented: PresentedToken, claims: UserClaims): Promise<void>
+    proveBinding(request: FastifyRequest, presented: PresentedToken, claims: { cnf?: { jkt: string } }, original?: OriginalRequest): Promise<void>
   }
   interface FastifyRequest {
     /** `ending`: admitted by authenticateEnding only; its own logout awaits acknowledgement. */
@@ -94,6 +95,12 @@ export function dpopHeader(request: FastifyRequest): string | undefined {
   return value
 }
 
+/** A request as the client made it: its method and absolute URL. */
+export interface OriginalRequest {
+  method: string
+  url: string
+}
+
 /** The URL a proof's `htu` must name: the public one (ISSUER) with the request's path, without query (RFC 9449 §4.3). */
 export function proofUrl(request: FastifyRequest, issuer: string): string {
   return `${issuer}${request.url.split('?')[0]}`
@@ -134,14 +141,15 @@ export default fp<AuthPluginOptions>(
     fastify.addHook('onClose', async () => core.close())
     fastify.decorateRequest('auth', null)
 
-    fastify.decorate('proveBinding', async function proveBinding(request: FastifyRequest, presented: PresentedToken, claims: UserClaims) {
+    fastify.decorate('proveBinding', async function proveBinding(request: FastifyRequest, presented: PresentedToken, claims: { cnf?: { jkt: string } }, original?: OriginalRequest) {
       if (claims.cnf === undefined) {
         if (presented.scheme === 'dpop') throw dpopRefusal('the token is not bound to a key: send it as Bearer', 'invalid_token')
         return
       }
       // RFC 9449 §7.2: a bound token as Bearer would work for whoever stole it.
       if (presented.scheme !== 'dpop') throw dpopRefusal('the token is bound to a key: send Authorization: DPoP and a proof', 'invalid_token')
-      const jkt = await core.dpopProofs.check({ proof: dpopHeader(request), method: request.method, url: proofUrl(request, config.ISSUER), accessToken: presented.token })
+      const { method, url } = original ?? { method: request.method, url: proofUrl(request, config.ISSUER) }
+      const jkt = await core.dpopProofs.check({ proof: dpopHeader(request), method, url, accessToken: presented.token })
       if (jkt !== claims.cnf.jkt) throw dpopRefusal('the DPoP proof is signed by another key than the token is bound to')
     })
     fastify.decorate('authenticate', async function authenticate(request: FastifyRequest) {

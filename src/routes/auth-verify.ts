@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { HTTPMethods } from 'fastify'
+import type { FastifyRequest, HTTPMethods } from 'fastify'
 import Type from 'typebox'
 import { ServiceError } from '../errors.js'
 import { dpopRefusal } from '../auth/dpop.js'
 import { AudienceMismatchError } from '../auth/verifier.js'
-import { bearerToken } from '../plugins/auth.js'
+import { presentedToken, type OriginalRequest } from '../plugins/auth.js'
+import { trustedPeer } from '../settings/network.js'
 import { missingScopes } from '@jwt-auth-service/verifier/feed'
 import { isResourceIndicator, parseScopes } from '../schemas/clients.js'
 import { bearerErrors, ErrorResponse } from '../schemas/common.js'
@@ -39,7 +40,29 @@ function expectedAudience(fromQuery: string | undefined, header: string | string
 
 const OTHER_METHODS: HTTPMethods[] = ['HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
+/** A header a gateway sets once; undefined when absent, repeated or empty. */
+function single(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name]
+  return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+/**
+ * The request the gateway checks, as the client made it: X-Forwarded-Method, -Proto, -Host and -Uri (Traefik,
+ * Caddy) or X-Original-Method and X-Original-URL (nginx). Read only from a peer TRUST_PROXY trusts: anyone else
+ * could name the request a stolen proof was made for.
+ */
+function originalRequest(request: FastifyRequest, trusted: (address: string) => boolean): OriginalRequest | undefined {
+  if (!trusted(request.socket.remoteAddress ?? '')) return undefined
+  const method = single(request, 'x-forwarded-method') ?? single(request, 'x-original-method')
+  const proto = single(request, 'x-forwarded-proto')
+  const host = single(request, 'x-forwarded-host')
+  const uri = single(request, 'x-forwarded-uri')
+  const url = single(request, 'x-original-url') ?? (proto !== undefined && host !== undefined && uri !== undefined ? `${proto}://${host}${uri}` : undefined)
+  return method === undefined || url === undefined ? undefined : { method, url }
+}
+
 const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
+  const trusted = trustedPeer(fastify.config.TRUST_PROXY)
   // The document shows one operation, GET /auth/verify (its description says the rest); the other methods and the
   // paths below it answer alike but stay out of it. GET's own HEAD route is one of the others.
   const routes: { method: HTTPMethods | HTTPMethods[]; url: string; hide: boolean }[] = [
@@ -69,15 +92,23 @@ const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
       },
       handler: async (request, reply) => {
         const audience = expectedAudience(request.query.audience, request.headers['x-auth-audience'], fastify.config.DEFAULT_AUDIENCE)
-        const token = bearerToken(request)
-        const verified = await fastify.auth.verifier.verify(token, { audience }).catch((error: unknown) => {
+        const presented = presentedToken(request)
+        const verified = await fastify.auth.verifier.verify(presented.token, { audience }).catch((error: unknown) => {
           if (error instanceof AudienceMismatchError) {
             request.log.warn({ reason: 'audience', expected: error.expected, audiences: error.audiences }, 'token refused: meant for another audience')
           }
           throw error
         })
-        // The gate does not check DPoP proofs yet: a bound token must not pass it as a bearer token would.
-        if (verified.kind === 'user' && verified.claims.cnf !== undefined) throw dpopRefusal('the token is bound to a key (DPoP); this gate does not check DPoP proofs yet', 'invalid_token')
+        // A bound token (DPoP): the proof is checked against the request the gateway forwards, and spent here: the
+        // gate is the enforcement point for upstreams that check nothing (README, "Stolen tokens that don't work").
+        const cnf = verified.kind === 'user' ? verified.claims.cnf : undefined
+        if (cnf !== undefined || presented.scheme === 'dpop') {
+          const original = originalRequest(request, trusted)
+          if (cnf !== undefined && original === undefined) {
+            throw dpopRefusal('the token is bound to a key (DPoP), and the gateway forwards no original method and URL to check the proof against')
+          }
+          await fastify.proveBinding(request, presented, { cnf }, original)
+        }
         const granted = verified.kind === 'user' ? '' : verified.claims.scope
         const required = parseScopes(request.query.scope ?? '')
         const missing = missingScopes(granted, required)
@@ -93,6 +124,8 @@ const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
           'x-auth-client': verified.kind === 'user' ? '' : verified.claims.client_id,
           // RFC 8693 §4.1: the client acting for the subject, on a token got by exchange.
           'x-auth-actor': verified.kind === 'delegated' ? verified.claims.act.sub : '',
+          // RFC 9449 §6.1: the key the request proved, for an upstream that keeps per-key state.
+          'x-auth-key-thumbprint': cnf?.jkt ?? '',
           'cache-control': 'no-store'
         })
         return { sub: verified.claims.sub }

@@ -1,3 +1,4 @@
+import proxyAddr from '@fastify/proxy-addr'
 import { isIP } from 'node:net'
 
 /** proxy-addr's names for the private ranges, which Fastify's `trustProxy` accepts too. */
@@ -24,6 +25,19 @@ export function parseTrustProxy(text: string): boolean | number | string | undef
   const entries = value.split(',').map((entry) => entry.trim())
   const valid = entries.every((entry) => isIP(entry) !== 0 || isCidr(entry) || NAMED_RANGES.has(entry))
   return valid ? entries.join(',') : undefined
+}
+
+
+/**
+ * Whether the immediate peer is one of the proxies TRUST_PROXY trusts, and so may tell what the client's request
+ * was (X-Forwarded-*, X-Original-*): `true` trusts every peer, a hop count N ≥ 1 the nearest hop, a list its entries.
+ */
+export function trustedPeer(trustProxy: boolean | number | string): (address: string) => boolean {
+  if (typeof trustProxy === 'boolean') return () => trustProxy
+  if (typeof trustProxy === 'number') return () => trustProxy >= 1
+  // Compiled as Fastify compiles its `trustProxy`, with the same package.
+  const trust = proxyAddr.compile(trustProxy.split(','))
+  return (address) => trust(address, 0)
 }
 
 export const TRUST_PROXY_SYNTAX = 'true, false, a hop count (1), or comma-separated addresses and CIDR ranges (10.0.0.0/8,192.0.2.7)'

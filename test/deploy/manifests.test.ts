@@ -187,7 +187,7 @@ test('the ingress-nginx example: the API routes to the service, forward auth to 
   t.equal(authUrl.hostname.split('.')[0], service.metadata.name, 'forward auth asks the service')
   t.equal(authUrl.pathname, '/auth/verify')
   t.ok(authUrl.searchParams.get('audience'), "with the upstream's audience")
-  t.same(orders['nginx.ingress.kubernetes.io/auth-response-headers'].split(','), ['X-Auth-Subject', 'X-Auth-Session', 'X-Auth-Client', 'X-Auth-Scope', 'X-Auth-Actor'], 'every identity header /auth/verify answers')
+  t.same(orders['nginx.ingress.kubernetes.io/auth-response-headers'].split(','), ['X-Auth-Subject', 'X-Auth-Session', 'X-Auth-Client', 'X-Auth-Scope', 'X-Auth-Actor', 'X-Auth-Key-Thumbprint'], 'every identity header /auth/verify answers')
 })
 
 test('the rendered deployment is what a production service needs', async (t) => {

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { DPOP_ALGORITHMS } from './dpop.js'
 import { bearerTokenOf } from './token-profile.js'
-import { createVerifier, VerificationError, type TokenVerifier, type VerifiedClaims, type VerifierOptions } from './verifier.js'
+import { createVerifier, VerificationError, type DpopRequest, type TokenVerifier, type VerifiedClaims, type VerifierOptions } from './verifier.js'
 
 /**
  * @jwt-auth-service/verifier/fastify: the verifier as a Fastify plugin.
@@ -37,10 +38,31 @@ declare module 'fastify' {
 const REASON: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' }
 
 function refuse(reply: FastifyReply, error: VerificationError, tokenPresented: boolean): FastifyReply {
-  if (error.statusCode === 401) reply.header('www-authenticate', tokenPresented ? 'Bearer error="invalid_token"' : 'Bearer')
+  if (error.code === 'DPOP_PROOF_INVALID') reply.header('www-authenticate', `DPoP error="invalid_dpop_proof", algs="${DPOP_ALGORITHMS.filter((alg) => alg !== 'Ed25519').join(' ')}"`)
+  else if (error.statusCode === 401) reply.header('www-authenticate', tokenPresented ? 'Bearer error="invalid_token"' : 'Bearer')
   if (error.statusCode === 403) reply.header('www-authenticate', 'Bearer error="insufficient_scope"')
   if (error.statusCode === 503) reply.header('retry-after', '1')
   return reply.code(error.statusCode).send({ statusCode: error.statusCode, error: REASON[error.statusCode], code: error.code, message: error.message })
+}
+
+/** RFC 9449 §7.1: `DPoP <token>`, the token68 syntax as for Bearer. */
+const DPOP_SCHEME = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+/**
+ * The request's token: `Bearer <token>`, or `DPoP <token>` with the request's proof, method and URL (the URL as
+ * Fastify sees it: its protocol and host honour the app's trustProxy, for a service behind a proxy). Undefined
+ * without an Authorization header, null for one that is neither.
+ */
+function presentedToken(request: FastifyRequest): { token: string; dpop?: DpopRequest } | undefined | null {
+  const header = request.headers.authorization
+  if (header !== undefined && /^dpop\b/i.test(header)) {
+    const token = DPOP_SCHEME.exec(header)?.[1]
+    if (token === undefined) return null
+    const proof = request.headers.dpop
+    return { token, dpop: { proof: typeof proof === 'string' && !proof.includes(',') ? proof : undefined, method: request.method, url: `${request.protocol}://${request.host}${request.url}` } }
+  }
+  const token = bearerTokenOf(header)
+  return token === undefined || token === null ? token : { token }
 }
 
 const jwtAuth: FastifyPluginAsync<JwtAuthPluginOptions> = async (fastify, options) => {
@@ -53,11 +75,11 @@ const jwtAuth: FastifyPluginAsync<JwtAuthPluginOptions> = async (fastify, option
   fastify.decorateRequest('tokenClaims', null)
   fastify.decorate('requireToken', ({ scopes }: { scopes?: string[] } = {}) => {
     return async function requireToken(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-      const token = bearerTokenOf(request.headers.authorization)
-      if (token === undefined) return void refuse(reply, new VerificationError('TOKEN_INVALID', 'a bearer token is required'), false)
-      if (token === null) return void refuse(reply, new VerificationError('TOKEN_INVALID', 'the Authorization header is not "Bearer <token>"'), true)
+      const presented = presentedToken(request)
+      if (presented === undefined) return void refuse(reply, new VerificationError('TOKEN_INVALID', 'a bearer token is required'), false)
+      if (presented === null) return void refuse(reply, new VerificationError('TOKEN_INVALID', 'the Authorization header is not "Bearer <token>" or "DPoP <token>"'), true)
       try {
-        request.tokenClaims = await verifier.verify(token, { scopes })
+        request.tokenClaims = await verifier.verify(presented.token, { scopes, dpop: presented.dpop })
       } catch (error) {
         if (!(error instanceof VerificationError)) throw error
         return void refuse(reply, error, true)

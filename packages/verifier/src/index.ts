@@ -6,6 +6,7 @@
 export {
   createVerifier,
   VerificationError,
+  type DpopRequest,
   type FeedSource,
   type TokenVerifier,
   type VerificationCode,

@@ -4,6 +4,7 @@ import { openRedisFeed } from './feed/redis-feed.js'
 import { openSseFeed } from './feed/sse.js'
 import { GenerationalCache } from './generational-cache.js'
 import { delegatedChecks, type DelegatedClaims, type RevocationCheck } from './delegation.js'
+import { checkProofWithJose, ProofReplayCache, type CheckedProof } from './dpop.js'
 import { claimsFitKind, missingScopes, sessionEndMs, TOKEN_ALGORITHMS, TOKEN_KINDS, tokenKind, tokenKindOf, type Actor, type ExchangedFrom, type TokenKind } from './token-profile.js'
 
 /**
@@ -64,6 +65,18 @@ export interface VerifierOptions {
   clock?: Clock
   /** What the feed's staleness is measured by (ms, never going back); performance.now by default. */
   monotonic?: Monotonic
+  /** The service's DPOP_PROOF_MAX_AGE (s): how old a DPoP proof's `iat` may be. Default 60. */
+  dpopProofMaxAge?: number
+}
+
+/**
+ * The request a DPoP-bound token came with (RFC 9449 §7): its `DPoP` header (undefined when absent), its method,
+ * and its absolute URL as the client called it (the query is ignored).
+ */
+export interface DpopRequest {
+  proof: string | undefined
+  method: string
+  url: string
 }
 
 export interface VerifiedClaims extends JWTPayload {
@@ -89,13 +102,14 @@ export interface VerifiedClaims extends JWTPayload {
   epoch?: number
 }
 
-export type VerificationCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'SESSION_EXPIRED' | 'TOKEN_REVOKED' | 'INSUFFICIENT_SCOPE' | 'FEED_STALE' | 'KEYS_UNAVAILABLE'
+export type VerificationCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'SESSION_EXPIRED' | 'TOKEN_REVOKED' | 'DPOP_PROOF_INVALID' | 'INSUFFICIENT_SCOPE' | 'FEED_STALE' | 'KEYS_UNAVAILABLE'
 
 const STATUS: Record<VerificationCode, 401 | 403 | 503> = {
   TOKEN_INVALID: 401,
   TOKEN_EXPIRED: 401,
   SESSION_EXPIRED: 401,
   TOKEN_REVOKED: 401,
+  DPOP_PROOF_INVALID: 401,
   INSUFFICIENT_SCOPE: 403,
   FEED_STALE: 503,
   // The JWKS could not be fetched: an outage is not the token's fault.
@@ -112,8 +126,12 @@ export class VerificationError extends Error {
 }
 
 export interface TokenVerifier {
-  /** The token's claims, or a VerificationError. `scopes`: each must be in the token's `scope`. */
-  verify(token: string, options?: { scopes?: string[] }): Promise<VerifiedClaims>
+  /**
+   * The token's claims, or a VerificationError. `scopes`: each must be in the token's `scope`. `dpop`: the
+   * request's DPoP proof, method and URL, when the token came as `Authorization: DPoP`; a token bound to a key
+   * (`cnf.jkt`) is refused without it, and an unbound one with it (DPOP_PROOF_INVALID).
+   */
+  verify(token: string, options?: { scopes?: string[]; dpop?: DpopRequest }): Promise<VerifiedClaims>
   /** How stale the replica may be now (ms); Infinity until the feed's first proof. */
   lagMs(): number
   /** Resolves once the replica is within `maxLagMs` (rejects after `timeoutMs`). */
@@ -161,6 +179,29 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     return `the token's ${claim} claim is not valid`
   }
 
+  const replays = new ProofReplayCache()
+  const dpopProofMaxAge = options.dpopProofMaxAge ?? 60
+
+  /** RFC 9449 §7: a bound token only with a proof by its key for this request, spent here; an unbound one only without. */
+  async function proveBinding(token: string, claims: VerifiedClaims, dpop: DpopRequest | undefined): Promise<void> {
+    const jkt = (claims.cnf as { jkt?: unknown } | undefined)?.jkt
+    if (jkt === undefined) {
+      if (dpop !== undefined) throw new VerificationError('DPOP_PROOF_INVALID', 'the token is not bound to a key: send it as Bearer')
+      return
+    }
+    if (dpop === undefined) throw new VerificationError('DPOP_PROOF_INVALID', 'the token is bound to a key (DPoP): send Authorization: DPoP and a proof')
+    if (dpop.proof === undefined) throw new VerificationError('DPOP_PROOF_INVALID', 'a DPoP proof is required (the DPoP header)')
+    const now = clock.now()
+    let proof: CheckedProof
+    try {
+      proof = await checkProofWithJose(dpop.proof, { method: dpop.method, url: dpop.url, accessToken: token, now, maxAgeSeconds: dpopProofMaxAge })
+    } catch (error) {
+      throw new VerificationError('DPOP_PROOF_INVALID', (error as Error).message)
+    }
+    if (proof.jkt !== jkt) throw new VerificationError('DPOP_PROOF_INVALID', 'the DPoP proof is signed by another key than the token is bound to')
+    if (!replays.use(`${proof.jkt}:${proof.jti}`, proof.expiresAt, now)) throw new VerificationError('DPOP_PROOF_INVALID', 'the DPoP proof was used before')
+  }
+
   async function signed(token: string): Promise<Known> {
     const cached = known.get(token)
     if (cached !== undefined) return cached
@@ -183,9 +224,6 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     const kind = typKind === undefined ? undefined : tokenKind(typKind, payload)
     if (kind === undefined || !claimsFitKind(kind, payload)) throw new VerificationError('TOKEN_INVALID', 'the token is not one of the service\'s user, client or delegated tokens')
     if (!accepted.has(kind)) throw new VerificationError('TOKEN_INVALID', `the token is a ${kind} token; this service accepts ${acceptedKinds}`)
-    // A token bound to a key (RFC 9449 §6) is good only with a proof by that key, which this verifier does not check
-    // yet: whoever holds such a token without the key must not pass here as with a bearer token.
-    if (payload.cnf !== undefined) throw new VerificationError('TOKEN_INVALID', 'the token is bound to a key (DPoP, RFC 9449); this verifier does not check DPoP proofs')
     const claims = Object.freeze({ ...payload, kind }) as VerifiedClaims
     const checks: RevocationCheck[] =
       kind === 'delegated'
@@ -197,7 +235,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
   }
 
   return {
-    async verify(token, { scopes } = {}) {
+    async verify(token, { scopes, dpop } = {}) {
       const { claims, checks } = await signed(token)
       const now = clock.now()
       if (sessionTtl !== undefined && claims.kind === 'user' && sessionEndMs(claims.auth_time!, sessionTtl) <= now) {
@@ -212,6 +250,8 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
         if (verdict === 'unknown') throw new VerificationError('FEED_STALE', 'the token is of a revocation feed generation not seen yet')
         if (verdict === 'revoked') throw new VerificationError('TOKEN_REVOKED', check === checks[0] ? 'the token has been revoked' : 'a token it was exchanged from has been revoked, or its session has ended')
       }
+      // Last: a proof is spent only for a token that passed everything else.
+      await proveBinding(token, claims, dpop)
       const missing = missingScopes(claims.scope, scopes ?? [])
       if (missing.length > 0) throw new VerificationError('INSUFFICIENT_SCOPE', `the token lacks the scope ${missing.join(' ')}`)
       return claims

@@ -4,21 +4,15 @@
  * the binding; a stolen token, a proof by another key, a replayed or mismatched proof are refused.
  */
 import { randomUUID } from 'node:crypto'
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose'
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose'
 import * as oauth from 'oauth4webapi'
 import { test } from 'tap'
+import Fastify from 'fastify'
 import { createVerifier } from '@jwt-auth-service/verifier'
+import jwtAuth from '@jwt-auth-service/verifier/fastify'
 import { accessTokenHash } from '../../../src/auth/dpop.js'
+import { proofFor, type KeyPair } from '../../dpop-client.js'
 import { basic, buildTestApp, claimsOf, createClient, form, listeningPair, REDIS_URL, STORE_MODES, type TestContext } from '../../helper.js'
-
-type KeyPair = { privateKey: CryptoKey; publicKey: CryptoKey }
-
-/** A proof shaped by RFC 9449 §4.2, for what oauth4webapi has no call for (a login, a replay with changes). */
-async function proofFor(keys: KeyPair, htm: string, htu: string, claims: Record<string, unknown> = {}): Promise<string> {
-  return new SignJWT({ jti: randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000), ...claims })
-    .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: await exportJWK(keys.publicKey) })
-    .sign(keys.privateKey)
-}
 
 const json = { 'content-type': 'application/json' }
 
@@ -97,16 +91,39 @@ for (const mode of STORE_MODES) {
       t.match(response.headers.get('www-authenticate'), /^DPoP error="invalid_(dpop_proof|token)"/, `${description}: a DPoP challenge`)
     }
     t.equal((await fetch(`${issuer}/auth/verify`, { headers: { authorization: `Bearer ${token}` } })).status, 401, '/auth/verify does not take it as a bearer token')
+    // /auth/verify checks the proof against the request a trusted gateway forwards; these instances trust no peer.
+    const forwarded = { authorization: `DPoP ${token}`, 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'api.example', 'x-forwarded-uri': '/profile' }
+    const untrusted = await fetch(`${issuer}/auth/verify`, { headers: { ...forwarded, dpop: await proofFor(keys, 'GET', 'http://api.example/profile', { ath: accessTokenHash(token) }) } })
+    t.equal(untrusted.status, 401, 'forwarding headers from a peer TRUST_PROXY does not trust are not taken')
+    t.match(untrusted.headers.get('www-authenticate'), /^DPoP error="invalid_dpop_proof"/)
+
     if (mode === 'redis-postgres') {
-      // The verifier library checks no proof yet: it refuses a bound token rather than take it as a bearer token.
+      // The verifier library, and its Fastify plugin behind which oauth4webapi calls an API of its own.
       const library = createVerifier({ issuer, audience: issuer, accept: ['user'], feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
       t.teardown(() => library.close())
       await library.ready()
-      await t.rejects(library.verify(token), { code: 'TOKEN_INVALID', message: /bound to a key/ }, 'the library refuses the bound token')
+      const apiUrl = 'https://orders.example/orders?page=1'
+      await t.rejects(library.verify(token), { code: 'DPOP_PROOF_INVALID', message: /bound to a key/ }, 'the library refuses the bound token as a bearer token')
+      const libraryProof = await proofFor(keys, 'GET', apiUrl, { ath: accessTokenHash(token) })
+      t.match(await library.verify(token, { dpop: { proof: libraryProof, method: 'GET', url: apiUrl } }), { kind: 'user', cnf: { jkt } }, 'and takes it with a proof by its key')
+      await t.rejects(library.verify(token, { dpop: { proof: libraryProof, method: 'GET', url: apiUrl } }), { code: 'DPOP_PROOF_INVALID', message: /used before/ }, 'a replay is refused')
+      await t.rejects(library.verify(token, { dpop: { proof: await proofFor(thief, 'GET', apiUrl, { ath: accessTokenHash(token) }), method: 'GET', url: apiUrl } }), { code: 'DPOP_PROOF_INVALID', message: /another key/ })
+      await t.rejects(library.verify(token, { dpop: { proof: await proofFor(keys, 'POST', apiUrl, { ath: accessTokenHash(token) }), method: 'GET', url: apiUrl } }), { code: 'DPOP_PROOF_INVALID', message: /htm/ })
       const plain = (await (await login()).json()) as { access_token: string }
-      t.match(await library.verify(plain.access_token), { kind: 'user' }, 'and takes an unbound one of the same user')
-    }
+      await t.rejects(library.verify(plain.access_token, { dpop: { proof: libraryProof, method: 'GET', url: apiUrl } }), { code: 'DPOP_PROOF_INVALID', message: /not bound/ }, 'an unbound token as DPoP is refused')
 
+      const api = Fastify()
+      t.teardown(() => api.close())
+      await api.register(jwtAuth, { issuer, audience: issuer, accept: ['user'], feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
+      api.get('/orders', { preHandler: api.requireToken() }, async (request) => ({ sub: request.tokenClaims!.sub }))
+      await api.listen({ port: 0, host: '127.0.0.1' })
+      const apiBase = `http://127.0.0.1:${(api.server.address() as { port: number }).port}`
+      const viaPlugin = await oauth.protectedResourceRequest(token, 'GET', new URL(`${apiBase}/orders`), new Headers(), undefined, { DPoP: dpop, [oauth.allowInsecureRequests]: true })
+      t.equal(viaPlugin.status, 200, "the plugin admits oauth4webapi's request with a bound token")
+      const asBearer = await fetch(`${apiBase}/orders`, { headers: { authorization: `Bearer ${token}` } })
+      t.equal(asBearer.status, 401, 'and refuses the same token as Bearer')
+      t.match(asBearer.headers.get('www-authenticate'), /^DPoP error="invalid_dpop_proof"/)
+    }
     // Refresh: as Bearer it is refused and nothing is written; with a proof, the child is bound to the same key.
     t.equal((await fetch(`${urlB}/api/refresh`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status, 401)
     t.equal((await call(token, 'GET', '/api/user')).status, 200, 'the refused refresh left the token as it was')

@@ -6,6 +6,7 @@
  */
 export * from '../token-profile.js'
 export * from '../delegation.js'
+export * from '../dpop.js'
 export * from '../clock.js'
 export * from '../generational-cache.js'
 export * from '../lua.js'
