@@ -10,7 +10,8 @@ import type { SignedTokenReader, Verifier } from './verifier.js'
 
 export interface ClientTokenGrant {
   access_token: string
-  token_type: 'Bearer'
+  /** `DPoP` for a token bound to the key of the request's DPoP proof (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP'
   expires_in: number
   scope: string
 }
@@ -34,7 +35,7 @@ export interface ClientTokens {
    * `kept`: keepEpoch() already ran for this grant at `kept.at` (in the round trip of the client's
    * authentication) and answered `kept.epoch`; the token is issued at that time too. Otherwise this keeps the epoch first.
    */
-  issue(client: Client, request: { scope?: string; resource?: string }, kept?: KeptEpoch): Promise<ClientTokenGrant>
+  issue(client: Client, request: { scope?: string; resource?: string }, kept?: KeptEpoch, binding?: { jkt: string }): Promise<ClientTokenGrant>
   /** The store step a grant at `now` needs before its token exists (the client's epoch), for issue(). */
   keepEpoch(clientId: string, now: number): Promise<IssuedUnder>
   /**
@@ -71,7 +72,7 @@ export function createClientTokens({ clientTokenStore, sessionStore, issuer, sig
     // Kept until the token's expiry.
     keepEpoch: (clientId, now) => clientTokenStore.keepEpoch(clientId, now, (toSeconds(now) + config.CLIENT_TOKEN_TTL) * 1000),
 
-    async issue(client, { scope, resource }, kept) {
+    async issue(client, { scope, resource }, kept, binding) {
       // Asking for no scope grants all of the client's scopes.
       const asked = scope === undefined ? [] : parseScopes(scope)
       const granted = asked.length === 0 ? client.scopes : asked
@@ -108,9 +109,10 @@ export function createClientTokens({ clientTokenStore, sessionStore, issuer, sig
         iat,
         exp,
         epoch,
-        gen: generation
+        gen: generation,
+        ...(binding === undefined ? {} : { cnf: { jkt: binding.jkt } })
       })
-      return { access_token: signed.token, token_type: 'Bearer', expires_in: exp - iat, scope: signed.claims.scope }
+      return { access_token: signed.token, token_type: binding === undefined ? 'Bearer' : 'DPoP', expires_in: exp - iat, scope: signed.claims.scope }
     },
 
     async introspect(token, by) {

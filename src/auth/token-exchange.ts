@@ -26,7 +26,8 @@ export interface ExchangeRequest {
 export interface ExchangedGrant {
   access_token: string
   issued_token_type: typeof ACCESS_TOKEN_TYPE
-  token_type: 'Bearer'
+  /** `DPoP` for a token bound to the key of the exchanging client's DPoP proof (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP'
   expires_in: number
   scope: string
 }
@@ -37,7 +38,7 @@ export interface TokenExchange {
    * token addressed to one of the client's exchange audiences, acting for the same subject. `kept`: the client's
    * epoch, kept in the round trip of its authentication, as for client credentials.
    */
-  exchange(client: Client, request: ExchangeRequest, kept: KeptEpoch): Promise<ExchangedGrant>
+  exchange(client: Client, request: ExchangeRequest, kept: KeptEpoch, binding?: { jkt: string }): Promise<ExchangedGrant>
 }
 
 export interface TokenExchangeDependencies {
@@ -98,7 +99,7 @@ export function createTokenExchange({ verifier, issuer, config }: TokenExchangeD
   }
 
   return {
-    async exchange(client, request, kept) {
+    async exchange(client, request, kept, binding) {
       // RFC 8693 §2.1's parameters, before any work.
       if (request.subject_token === undefined || request.subject_token === '') throw invalidRequest('subject_token is required')
       if (request.subject_token_type !== ACCESS_TOKEN_TYPE) throw invalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE}`)
@@ -135,9 +136,10 @@ export function createTokenExchange({ verifier, issuer, config }: TokenExchangeD
         ...(sid === undefined ? {} : { sid }),
         exchanged_from: origins,
         epoch,
-        ...(generation === undefined ? {} : { gen: generation })
+        ...(generation === undefined ? {} : { gen: generation }),
+        ...(binding === undefined ? {} : { cnf: { jkt: binding.jkt } })
       })
-      return { access_token: signed.token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: exp - iat, scope: signed.claims.scope }
+      return { access_token: signed.token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: binding === undefined ? 'Bearer' : 'DPoP', expires_in: exp - iat, scope: signed.claims.scope }
     }
   }
 }

@@ -101,7 +101,7 @@ const authVerify: FastifyPluginAsyncTypebox = async (fastify) => {
         })
         // A bound token (DPoP): the proof is checked against the request the gateway forwards, and spent here: the
         // gate is the enforcement point for upstreams that check nothing (README, "Stolen tokens that don't work").
-        const cnf = verified.kind === 'user' ? verified.claims.cnf : undefined
+        const { cnf } = verified.claims
         if (cnf !== undefined || presented.scheme === 'dpop') {
           const original = originalRequest(request, trusted)
           if (cnf !== undefined && original === undefined) {

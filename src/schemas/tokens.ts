@@ -35,7 +35,9 @@ export const ClientClaims = Type.Object({
   /** The client's epoch it was issued under (stores/not-before.ts). */
   epoch: Type.Optional(Type.Integer()),
   /** With Redis: the generation of the revocation feed's shard it was issued in. */
-  gen: Type.Optional(Type.Integer())
+  gen: Type.Optional(Type.Integer()),
+  /** DPoP (RFC 9449 §6.1): the thumbprint of the key every use of the token must prove. */
+  cnf: Type.Optional(Type.Object({ jkt: Type.String() }))
 })
 export type ClientClaims = Static<typeof ClientClaims>
 

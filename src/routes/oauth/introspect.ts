@@ -53,10 +53,13 @@ const introspect: FastifyPluginAsyncTypebox = async (fastify) => {
         iat: claims.iat,
         exp: claims.exp
       }
-      if (verified.kind === 'client') return { ...common, client_id: verified.claims.client_id, scope: verified.claims.scope }
+      if (verified.kind === 'client') {
+        const { client_id, scope, cnf } = verified.claims
+        return { ...common, client_id, scope, ...(cnf === undefined ? {} : { cnf }) }
+      }
       if (verified.kind === 'delegated') {
-        const { client_id, scope, act, sid } = verified.claims
-        return { ...common, client_id, scope, act, ...(sid === undefined ? {} : { sid }) }
+        const { client_id, scope, act, sid, cnf } = verified.claims
+        return { ...common, client_id, scope, act, ...(sid === undefined ? {} : { sid }), ...(cnf === undefined ? {} : { cnf }) }
       }
       const { sid, auth_time, cnf } = verified.claims
       return { ...common, sid, auth_time, ...(cnf === undefined ? {} : { cnf }) }

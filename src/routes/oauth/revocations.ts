@@ -32,6 +32,8 @@ const revocations: FastifyPluginAsyncTypebox = async (fastify) => {
   async function tokenHolder(token: string): Promise<Client | undefined> {
     const verified = await fastify.auth.verifier.verify(token, { audience: feedUrl })
     if (verified.kind !== 'client') throw new ServiceError('TOKEN_INVALID', 'the token is not a client token')
+    // The feed checks no DPoP proof: a bound token here would work as a bearer token for whoever holds it.
+    if (verified.claims.cnf !== undefined) throw new ServiceError('TOKEN_INVALID', 'the token is bound to a key (DPoP), which the feed does not check; use an unbound token or Basic')
     return fastify.auth.clients.find(verified.claims.client_id)
   }
 

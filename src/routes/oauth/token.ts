@@ -2,7 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import type { IssuedUnder } from '../../auth/client-tokens.js'
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../../auth/token-exchange.js'
-import { OAuthError } from '../../errors.js'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { OAuthError, ServiceError } from '../../errors.js'
+import { dpopHeader, proofUrl } from '../../plugins/auth.js'
 import { authenticateClient } from './client-auth.js'
 import { ClientAuthFields, oauthErrors } from './schemas.js'
 
@@ -23,6 +25,21 @@ const TokenBody = Type.Object({
 const GRANT_TYPES = ['client_credentials', TOKEN_EXCHANGE_GRANT]
 
 /**
+ * RFC 9449 §5: with a DPoP proof for this endpoint, the token is bound to the proof's key; a proof that fails is
+ * 400 `invalid_dpop_proof`, in the endpoint's RFC 6749 §5.2 form.
+ */
+async function dpopBinding(fastify: FastifyInstance, request: FastifyRequest): Promise<{ jkt: string } | undefined> {
+  try {
+    const proof = dpopHeader(request)
+    if (proof === undefined) return undefined
+    return { jkt: await fastify.auth.dpopProofs.check({ proof, method: request.method, url: proofUrl(request, fastify.config.ISSUER) }) }
+  } catch (error) {
+    if (error instanceof ServiceError && error.code === 'DPOP_PROOF_INVALID') throw new OAuthError(400, 'invalid_dpop_proof', error.message)
+    throw error
+  }
+}
+
+/**
  * RFC 6749 §4.4: the client-credentials grant, tokens in the RFC 9068 profile; and RFC 8693 token exchange,
  * whose delegated tokens act for the subject token's subject and die with it (auth/token-exchange.ts).
  */
@@ -37,7 +54,7 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
         200: Type.Object({
           access_token: Type.String(),
           issued_token_type: Type.Optional(Type.Literal(ACCESS_TOKEN_TYPE)),
-          token_type: Type.Literal('Bearer'),
+          token_type: Type.Union([Type.Literal('Bearer'), Type.Literal('DPoP')]),
           expires_in: Type.Integer(),
           scope: Type.String()
         }),
@@ -53,13 +70,14 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
       if (!GRANT_TYPES.includes(grant_type)) throw new OAuthError(400, 'unsupported_grant_type', `grant_type is one of ${GRANT_TYPES.join(', ')}`)
       // Authenticated: the client's epoch was kept alongside (client-auth.ts).
       const kept = { at: now, issuedUnder: await epoch! }
+      const binding = await dpopBinding(fastify, request)
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
       if (grant_type === TOKEN_EXCHANGE_GRANT) {
-        const grant = await fastify.auth.tokenExchange.exchange(client, request.body, kept)
+        const grant = await fastify.auth.tokenExchange.exchange(client, request.body, kept, binding)
         fastify.securityEvent(request, 'client.token_exchanged', { client_id: client.client_id, scope: grant.scope, audience: request.body.resource ?? request.body.audience })
         return grant
       }
-      const grant = await fastify.auth.clientTokens.issue(client, { scope, resource }, kept)
+      const grant = await fastify.auth.clientTokens.issue(client, { scope, resource }, kept, binding)
       fastify.securityEvent(request, 'client.token_issued', { client_id: client.client_id, scope: grant.scope })
       return grant
     }

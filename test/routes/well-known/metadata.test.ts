@@ -23,6 +23,7 @@ test('RFC 8414 metadata at /.well-known/oauth-authorization-server, and nothing 
     token_endpoint_auth_signing_alg_values_supported: algorithms,
     introspection_endpoint_auth_signing_alg_values_supported: algorithms,
     revocation_endpoint_auth_signing_alg_values_supported: algorithms,
+    dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'RS256', 'PS256'],
     service_documentation: 'http://auth.test/docs'
   })
 })
