@@ -67,3 +67,20 @@ export function runServer(env: Record<string, string>): Promise<{ status: number
     child.once('close', (status, signal) => resolve({ status, signal, stderr, error }))
   })
 }
+
+/** A setting mistake: what it is, the settings that make it (built when its case runs), the line it must give. */
+export type Refusal = [description: string, env: () => Promise<Record<string, string>>, message: RegExp]
+
+/** Each mistake stops the server at boot with one line that names it, exit 1, and no password; two at a time. */
+export function expectRefusals(t: TestContext, refusals: readonly Refusal[]): void {
+  t.jobs = 2
+  for (const [description, env, message] of refusals) {
+    t.test(description, async (t) => {
+      const result = await runServer(await env())
+      t.equal(result.status, 1, `exit 1 (signal: ${result.signal}, error: ${result.error?.message})`)
+      t.match(result.stderr, /^jwt-auth-service: [^\n]+\n$/, `one line: ${result.stderr}`)
+      t.match(result.stderr, message)
+      t.notMatch(result.stderr, /hunter2/, 'no password')
+    })
+  }
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { test } from 'tap'
 import { generatePrivateKey } from '../src/keys/signing-key.js'
 import { freePort, REDIS_URL } from './helper.js'
-import { runServer } from './process.js'
+import { expectRefusals, type Refusal } from './process.js'
 
 // A boot the settings make impossible ends at once, with one line that names the setting. A file of its
 // own: each case is a process that spends its time loading modules, so they run two at once.
@@ -16,7 +16,7 @@ function pemKeyFile(): string {
   return file
 }
 
-const refusals: [string, () => Promise<Record<string, string>>, RegExp][] = [
+const refusals: Refusal[] = [
   ['a bad setting', async () => ({ PORT: 'eighty' }), /PORT="eighty": must be a whole number from 0 to 65535/],
   ['an unknown algorithm', async () => ({ JWT_ALGORITHM: 'XYZ' }), /JWT_ALGORITHM="XYZ": must be one of ES256, EdDSA, RS256, HS256/],
   ['TRUST_PROXY=yes (not a stack trace from proxy-addr)', async () => ({ TRUST_PROXY: 'yes' }), /TRUST_PROXY="yes": must be true, false, a hop count/],
@@ -33,15 +33,4 @@ const refusals: [string, () => Promise<Record<string, string>>, RegExp][] = [
   ],
   ['a port in use', async () => ({ PORT: new URL(REDIS_URL).port || '6379' }), /PORT=\d+ on HOST=127.0.0.1: cannot listen \(EADDRINUSE\)/]
 ]
-test('refuses to start with a bad setting: one line naming the setting, exit 1', async (t) => {
-  t.jobs = 2
-  for (const [description, env, message] of refusals) {
-    t.test(description, async (t) => {
-      const result = await runServer(await env())
-      t.equal(result.status, 1, `exit 1 (signal: ${result.signal}, error: ${result.error?.message})`)
-      t.match(result.stderr, /^jwt-auth-service: [^\n]+\n$/, `one line: ${result.stderr}`)
-      t.match(result.stderr, message)
-      t.notMatch(result.stderr, /hunter2/, 'no password')
-    })
-  }
-})
+test('refuses to start with a bad setting: one line naming the setting, exit 1', async (t) => expectRefusals(t, refusals))

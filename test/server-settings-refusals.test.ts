@@ -1,10 +1,10 @@
 import { test } from 'tap'
-import { runServer } from './process.js'
+import { expectRefusals, type Refusal } from './process.js'
 
 // The settings mistakes that would otherwise boot: one line naming the setting, exit 1. A file of its own beside
 // server-refusals.test.ts, so that neither file's processes come near tap's timeout on a loaded machine.
 
-const refusals: [string, () => Promise<Record<string, string>>, RegExp][] = [
+const refusals: Refusal[] = [
   ['an ISSUER with a query', async () => ({ ISSUER: 'https://auth.example.com/?tenant=1' }), /ISSUER="https:\/\/auth.example.com\/\?tenant=1": must have no query or fragment/],
   ['an ISSUER with a fragment', async () => ({ ISSUER: 'https://auth.example.com#x' }), /ISSUER=.*: must have no query or fragment/],
   ['an ISSUER with an empty path segment', async () => ({ ISSUER: 'https://auth.example.com//auth' }), /ISSUER=.*: must have no empty path segment/],
@@ -14,14 +14,4 @@ const refusals: [string, () => Promise<Record<string, string>>, RegExp][] = [
   ['an admin token file that cannot be read', async () => ({ MANAGEMENT_PORT: '39001', ADMIN_TOKEN_FILE: '/nonexistent/admin-token' }), /ADMIN_TOKEN_FILE="\/nonexistent\/admin-token": cannot read it \(ENOENT\)/],
   ['a refresh grace as long as a token', async () => ({ ACCESS_TOKEN_TTL: '10', REFRESH_GRACE: '10' }), /REFRESH_GRACE="10": not shorter than ACCESS_TOKEN_TTL="10"/]
 ]
-test('refuses to start with a mistaken setting: one line naming the setting, exit 1', async (t) => {
-  t.jobs = 2
-  for (const [description, env, message] of refusals) {
-    t.test(description, async (t) => {
-      const result = await runServer(await env())
-      t.equal(result.status, 1, `exit 1 (signal: ${result.signal}, error: ${result.error?.message})`)
-      t.match(result.stderr, /^jwt-auth-service: [^\n]+\n$/, `one line: ${result.stderr}`)
-      t.match(result.stderr, message)
-    })
-  }
-})
+test('refuses to start with a mistaken setting: one line naming the setting, exit 1', async (t) => expectRefusals(t, refusals))

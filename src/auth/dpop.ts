@@ -3,14 +3,14 @@
  * proof's key or admits a bound token. verifyDpopProof is pure; createDpopProofs spends the proof's `jti` in
  * the shared store too. The caller compares the thumbprint with the token's `cnf.jkt`.
  */
-import { createHash, type KeyObject } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { ServiceError } from '../errors.js'
 import type { SingleUseStore } from '../stores/single-use/index.js'
-import { DPOP_ALGORITHMS, PRIVATE_JWK_MEMBERS, proofClaimsProblem, proofExpiry, type ProofContext } from '@jwt-auth-service/verifier/feed'
+import { DPOP_ADVERTISED_ALGORITHMS, DPOP_ALGORITHMS, jwkThumbprint, PRIVATE_JWK_MEMBERS, proofClaimsProblem, proofExpiry, type ProofContext } from '@jwt-auth-service/verifier/feed'
 import type { Clock } from './clock.js'
 import { decodeCompact, publicKeyFor, signatureVerifies } from './jws.js'
 
-export { accessTokenHash, htuOf } from '@jwt-auth-service/verifier/feed'
+export { accessTokenHash, htuOf, jwkThumbprint } from '@jwt-auth-service/verifier/feed'
 
 /** A proof that was refused; `message` says which check, for `WWW-Authenticate: DPoP error="invalid_dpop_proof"`. */
 export class DpopProofError extends Error {
@@ -29,17 +29,6 @@ export interface VerifiedProof {
   jti: string
   /** When a replay of this proof could no longer pass the `iat` check, in milliseconds. */
   expiresAt: number
-}
-
-/** RFC 7638's members for each key type, in the lexicographic order the thumbprint hashes them in. */
-const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = { EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], RSA: ['e', 'kty', 'n'] }
-
-/** The RFC 7638 SHA-256 thumbprint of a public JWK, base64url; undefined for a key type or member it cannot have. */
-export function jwkThumbprint(jwk: Record<string, unknown>): string | undefined {
-  const members = THUMBPRINT_MEMBERS[jwk.kty as string]
-  if (members === undefined || members.some((member) => typeof jwk[member] !== 'string')) return undefined
-  const canonical = `{${members.map((member) => `${JSON.stringify(member)}:${JSON.stringify(jwk[member])}`).join(',')}}`
-  return createHash('sha256').update(canonical).digest('base64url')
 }
 
 const MAX_PROOF_LENGTH = 8192
@@ -90,7 +79,7 @@ export async function verifyDpopProof(request: ProofRequest): Promise<VerifiedPr
 
 /** The challenge of a refused proof (RFC 9449 §7.1): the scheme, the error, and the algorithms a proof may use. */
 export function dpopChallenge(error: 'invalid_dpop_proof' | 'invalid_token', description: string): string {
-  return `DPoP error="${error}", error_description="${description.replace(/["\\]/g, '')}", algs="${DPOP_ALGORITHMS.filter((alg) => alg !== 'Ed25519').join(' ')}"`
+  return `DPoP error="${error}", error_description="${description.replace(/["\\]/g, '')}", algs="${DPOP_ADVERTISED_ALGORITHMS.join(' ')}"`
 }
 
 /** 401 DPOP_PROOF_INVALID with its DPoP challenge. */

@@ -9,7 +9,7 @@ import { ServiceError } from '../errors.js'
 import { loadKeySet } from '../keys/key-set.js'
 import type { RedisClient } from '../stores/redis-connection.js'
 import type { UserClaims } from '../schemas/tokens.js'
-import { bearerTokenOf } from '@jwt-auth-service/verifier/feed'
+import { bearerTokenOf, dpopProofOf, presentedTokenOf, type PresentedToken } from '@jwt-auth-service/verifier/feed'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -68,31 +68,19 @@ export function bearerToken(request: FastifyRequest): string {
   return token
 }
 
-/** RFC 9449 §7.1: `DPoP <token>`, the token68 syntax of RFC 9110 §11.2 as for Bearer. */
-const DPOP_SCHEME = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i
-
-/** A user token as presented: `Authorization: Bearer <token>`, or `DPoP <token>` with a proof (RFC 9449 §7). */
-export interface PresentedToken {
-  token: string
-  scheme: 'bearer' | 'dpop'
-}
-
 /** The token of `Authorization: Bearer …` or `DPoP …`; 401 TOKEN_MISSING or TOKEN_INVALID otherwise. */
 export function presentedToken(request: FastifyRequest): PresentedToken {
-  const header = authorizationHeader(request)
-  if (header !== undefined && /^dpop\b/i.test(header)) {
-    const token = DPOP_SCHEME.exec(header)?.[1]
-    if (token === undefined) throw new ServiceError('TOKEN_INVALID', 'the Authorization header is not "DPoP <token>"')
-    return { token, scheme: 'dpop' }
-  }
-  return { token: bearerToken(request), scheme: 'bearer' }
+  const presented = presentedTokenOf(authorizationHeader(request))
+  if (presented === undefined) throw new ServiceError('TOKEN_MISSING')
+  if (presented === null) throw new ServiceError('TOKEN_INVALID', 'the Authorization header is not "Bearer <token>" or "DPoP <token>"')
+  return presented
 }
 
 /** The request's one `DPoP` header (RFC 9449 §4.3 step 1: not two); undefined without one. */
 export function dpopHeader(request: FastifyRequest): string | undefined {
-  const value = request.headers.dpop
-  if (Array.isArray(value) || (typeof value === 'string' && value.includes(','))) throw dpopRefusal('send one DPoP header')
-  return value
+  const proof = dpopProofOf(request.headers.dpop)
+  if (proof === null) throw dpopRefusal('send one DPoP header')
+  return proof
 }
 
 /** A request as the client made it: its method and absolute URL. */

@@ -2,7 +2,7 @@
 import { test } from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { bearerTokenOf, missingScopes, normalizedTyp } from '@jwt-auth-service/verifier'
+import { bearerTokenOf, dpopProofOf, missingScopes, normalizedTyp, presentedTokenOf } from '@jwt-auth-service/verifier'
 import { actorDepth, claimsFitKind, delegatedChecks, MAX_ACTOR_DEPTH, REQUIRED_CLAIMS, sessionEndMs, tokenKind, tokenKindOf } from '@jwt-auth-service/verifier/feed'
 
 test('bearerTokenOf: the token, no credentials (undefined), or malformed ones (null)', async (t) => {
@@ -22,6 +22,20 @@ test('bearerTokenOf: the token, no credentials (undefined), or malformed ones (n
     [' Bearer abc', undefined]
   ]
   for (const [header, expected] of cases) t.equal(bearerTokenOf(header), expected, JSON.stringify(header))
+})
+
+test('presentedTokenOf and dpopProofOf: either scheme (RFC 9449 §7.1), and one proof only', async (t) => {
+  t.same(presentedTokenOf('Bearer abc.def.ghi'), { token: 'abc.def.ghi', scheme: 'bearer' })
+  t.same(presentedTokenOf('dpop  abc.def.ghi '), { token: 'abc.def.ghi', scheme: 'dpop' }, 'the scheme without case, spaces around')
+  t.equal(presentedTokenOf(undefined), undefined, 'no credentials')
+  t.equal(presentedTokenOf('Basic dXNlcjpwYXNz'), undefined, 'another scheme is no token')
+  for (const malformed of ['DPoP', 'DPoP ', 'DPoP a b', 'DPoP a,b', 'Bearer', 'DPoPabc']) {
+    t.equal(presentedTokenOf(malformed), malformed === 'DPoPabc' ? undefined : null, JSON.stringify(malformed))
+  }
+  t.equal(dpopProofOf('a.b.c'), 'a.b.c')
+  t.equal(dpopProofOf(undefined), undefined)
+  t.equal(dpopProofOf('a.b.c, d.e.f'), null, 'two headers, joined by Node')
+  t.equal(dpopProofOf(['a.b.c', 'd.e.f']), null)
 })
 
 test('normalizedTyp: without case and without application/', async (t) => {

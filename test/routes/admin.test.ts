@@ -121,6 +121,8 @@ for (const mode of STORE_MODES) {
         assertError(t, await management.inject(json(method, `/admin/users/${encodeURIComponent(account)}${suffix}`)), 404, 'NOT_FOUND')
       }
     }
+    assertError(t, await management.inject(json('GET', `/admin/users/${encodeURIComponent('a\u0000@example.com')}`)), 400, 'VALIDATION_FAILED')
+    assertError(t, await management.inject(json('GET', `/admin/users/${'a'.repeat(256)}`)), 400, 'VALIDATION_FAILED')
     // Control characters, which PostgreSQL refuses (a NUL), are a 400 on every store, and never a 503.
     const controls: unknown[] = [
       { client_id: 'c', audiences: ['https://x.example/\u0000'] },

@@ -5,10 +5,24 @@
  * thumbprint of the key its every use must prove.
  */
 import { createHash } from 'node:crypto'
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose'
+import { decodeProtectedHeader, EmbeddedJWK, jwtVerify } from 'jose'
 
 /** Asymmetric algorithms only (RFC 9449 §4.3 step 5): never `none`, never an HMAC. */
 export const DPOP_ALGORITHMS = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256'] as const
+
+/** What the metadata (`dpop_signing_alg_values_supported`) and the challenges' `algs` name: Ed25519 is EdDSA's other name (RFC 9864). */
+export const DPOP_ADVERTISED_ALGORITHMS: readonly string[] = DPOP_ALGORITHMS.filter((alg) => alg !== 'Ed25519')
+
+/** RFC 7638's members for each key type, in the lexicographic order the thumbprint hashes them in. */
+const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = { EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], RSA: ['e', 'kty', 'n'] }
+
+/** The RFC 7638 SHA-256 thumbprint of a public JWK, base64url; undefined for a key type or member it cannot have. */
+export function jwkThumbprint(jwk: Readonly<Record<string, unknown>>): string | undefined {
+  const members = THUMBPRINT_MEMBERS[jwk.kty as string]
+  if (members === undefined || members.some((member) => typeof jwk[member] !== 'string')) return undefined
+  const canonical = `{${members.map((member) => `${JSON.stringify(member)}:${JSON.stringify(jwk[member])}`).join(',')}}`
+  return createHash('sha256').update(canonical).digest('base64url')
+}
 
 /** Members that make a JWK private or symmetric (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2): a proof's key has none. */
 export const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const
@@ -103,6 +117,8 @@ export async function checkProofWithJose(proof: string, context: ProofContext): 
   const jwk = header.jwk
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new Error('the DPoP proof has no jwk in its header')
   if (PRIVATE_JWK_MEMBERS.some((member) => member in jwk)) throw new Error("the DPoP proof's jwk is a private key")
+  const jkt = jwkThumbprint(jwk as Record<string, unknown>)
+  if (jkt === undefined) throw new Error("the DPoP proof's jwk is not an EC, OKP or RSA public key")
   let payload: Record<string, unknown>
   try {
     payload = (await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [...DPOP_ALGORITHMS], currentDate: new Date(context.now) })).payload
@@ -111,5 +127,5 @@ export async function checkProofWithJose(proof: string, context: ProofContext): 
   }
   const problem = proofClaimsProblem(payload, context)
   if (problem !== undefined) throw new Error(problem)
-  return { jkt: await calculateJwkThumbprint(jwk as JWK, 'sha256'), jti: payload.jti as string, expiresAt: proofExpiry(payload.iat as number, context.maxAgeSeconds) }
+  return { jkt, jti: payload.jti as string, expiresAt: proofExpiry(payload.iat as number, context.maxAgeSeconds) }
 }

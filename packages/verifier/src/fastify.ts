@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { DPOP_ALGORITHMS } from './dpop.js'
-import { bearerTokenOf } from './token-profile.js'
+import { DPOP_ADVERTISED_ALGORITHMS } from './dpop.js'
+import { dpopProofOf, presentedTokenOf } from './token-profile.js'
 import { createVerifier, VerificationError, type DpopRequest, type TokenVerifier, type VerifiedClaims, type VerifierOptions } from './verifier.js'
 
 /**
@@ -38,31 +38,23 @@ declare module 'fastify' {
 const REASON: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' }
 
 function refuse(reply: FastifyReply, error: VerificationError, tokenPresented: boolean): FastifyReply {
-  if (error.code === 'DPOP_PROOF_INVALID') reply.header('www-authenticate', `DPoP error="invalid_dpop_proof", algs="${DPOP_ALGORITHMS.filter((alg) => alg !== 'Ed25519').join(' ')}"`)
+  if (error.code === 'DPOP_PROOF_INVALID') reply.header('www-authenticate', `DPoP error="invalid_dpop_proof", algs="${DPOP_ADVERTISED_ALGORITHMS.join(' ')}"`)
   else if (error.statusCode === 401) reply.header('www-authenticate', tokenPresented ? 'Bearer error="invalid_token"' : 'Bearer')
   if (error.statusCode === 403) reply.header('www-authenticate', 'Bearer error="insufficient_scope"')
   if (error.statusCode === 503) reply.header('retry-after', '1')
   return reply.code(error.statusCode).send({ statusCode: error.statusCode, error: REASON[error.statusCode], code: error.code, message: error.message })
 }
 
-/** RFC 9449 §7.1: `DPoP <token>`, the token68 syntax as for Bearer. */
-const DPOP_SCHEME = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i
-
 /**
- * The request's token: `Bearer <token>`, or `DPoP <token>` with the request's proof, method and URL (the URL as
- * Fastify sees it: its protocol and host honour the app's trustProxy, for a service behind a proxy). Undefined
- * without an Authorization header, null for one that is neither.
+ * The request's token: `Bearer <token>`, or `DPoP <token>` with the request's proof (none when it is sent twice),
+ * method and URL (the URL as Fastify sees it: its protocol and host honour the app's trustProxy, for a service
+ * behind a proxy). Undefined without an Authorization header, null for one that is neither.
  */
 function presentedToken(request: FastifyRequest): { token: string; dpop?: DpopRequest } | undefined | null {
-  const header = request.headers.authorization
-  if (header !== undefined && /^dpop\b/i.test(header)) {
-    const token = DPOP_SCHEME.exec(header)?.[1]
-    if (token === undefined) return null
-    const proof = request.headers.dpop
-    return { token, dpop: { proof: typeof proof === 'string' && !proof.includes(',') ? proof : undefined, method: request.method, url: `${request.protocol}://${request.host}${request.url}` } }
-  }
-  const token = bearerTokenOf(header)
-  return token === undefined || token === null ? token : { token }
+  const presented = presentedTokenOf(request.headers.authorization)
+  if (presented === undefined || presented === null || presented.scheme === 'bearer') return presented && { token: presented.token }
+  const dpop = { proof: dpopProofOf(request.headers.dpop) ?? undefined, method: request.method, url: `${request.protocol}://${request.host}${request.url}` }
+  return { token: presented.token, dpop }
 }
 
 const jwtAuth: FastifyPluginAsync<JwtAuthPluginOptions> = async (fastify, options) => {

@@ -13,5 +13,5 @@ export {
   type VerifiedClaims,
   type VerifierOptions
 } from './verifier.js'
-export { bearerTokenOf, missingScopes, normalizedTyp, tokenKindOf, type Actor, type ExchangedFrom, type TokenKind } from './token-profile.js'
+export { bearerTokenOf, dpopProofOf, presentedTokenOf, missingScopes, normalizedTyp, tokenKindOf, type Actor, type ExchangedFrom, type PresentedToken, type TokenKind } from './token-profile.js'
 export type { Clock, Monotonic } from './clock.js'

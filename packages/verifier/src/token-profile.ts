@@ -15,6 +15,34 @@ export function bearerTokenOf(header: string | undefined): string | undefined | 
   return BEARER.exec(header)?.[1] ?? null
 }
 
+/** RFC 9449 §7.1: `DPoP <token>`, the token68 syntax of RFC 9110 §11.2 as for Bearer. */
+const DPOP = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+/** An access token as an Authorization header presents it: `Bearer`, or `DPoP` with a proof beside it (RFC 9449 §7). */
+export interface PresentedToken {
+  token: string
+  scheme: 'bearer' | 'dpop'
+}
+
+/** bearerTokenOf, for either scheme: undefined without credentials, null for malformed ones. */
+export function presentedTokenOf(header: string | undefined): PresentedToken | undefined | null {
+  if (header !== undefined && /^dpop\b/i.test(header)) {
+    const token = DPOP.exec(header)?.[1]
+    return token === undefined ? null : { token, scheme: 'dpop' }
+  }
+  const token = bearerTokenOf(header)
+  return token === undefined || token === null ? token : { token, scheme: 'bearer' }
+}
+
+/**
+ * The request's one `DPoP` proof (RFC 9449 §4.3 step 1): undefined without the header, null for more than one
+ * (Node joins repeated headers with a comma, which no compact JWS holds).
+ */
+export function dpopProofOf(header: string | string[] | undefined): string | undefined | null {
+  if (Array.isArray(header) || (header !== undefined && header.includes(','))) return null
+  return header
+}
+
 /** A JOSE header's `typ`, compared without case and without `application/` (RFC 7515 §4.1.9). */
 export function normalizedTyp(typ: unknown): string {
   return typeof typ === 'string' ? typ.toLowerCase().replace(/^application\//, '') : ''

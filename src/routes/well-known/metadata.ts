@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { DPOP_ALGORITHMS } from '@jwt-auth-service/verifier/feed'
+import { DPOP_ADVERTISED_ALGORITHMS } from '@jwt-auth-service/verifier/feed'
 import { ASSERTION_ALGORITHMS } from '../../auth/client-assertions.js'
 import { TOKEN_EXCHANGE_GRANT } from '../../auth/token-exchange.js'
 
@@ -51,8 +51,8 @@ const metadata: FastifyPluginAsyncTypebox = async (fastify) => {
     token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
     introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
     revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
-    // RFC 9449 §5.1: the algorithms a DPoP proof may use (Ed25519 is EdDSA's other name, RFC 9864).
-    dpop_signing_alg_values_supported: DPOP_ALGORITHMS.filter((alg) => alg !== 'Ed25519'),
+    // RFC 9449 §5.1: the algorithms a DPoP proof may use.
+    dpop_signing_alg_values_supported: [...DPOP_ADVERTISED_ALGORITHMS],
     ...(DOCS ? { service_documentation: `${ISSUER}/docs` } : {})
   }
   fastify.get('/.well-known/oauth-authorization-server', {

@@ -135,6 +135,7 @@ for (const mode of STORE_MODES) {
     t.equal((await call(token, 'GET', '/api/user', 'B')).status, 401, 'the parent is refused at once')
     t.equal((await call(child.access_token, 'GET', '/api/sessions', 'A')).status, 200)
 
+    t.equal((await fetch(`${urlB}/api/logout`, { method: 'POST', headers: { authorization: `Bearer ${child.access_token}` } })).status, 401, 'a logout with the token as Bearer is refused, and ends nothing')
     const loggedOut = await call(child.access_token, 'POST', '/api/logout', 'A')
     t.equal(loggedOut.status, 200)
     t.equal((await call(child.access_token, 'GET', '/api/user', 'B')).status, 401, 'logged out: refused on B at once')
