@@ -11,11 +11,13 @@ import { createVerifier, type VerificationError } from '@jwt-auth-service/verifi
 import { settableClock } from '../../../src/auth/clock.js'
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../../../src/auth/token-exchange.js'
 import type { ClientRegistration } from '../../../src/schemas/clients.js'
+import { linkToken, MailCatcher } from '../../mail.js'
 import { assertOAuthError, basic, bearer, buildApp, claimsOf, form, listeningPair, registerAndLogin, REDIS_URL, STORE_MODES, storeEnv, until } from '../../helper.js'
 
 const ORDERS = 'https://orders.test'
 const PAYMENTS = 'https://payments.test'
 const LEDGER = 'https://ledger.test'
+const APP_URL = 'http://app.test'
 const verifyFor = (audience: string) => `/auth/verify?audience=${encodeURIComponent(audience)}`
 
 /** orders may exchange for payments and the ledger; payments for the ledger; inventory may not exchange. */
@@ -139,6 +141,49 @@ for (const mode of STORE_MODES) {
 
     t.equal((await a.inject({ method: 'DELETE', url: '/api/user', headers: bearer(ada.token), payload: { current_password: password } })).statusCode, 204)
     t.equal(await verifyStatus(b, here.access_token, PAYMENTS), 401, 'closing the account ends it too')
+  })
+
+  test(`logout of the others and global, reuse detection, a password reset by mail and disabling the account each end what was exchanged, on the other instance at once (${mode})`, async (t) => {
+    const mail = await MailCatcher.start(t)
+    const { a, b, urlB } = await listeningPair(t, mode, { SMTP_URL: mail.url, APP_URL, REFRESH_GRACE: '0' })
+    const secrets = await registerClients(a)
+
+    const bob = await registerAndLogin(a)
+    const forBob = await exchange(urlB, 'orders', secrets.orders, bob.token, { resource: PAYMENTS })
+    t.equal((await a.inject({ method: 'POST', url: '/api/refresh', headers: bearer(bob.token) })).statusCode, 200)
+    t.equal(await verifyStatus(b, forBob.access_token, PAYMENTS), 200, 'a refresh leaves the exchanged token alive')
+    t.equal((await b.inject({ method: 'POST', url: '/api/refresh', headers: bearer(bob.token) })).json().code, 'TOKEN_REUSED')
+    t.equal(await verifyStatus(b, forBob.access_token, PAYMENTS), 401, 'reuse of the refreshed token ends the session, and the exchanged token with it')
+
+    // Logout scopes: "others" ends the other sessions' exchanges, "global" every one.
+    const carol = await registerAndLogin(a)
+    const carolPhone = (await a.inject({ method: 'POST', url: '/api/login', payload: { email: carol.email, password: carol.password } })).json() as { access_token: string }
+    const fromDesk = await exchange(urlB, 'orders', secrets.orders, carol.token, { resource: PAYMENTS })
+    const fromPhone = await exchange(urlB, 'orders', secrets.orders, carolPhone.access_token, { resource: PAYMENTS })
+    t.equal((await a.inject({ method: 'POST', url: '/api/logout?scope=others', headers: bearer(carol.token) })).statusCode, 200)
+    t.equal(await verifyStatus(b, fromPhone.access_token, PAYMENTS), 401, 'logout of the others ends the exchange from the phone')
+    t.equal(await verifyStatus(b, fromDesk.access_token, PAYMENTS), 200, 'and not the one from the session that logged out the others')
+    t.equal((await a.inject({ method: 'POST', url: '/api/logout?scope=global', headers: bearer(carol.token) })).statusCode, 200)
+    t.equal(await verifyStatus(b, fromDesk.access_token, PAYMENTS), 401, 'a global logout ends the rest')
+
+    const ada = await registerAndLogin(a)
+    const delegated = await exchange(urlB, 'orders', secrets.orders, ada.token, { resource: PAYMENTS })
+    t.equal(await verifyStatus(b, delegated.access_token, PAYMENTS), 200)
+    t.equal((await a.inject({ method: 'POST', url: '/api/password/forgot', payload: { email: ada.email } })).statusCode, 202)
+    const resetToken = linkToken(await mail.next(ada.email, '/reset-password'), APP_URL, '/reset-password')
+    const password = 'a brand new passphrase'
+    const reset = await a.inject({ method: 'POST', url: '/api/password/reset', payload: { token: resetToken, password, password_confirmation: password } })
+    t.equal(reset.statusCode, 200)
+    t.equal(await verifyStatus(b, delegated.access_token, PAYMENTS), 401, 'the reset ends the exchanged token')
+
+    const grace = await registerAndLogin(a)
+    const first = await exchange(urlB, 'orders', secrets.orders, grace.token, { resource: PAYMENTS })
+    const second = await exchange(urlB, 'payments', secrets.payments, first.access_token, { resource: LEDGER })
+    t.match(await a.auth.accountAdmin.disable(grace.email), { email: grace.email })
+    t.equal(await verifyStatus(b, first.access_token, PAYMENTS), 401, 'disabling the account ends the exchanged token')
+    t.equal(await verifyStatus(b, second.access_token, LEDGER), 401, 'and the hop after it')
+    t.equal((await a.auth.accountAdmin.enable(grace.email))?.disabled_at, null)
+    t.equal(await verifyStatus(b, first.access_token, PAYMENTS), 401, 'enabling it again revives nothing')
   })
 
   test(`the limits, each refused with its RFC 8693 / RFC 6749 error (${mode})`, async (t) => {
