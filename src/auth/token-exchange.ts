@@ -32,13 +32,23 @@ export interface ExchangedGrant {
   scope: string
 }
 
+/** The subject token's verdict, started before the client is authenticated and read only after (`subjectCheck`). */
+export type SubjectCheck = Promise<VerifiedToken>
+
 export interface TokenExchange {
+  /**
+   * Starts verifying the request's subject token, so that its store check rides the round trip of the client's
+   * authentication. Undefined when the request names no access token to check. Its verdict is read only once the
+   * client is authenticated: an unauthenticated caller learns nothing of the token.
+   */
+  subjectCheck(request: ExchangeRequest): SubjectCheck | undefined
   /**
    * Trades `request.subject_token` (an access token of this service that the client was sent) for a delegated
    * token addressed to one of the client's exchange audiences, acting for the same subject. `kept`: the client's
-   * epoch, kept in the round trip of its authentication, as for client credentials.
+   * epoch, kept in the round trip of its authentication, as for client credentials. `started`: the request's
+   * `subjectCheck`, if one was started.
    */
-  exchange(client: Client, request: ExchangeRequest, kept: KeptEpoch, binding?: { jkt: string }): Promise<ExchangedGrant>
+  exchange(client: Client, request: ExchangeRequest, kept: KeptEpoch, binding?: { jkt: string }, started?: SubjectCheck): Promise<ExchangedGrant>
 }
 
 export interface TokenExchangeDependencies {
@@ -99,7 +109,14 @@ export function createTokenExchange({ verifier, issuer, config }: TokenExchangeD
   }
 
   return {
-    async exchange(client, request, kept, binding) {
+    subjectCheck(request) {
+      if (request.subject_token === undefined || request.subject_token === '' || request.subject_token_type !== ACCESS_TOKEN_TYPE) return undefined
+      const check = subjectOf(request.subject_token)
+      // Read later, or never (a refused client): its refusal must not be reported as unhandled meanwhile.
+      check.catch(() => undefined)
+      return check
+    },
+    async exchange(client, request, kept, binding, started) {
       // RFC 8693 §2.1's parameters, before any work.
       if (request.subject_token === undefined || request.subject_token === '') throw invalidRequest('subject_token is required')
       if (request.subject_token_type !== ACCESS_TOKEN_TYPE) throw invalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE}`)
@@ -110,7 +127,7 @@ export function createTokenExchange({ verifier, issuer, config }: TokenExchangeD
       if (request.actor_token !== undefined) throw invalidRequest('actor_token is not supported: the authenticated client is the actor')
       if (!client.privileges.includes('exchange')) throw new OAuthError(400, 'unauthorized_client', 'the client may not exchange tokens (clients update --allow exchange)')
       const target = targetOf(client, request)
-      const subject = await subjectOf(request.subject_token)
+      const subject = await (started ?? subjectOf(request.subject_token))
       const priorActor = subject.kind === 'delegated' ? subject.claims.act : undefined
       if (actorDepth(priorActor) >= config.TOKEN_EXCHANGE_MAX_DEPTH) {
         throw new OAuthError(400, 'invalid_grant', `the subject token was exchanged ${config.TOKEN_EXCHANGE_MAX_DEPTH} times already (TOKEN_EXCHANGE_MAX_DEPTH)`)

@@ -62,18 +62,20 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     },
     handler: async (request, reply) => {
-      // The client's epoch is kept in the round trip of its authentication: one round trip per grant.
+      const { grant_type, scope, resource } = request.body
+      // An exchange's subject token is checked in the same tick as the client's authentication, and the client's
+      // epoch is kept in its round trip: one store round trip per grant.
+      const subject = grant_type === TOKEN_EXCHANGE_GRANT ? fastify.auth.tokenExchange.subjectCheck(request.body) : undefined
       const now = fastify.auth.clock.now()
       let epoch: Promise<IssuedUnder> | undefined
       const client = await authenticateClient(fastify, request, { grant: true, alongside: (clientId) => (epoch = fastify.auth.clientTokens.keepEpoch(clientId, now)) })
-      const { grant_type, scope, resource } = request.body
       if (!GRANT_TYPES.includes(grant_type)) throw new OAuthError(400, 'unsupported_grant_type', `grant_type is one of ${GRANT_TYPES.join(', ')}`)
       // Authenticated: the client's epoch was kept alongside (client-auth.ts).
       const kept = { at: now, issuedUnder: await epoch! }
       const binding = await dpopBinding(fastify, request)
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
       if (grant_type === TOKEN_EXCHANGE_GRANT) {
-        const grant = await fastify.auth.tokenExchange.exchange(client, request.body, kept, binding)
+        const grant = await fastify.auth.tokenExchange.exchange(client, request.body, kept, binding, subject)
         fastify.securityEvent(request, 'client.token_exchanged', { client_id: client.client_id, scope: grant.scope, audience: request.body.resource ?? request.body.audience })
         return grant
       }

@@ -219,6 +219,12 @@ for (const mode of STORE_MODES) {
     }
     assertOAuthError(t, await app.inject(form('/oauth/token', { grant_type: 'urn:example:unknown' }, basic('orders', secrets.orders))), 400, 'unsupported_grant_type')
 
+    // The subject token is checked while the client is authenticated; a client that fails learns nothing of it.
+    for (const subject of ['not.a.token', ada.token]) {
+      const wrongSecret = await app.inject(form('/oauth/token', { grant_type: TOKEN_EXCHANGE_GRANT, subject_token_type: ACCESS_TOKEN_TYPE, subject_token: subject, resource: PAYMENTS }, basic('orders', 'not the secret')))
+      assertOAuthError(t, wrongSecret, 401, 'invalid_client')
+    }
+
     // A client subject token narrows the exchange to its own scopes; asking for none gets those the client also has.
     const narrowed = (await grant('orders', { subject_token: ordersOwn.access_token, resource: PAYMENTS })).json() as { scope: string; access_token: string }
     t.equal(narrowed.scope, 'orders:read')
