@@ -55,7 +55,7 @@ function refuse(reason: string): never {
 }
 
 /** The checks of RFC 9449 §4.3, steps 2 to 12 (the nonce, when required, is the caller's); a DpopProofError names the first that fails. */
-export async function verifyDpopProof(request: ProofRequest): Promise<VerifiedProof> {
+export function verifyDpopProof(request: ProofRequest): VerifiedProof {
   if (request.proof.length > MAX_PROOF_LENGTH) refuse('the DPoP proof is too long')
   const decoded = decodeCompact(request.proof) ?? refuse('the DPoP proof is not a compact JWS with a JSON header and payload')
   const { header, payload } = decoded
@@ -103,7 +103,7 @@ export function createDpopProofs(dependencies: { singleUse: SingleUseStore; cloc
       if (proof === undefined) throw dpopRefusal('a DPoP proof is required (the DPoP header)')
       let verified: VerifiedProof
       try {
-        verified = await verifyDpopProof({ proof, method, url, accessToken, now: clock.now(), maxAgeSeconds })
+        verified = verifyDpopProof({ proof, method, url, accessToken, now: clock.now(), maxAgeSeconds })
       } catch (error) {
         if (error instanceof DpopProofError) throw dpopRefusal(error.message)
         throw error

@@ -37,7 +37,8 @@ const EDWARDS_NAMES = new Set(['EdDSA', 'Ed25519'])
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/
 
-function jsonObject(part: string): Record<string, unknown> | undefined {
+/** A base64url part of a compact JWS that holds a JSON object, decoded; undefined otherwise. */
+export function jsonObject(part: string): Record<string, unknown> | undefined {
   if (!BASE64URL.test(part)) return undefined
   try {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))

@@ -19,6 +19,7 @@ import type { UserClaims, VerifiedToken } from '../schemas/tokens.js'
 import type { ClientTokenRef, ClientTokenStore } from '../stores/client-tokens/index.js'
 import type { SessionStore, TokenRef, TokenStatus } from '../stores/sessions/index.js'
 import type { Clock } from './clock.js'
+import { jsonObject } from './jws.js'
 
 const ACTIVE: Promise<TokenStatus> = Promise.resolve('active')
 const REVOKED: Promise<TokenStatus> = Promise.resolve('revoked')
@@ -98,13 +99,7 @@ type JwtVerifier = (token: string) => { payload: Record<string, unknown> }
 /** The JOSE header of a compact JWS, without verifying anything; undefined when it is not a JSON object. */
 function headerOf(token: string): Record<string, unknown> | undefined {
   const part = token.split('.', 1)[0]!
-  if (part.length > 8192) return undefined
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
-  } catch {
-    return undefined
-  }
+  return part.length > 8192 ? undefined : jsonObject(part)
 }
 
 /**

@@ -27,7 +27,7 @@ async function proof(signer: Pair, options: { alg?: string; header?: Record<stri
 test('a proof by each allowed algorithm passes, and names its key by its RFC 7638 thumbprint', async (t) => {
   for (const [alg, options] of [['ES256', {}], ['EdDSA', {}], ['RS256', { modulusLength: 2048 }], ['PS256', { modulusLength: 2048 }]] as const) {
     const signer = await pair(alg, options)
-    const verified = await verifyDpopProof(check(await proof(signer, { alg }), { accessToken: TOKEN }))
+    const verified = verifyDpopProof(check(await proof(signer, { alg }), { accessToken: TOKEN }))
     t.equal(verified.jkt, await calculateJwkThumbprint(signer.jwk, 'sha256'), `${alg}: jose's thumbprint`)
     t.equal(verified.expiresAt, NOW + 90_000, `${alg}: replayable until iat + max age + 30 s of skew`)
   }
@@ -43,7 +43,7 @@ test("oauth4webapi's proof, as a real client sends it to a resource server, pass
   }
   await oauth.protectedResourceRequest(TOKEN, 'POST', new URL(`${URL_}?page=2`), new Headers(), '{}', { DPoP: dpop, [oauth.customFetch]: customFetch })
   t.equal(sent?.get('authorization'), `DPoP ${TOKEN}`)
-  const verified = await verifyDpopProof({ ...check(sent!.get('dpop')!, { method: 'POST', url: `${URL_}?page=2`, accessToken: TOKEN }), now: Date.now() })
+  const verified = verifyDpopProof({ ...check(sent!.get('dpop')!, { method: 'POST', url: `${URL_}?page=2`, accessToken: TOKEN }), now: Date.now() })
   t.equal(verified.jkt, await dpop.calculateThumbprint(), "the client's own thumbprint")
 })
 
@@ -88,7 +88,8 @@ test('each check refuses what it is for', async (t) => {
     ['the ath of another token', () => proof(signer, { claims: { ath: accessTokenHash(`${TOKEN}x`) } }), { accessToken: TOKEN }, /ath/]
   ]
   for (const [description, make, more, message] of cases) {
-    await t.rejects(verifyDpopProof(check(await make(), more)), { name: 'DpopProofError', message }, description)
+    const sent = await make()
+    t.throws(() => verifyDpopProof(check(sent, more)), { name: 'DpopProofError', message }, description)
   }
   // Within the bounds, and with the query and fragment the comparison leaves out: it passes.
   for (const [description, claims, more] of [
@@ -98,7 +99,8 @@ test('each check refuses what it is for', async (t) => {
     ['the host in capitals and the default port', { htu: 'HTTPS://API.example.com:443/orders' }, {}],
     ['no ath at login (no token presented)', { ath: undefined }, {}]
   ] as const) {
-    await t.resolves(verifyDpopProof(check(await proof(signer, { claims }), more)), description)
+    const sent = await proof(signer, { claims })
+    t.doesNotThrow(() => verifyDpopProof(check(sent, more)), description)
   }
 })
 
