@@ -113,6 +113,11 @@ export const EnvironmentSchema = Type.Object({
   /** DPoP: when true, a login without a proof is refused, so that every user token is bound to a key. */
   DPOP_REQUIRED: Type.Boolean({ default: false }),
   /**
+   * DPoP: when true, every proof must carry a recent nonce of this service's (RFC 9449 §8, §9); a proof without one
+   * is refused with `use_dpop_nonce` and the nonce to use in `DPoP-Nonce`.
+   */
+  DPOP_NONCE: Type.Boolean({ default: false }),
+  /**
    * strict: the revocation state from the store on every check; replicated: from the in-memory replica
    * that the revocation feed keeps (Redis only), strict again while it may be older than REVOCATION_MAX_LAG_MS.
    */

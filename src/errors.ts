@@ -17,6 +17,7 @@ export const ERRORS = {
   TOKEN_REUSED: { status: 401, message: 'the token was already refreshed; the session is revoked' },
   SESSION_EXPIRED: { status: 401, message: 'the session has expired; log in again' },
   DPOP_PROOF_INVALID: { status: 401, message: 'the DPoP proof is missing or not valid for this request' },
+  DPOP_NONCE_REQUIRED: { status: 401, message: 'the DPoP proof must carry the nonce in the DPoP-Nonce header' },
   INSUFFICIENT_SCOPE: { status: 403, message: 'the token lacks a scope this route requires' },
   ACCOUNT_DISABLED: { status: 403, message: 'this account is disabled' },
   EMAIL_NOT_VERIFIED: { status: 403, message: 'the email of this account is not verified yet; follow the link in the verification mail' },

@@ -123,7 +123,8 @@ export class TcpProxy {
  */
 export async function gatewayBackends(t: TestContext): Promise<{ app: FastifyInstance; authPort: number; apiPort: number; gatewayPort: number }> {
   // The gateway is the service's only peer here: it may tell what the client's request was (DPoP at /auth/verify).
-  const app = await buildApp(t, await storeEnv(t, 'redis-postgres', { TRUST_PROXY: 'loopback' }))
+  // DPoP server nonces on, so that the gateway's handling of DPoP-Nonce is tested too; bearer tokens never meet them.
+  const app = await buildApp(t, await storeEnv(t, 'redis-postgres', { TRUST_PROXY: 'loopback', DPOP_NONCE: 'true' }))
   const [authPort, apiPort, gatewayPort] = [await freePort(), await freePort(), await freePort()]
   await app.listen({ port: authPort, host: '127.0.0.1' })
   const api = createHttpServer((request, response) => {

@@ -8,6 +8,7 @@ import { ServiceError } from '../errors.js'
 import type { SingleUseStore } from '../stores/single-use/index.js'
 import { DPOP_ADVERTISED_ALGORITHMS, DPOP_ALGORITHMS, jwkThumbprint, PRIVATE_JWK_MEMBERS, proofClaimsProblem, proofExpiry, type ProofContext } from '@jwt-auth-service/verifier/feed'
 import type { Clock } from './clock.js'
+import type { DpopNonces } from './dpop-nonces.js'
 import { decodeCompact, publicKeyFor, signatureVerifies } from './jws.js'
 
 export { accessTokenHash, htuOf, jwkThumbprint } from '@jwt-auth-service/verifier/feed'
@@ -29,6 +30,8 @@ export interface VerifiedProof {
   jti: string
   /** When a replay of this proof could no longer pass the `iat` check, in milliseconds. */
   expiresAt: number
+  /** The proof's `nonce` claim, for the server that requires one (RFC 9449 §4.3 step 10). */
+  nonce: unknown
 }
 
 const MAX_PROOF_LENGTH = 8192
@@ -74,17 +77,30 @@ export function verifyDpopProof(request: ProofRequest): VerifiedProof {
   if (!signatureVerifies(request.proof, alg, publicKey)) refuse('the DPoP proof\'s signature does not verify')
   const problem = proofClaimsProblem(payload, request)
   if (problem !== undefined) refuse(problem)
-  return { jkt, jti: payload.jti as string, expiresAt: proofExpiry(payload.iat as number, request.maxAgeSeconds) }
+  return { jkt, jti: payload.jti as string, expiresAt: proofExpiry(payload.iat as number, request.maxAgeSeconds), nonce: payload.nonce }
 }
 
+type DpopError = 'invalid_dpop_proof' | 'invalid_token' | 'use_dpop_nonce'
+
 /** The challenge of a refused proof (RFC 9449 §7.1): the scheme, the error, and the algorithms a proof may use. */
-export function dpopChallenge(error: 'invalid_dpop_proof' | 'invalid_token', description: string): string {
+export function dpopChallenge(error: DpopError, description: string): string {
   return `DPoP error="${error}", error_description="${description.replace(/["\\]/g, '')}", algs="${DPOP_ADVERTISED_ALGORITHMS.join(' ')}"`
 }
 
 /** 401 DPOP_PROOF_INVALID with its DPoP challenge. */
-export function dpopRefusal(description: string, error: 'invalid_dpop_proof' | 'invalid_token' = 'invalid_dpop_proof'): ServiceError {
+export function dpopRefusal(description: string, error: Exclude<DpopError, 'use_dpop_nonce'> = 'invalid_dpop_proof'): ServiceError {
   return new ServiceError('DPOP_PROOF_INVALID', description, { 'www-authenticate': dpopChallenge(error, description) })
+}
+
+/**
+ * 401 DPOP_NONCE_REQUIRED (RFC 9449 §9): the proof lacks a recent nonce of ours; `DPoP-Nonce` gives the one to use.
+ * The token endpoint answers it as 400 `use_dpop_nonce` instead (§8).
+ */
+export class DpopNonceRequired extends ServiceError {
+  constructor(readonly nonce: string) {
+    const description = 'the DPoP proof must carry the nonce given in DPoP-Nonce'
+    super('DPOP_NONCE_REQUIRED', description, { 'www-authenticate': dpopChallenge('use_dpop_nonce', description), 'dpop-nonce': nonce })
+  }
 }
 
 export interface DpopProofs {
@@ -95,9 +111,12 @@ export interface DpopProofs {
   check(request: { proof: string | undefined; method: string; url: string; accessToken?: string }): Promise<string>
 }
 
-/** Proofs checked against the service's clock and spent in `singleUse`, the store that spends client assertions' ids. */
-export function createDpopProofs(dependencies: { singleUse: SingleUseStore; clock: Clock; maxAgeSeconds: number }): DpopProofs {
-  const { singleUse, clock, maxAgeSeconds } = dependencies
+/**
+ * Proofs checked against the service's clock and spent in `singleUse`, the store that spends client assertions'
+ * ids; with `nonces` (DPOP_NONCE), each must carry a recent one.
+ */
+export function createDpopProofs(dependencies: { singleUse: SingleUseStore; clock: Clock; maxAgeSeconds: number; nonces?: DpopNonces | undefined }): DpopProofs {
+  const { singleUse, clock, maxAgeSeconds, nonces } = dependencies
   return {
     async check({ proof, method, url, accessToken }) {
       if (proof === undefined) throw dpopRefusal('a DPoP proof is required (the DPoP header)')
@@ -108,6 +127,8 @@ export function createDpopProofs(dependencies: { singleUse: SingleUseStore; cloc
         if (error instanceof DpopProofError) throw dpopRefusal(error.message)
         throw error
       }
+      // Checked once the proof is otherwise good, and before its jti is spent: the client's retry carries a new proof.
+      if (nonces !== undefined && !nonces.accepts(verified.nonce)) throw new DpopNonceRequired(nonces.current())
       if (!(await singleUse.use('dpop', `${verified.jkt}:${verified.jti}`, clock.now(), verified.expiresAt))) throw dpopRefusal('the DPoP proof was used before')
       return verified.jkt
     }

@@ -14,6 +14,7 @@ import { createTokenExchange, type TokenExchange } from './token-exchange.js'
 import { createClientAssertions, type ClientAssertions } from './client-assertions.js'
 import { createClients, type Clients } from './clients.js'
 import { createDpopProofs, type DpopProofs } from './dpop.js'
+import { createDpopNonces, type DpopNonces } from './dpop-nonces.js'
 import { monotonicOf, systemClock, type Clock } from './clock.js'
 import { createKeySets } from './key-sets.js'
 import { warmUpPasswords } from './passwords.js'
@@ -38,6 +39,8 @@ export interface Auth {
   tokenExchange: TokenExchange
   /** DPoP proofs (RFC 9449): checked, and their `jti` spent on every instance. */
   dpopProofs: DpopProofs
+  /** DPOP_NONCE: the nonces every proof must carry, sent in `DPoP-Nonce`; undefined when none is required. */
+  dpopNonces: DpopNonces | undefined
   verifier: Verifier
   issuer: TokenIssuer
   keys: KeySet
@@ -86,6 +89,8 @@ export interface OpenedAuth {
 export async function openAuthWithFeeds(config: Config, options: AuthOptions): Promise<OpenedAuth> {
   const clock = options.clock ?? systemClock
   const keys = options.keys ?? loadKeySet(config)
+  // A nonce passes for one to two proof windows (auth/dpop-nonces.ts).
+  const dpopNonces = config.DPOP_NONCE ? createDpopNonces(keys, clock, config.DPOP_PROOF_MAX_AGE) : undefined
   const users = await createUserStore(config)
   const clientStore = await createClientStore(config).catch(async (error: unknown) => {
     await users.close()
@@ -133,7 +138,8 @@ export async function openAuthWithFeeds(config: Config, options: AuthOptions): P
     }),
     clientTokens: clientTokenService,
     tokenExchange: createTokenExchange({ verifier, issuer, config }),
-    dpopProofs: createDpopProofs({ singleUse: revocations.singleUse, clock, maxAgeSeconds: config.DPOP_PROOF_MAX_AGE }),
+    dpopProofs: createDpopProofs({ singleUse: revocations.singleUse, clock, maxAgeSeconds: config.DPOP_PROOF_MAX_AGE, nonces: dpopNonces }),
+    dpopNonces,
     verifier,
     issuer,
     keys,

@@ -128,6 +128,14 @@ export default fp<AuthPluginOptions>(
     fastify.decorate('storeRedis', { getter: () => redis })
     fastify.addHook('onClose', async () => core.close())
     fastify.decorateRequest('auth', null)
+    const nonces = core.dpopNonces
+    if (nonces !== undefined) {
+      // RFC 9449 §8.2: every answer to a request with a proof gives the nonce to use next, so that a client keeps up
+      // as nonces move on without a refusal first.
+      fastify.addHook('onSend', async (request, reply) => {
+        if (request.headers.dpop !== undefined && !reply.hasHeader('dpop-nonce')) reply.header('dpop-nonce', nonces.current())
+      })
+    }
 
     fastify.decorate('proveBinding', async function proveBinding(request: FastifyRequest, presented: PresentedToken, claims: { cnf?: { jkt: string } }, original?: OriginalRequest) {
       if (claims.cnf === undefined) {

@@ -23,9 +23,10 @@ export default fp(
     const options: FastifyCorsOptions = {
       origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin) ? origin : false),
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type'],
-      // A page reads why it was refused (the challenge) and when to retry.
-      exposedHeaders: ['WWW-Authenticate', 'Retry-After'],
+      // DPoP: a page that holds a key sends its proofs (RFC 9449 §4.1).
+      allowedHeaders: ['Authorization', 'Content-Type', 'DPoP'],
+      // A page reads why it was refused (the challenge), when to retry, and the DPoP nonce to use.
+      exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'DPoP-Nonce'],
       credentials: false,
       maxAge: 600
     }

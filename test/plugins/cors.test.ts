@@ -38,6 +38,7 @@ test('preflight of an allowed origin: 204 with the allow headers, Authorization 
   t.match(response.headers['access-control-allow-methods'], /\bPOST\b/)
   t.match(response.headers['access-control-allow-headers'], /\bAuthorization\b/)
   t.match(response.headers['access-control-allow-headers'], /\bContent-Type\b/)
+  t.match(response.headers['access-control-allow-headers'], /\bDPoP\b/, 'a page may send DPoP proofs')
   t.equal(response.headers['access-control-max-age'], '600')
   t.notOk('access-control-allow-credentials' in response.headers, 'tokens travel in Authorization, not cookies')
   t.match(response.headers.vary, /Origin/, 'caches keep answers per origin')
@@ -71,6 +72,7 @@ test('the API, the JWKS and the discovery document answer an allowed origin; a 4
   assertError(t, refused, 401, 'TOKEN_INVALID')
   t.equal(refused.headers['access-control-allow-origin'], APP, 'the page can read why')
   t.match(refused.headers['access-control-expose-headers'], /WWW-Authenticate/)
+  t.match(refused.headers['access-control-expose-headers'], /\bDPoP-Nonce\b/, 'and read the DPoP nonce')
   for (const url of ['/.well-known/jwks.json', '/.well-known/oauth-authorization-server']) {
     t.equal((await app.inject({ url, headers })).headers['access-control-allow-origin'], APP, url)
   }

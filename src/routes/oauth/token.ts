@@ -3,6 +3,7 @@ import Type from 'typebox'
 import type { IssuedUnder } from '../../auth/client-tokens.js'
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../../auth/token-exchange.js'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { DpopNonceRequired } from '../../auth/dpop.js'
 import { OAuthError, ServiceError } from '../../errors.js'
 import { dpopHeader, proofUrl } from '../../plugins/auth.js'
 import { authenticateClient } from './client-auth.js'
@@ -26,7 +27,8 @@ const GRANT_TYPES = ['client_credentials', TOKEN_EXCHANGE_GRANT]
 
 /**
  * RFC 9449 §5: with a DPoP proof for this endpoint, the token is bound to the proof's key; a proof that fails is
- * 400 `invalid_dpop_proof`, in the endpoint's RFC 6749 §5.2 form.
+ * 400 `invalid_dpop_proof`, in the endpoint's RFC 6749 §5.2 form, and one without the nonce DPOP_NONCE requires is
+ * 400 `use_dpop_nonce` with the nonce in `DPoP-Nonce` (§8).
  */
 async function dpopBinding(fastify: FastifyInstance, request: FastifyRequest): Promise<{ jkt: string } | undefined> {
   try {
@@ -34,6 +36,7 @@ async function dpopBinding(fastify: FastifyInstance, request: FastifyRequest): P
     if (proof === undefined) return undefined
     return { jkt: await fastify.auth.dpopProofs.check({ proof, method: request.method, url: proofUrl(request, fastify.config.ISSUER) }) }
   } catch (error) {
+    if (error instanceof DpopNonceRequired) throw new OAuthError(400, 'use_dpop_nonce', error.message, { 'dpop-nonce': error.nonce })
     if (error instanceof ServiceError && error.code === 'DPOP_PROOF_INVALID') throw new OAuthError(400, 'invalid_dpop_proof', error.message)
     throw error
   }
