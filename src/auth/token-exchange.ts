@@ -128,6 +128,11 @@ export function createTokenExchange({ verifier, issuer, config }: TokenExchangeD
       if (!client.privileges.includes('exchange')) throw new OAuthError(400, 'unauthorized_client', 'the client may not exchange tokens (clients update --allow exchange)')
       const target = targetOf(client, request)
       const subject = await (started ?? subjectOf(request.subject_token))
+      // A key-bound subject token (RFC 9449) is traded only for a bound one: a bearer token would undo the binding for
+      // whoever holds the subject token. The exchanging client proves its own key; it cannot prove the subject's.
+      if (subject.claims.cnf !== undefined && binding === undefined) {
+        throw invalidRequest('the subject token is bound to a key (DPoP): send a DPoP proof, so that the exchanged token is bound too')
+      }
       const priorActor = subject.kind === 'delegated' ? subject.claims.act : undefined
       if (actorDepth(priorActor) >= config.TOKEN_EXCHANGE_MAX_DEPTH) {
         throw new OAuthError(400, 'invalid_grant', `the subject token was exchanged ${config.TOKEN_EXCHANGE_MAX_DEPTH} times already (TOKEN_EXCHANGE_MAX_DEPTH)`)

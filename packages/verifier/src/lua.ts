@@ -58,9 +58,28 @@ export function luaCall<K extends string, A extends string>(script: LuaScript<K,
   return [...script.keys.map((name) => keys[name]), ...script.args.map((name) => args[name])]
 }
 
-/** Defines the scripts as commands of the client (ioredis loads each by its SHA once, and on NOSCRIPT). */
+/** ioredis' auto-pipelines waiting to be sent, by slot (its `_autoPipelines`); absent from clients that never made one. */
+type AutoPipelines = Map<string, Record<string, unknown>>
+
+/**
+ * Defines the scripts as commands of the client (ioredis loads each by its SHA once, and on NOSCRIPT).
+ *
+ * Each auto-pipeline ioredis makes takes the client's commands as they are then. A pipeline still waiting to be
+ * sent (behind one on its way, on a busy client) lacks a command defined after it was made, and a call to that
+ * command in it fails; the pipeline's reply then crashes the process (redis/ioredis#1931). So the waiting
+ * pipelines get the new commands too, as the pipeline's constructor gives them.
+ */
 export function defineLuaScripts(redis: RedisClient, scripts: readonly AnyLuaScript[]): void {
-  for (const script of scripts) redis.defineCommand(script.command, { numberOfKeys: script.keys.length, lua: script.lua })
+  const client = redis as unknown as Record<string, unknown> & { _autoPipelines?: AutoPipelines }
+  for (const script of scripts) {
+    // Defined already: a name is always the same script (the feed reader, made again, defines its probe again).
+    if (typeof client[script.command] === 'function') continue
+    redis.defineCommand(script.command, { numberOfKeys: script.keys.length, lua: script.lua })
+    for (const pipeline of client._autoPipelines?.values() ?? []) {
+      pipeline[script.command] = client[script.command]
+      pipeline[`${script.command}Buffer`] = client[`${script.command}Buffer`]
+    }
+  }
 }
 
 /** Runs a script defined on the client (defineLuaScripts) and decodes its reply. */

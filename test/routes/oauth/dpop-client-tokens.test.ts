@@ -67,6 +67,24 @@ for (const mode of STORE_MODES) {
     t.same(claimsOf(delegated.access_token).cnf, { jkt }, 'the delegated token is bound to the exchanging client')
     t.equal((await fetch(`${urlB}/auth/verify?audience=${encodeURIComponent(PAYMENTS)}`, { headers: { authorization: `Bearer ${delegated.access_token}` } })).status, 401, 'and refused as Bearer')
 
+    // A bound subject token is traded only for a bound token: without the exchanging client's proof, it is refused.
+    const adaKeys = await dpopKeys()
+    const adaBound = (await a.inject({ method: 'POST', url: '/api/login', headers: { dpop: await proofFor(adaKeys, 'POST', `${issuer}/api/login`) }, payload: { email: ada.email, password: ada.password } })).json() as { access_token: string }
+    const exchange = async (subject: string, proof?: string) =>
+      fetch(`${urlB}/oauth/token`, {
+        method: 'POST',
+        headers: { ...basic('orders', secret), 'content-type': 'application/x-www-form-urlencoded', ...(proof === undefined ? {} : { dpop: proof }) },
+        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: subject, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', resource: PAYMENTS })
+      })
+    for (const [description, subject] of [["Ada's bound token", adaBound.access_token], ["the client's own bound token", token]] as const) {
+      const asBearer = await exchange(subject)
+      t.equal(asBearer.status, 400, `${description} for a bearer token: refused`)
+      t.match(await asBearer.json(), { error: 'invalid_request', error_description: /bound to a key/ })
+    }
+    const rebound = (await (await exchange(adaBound.access_token, await proofFor(keys, 'POST', `${issuer}/oauth/token`))).json()) as { access_token: string; token_type: string }
+    t.equal(rebound.token_type, 'DPoP', "with the exchanging client's proof it passes")
+    t.same(claimsOf(rebound.access_token).cnf, { jkt }, "bound to the exchanging client's key, not Ada's")
+
     if (mode === 'redis-postgres') {
       const library = createVerifier({ issuer, audience: CLIENT_AUDIENCE, accept: ['client'], feed: { redisUrl: REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } })
       t.teardown(() => library.close())
