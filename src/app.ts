@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Clock } from './auth/clock.js'
 import type { Config } from './config.js'
+import { trustFunction } from './settings/network.js'
 import auth from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
 import cors from './plugins/cors.js'
@@ -37,7 +38,7 @@ export function serverOptions(config: Config): FastifyServerOptions {
     // counted from the right of X-Forwarded-For, whatever a client wrote on its left. Fastify 5 alone
     // trusts nobody for a number (a client that can reach the service directly could claim to be a proxy),
     // so it is given as the function proxy-addr would have built: for a service reachable only through its proxies.
-    trustProxy: typeof TRUST_PROXY === 'number' ? (_address: string, hop: number) => hop < TRUST_PROXY : TRUST_PROXY,
+    trustProxy: typeof TRUST_PROXY === 'number' ? trustFunction(TRUST_PROXY) : TRUST_PROXY,
     // Request ids come from our generator, never from a client header.
     requestIdHeader: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },

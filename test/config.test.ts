@@ -1,5 +1,6 @@
 import { test } from 'tap'
 import { ConfigError, loadConfig, meantSetting } from '../src/config.js'
+import { trustedPeer, trustFunction } from '../src/settings/network.js'
 
 test('defaults are the README settings table', async (t) => {
   const config = loadConfig({})
@@ -138,4 +139,22 @@ test('variables of other programs are not taken for misspelled settings', async 
   t.doesNotThrow(() => loadConfig(Object.fromEntries(others.map((name) => [name, 'x']))), 'and they boot')
   t.doesNotThrow(() => loadConfig({ JWT_PRIVATE_KEY: '' }), 'an empty variable is not set')
   t.doesNotThrow(() => loadConfig({ REFRESH_GRACE: '0', ACCESS_TOKEN_TTL: '1' }), 'no grace with the shortest token')
+})
+
+test('TRUST_PROXY as a trust function: which hops are proxies, and whether the immediate peer is one', async (t) => {
+  const cases: [string, boolean | number | string, string, number, boolean][] = [
+    ['false trusts nobody', false, '127.0.0.1', 0, false],
+    ['true trusts every hop', true, '203.0.113.9', 3, true],
+    ['a hop count of 1: the nearest hop', 1, '203.0.113.9', 0, true],
+    ['a hop count of 1: not the next', 1, '203.0.113.9', 1, false],
+    ['a hop count of 0: nobody', 0, '127.0.0.1', 0, false],
+    ['a list: an address in a range', '10.0.0.0/8,192.0.2.7', '10.1.2.3', 0, true],
+    ['a list: an address outside it', '10.0.0.0/8,192.0.2.7', '192.0.2.8', 0, false],
+    ['a named range', 'loopback', '127.0.0.1', 0, true],
+    ['a named range, another address', 'loopback', '198.51.100.1', 0, false]
+  ]
+  for (const [description, setting, address, hop, trusted] of cases) {
+    t.equal(trustFunction(setting)(address, hop), trusted, description)
+    if (hop === 0) t.equal(trustedPeer(setting)(address), trusted, `${description} (the immediate peer)`)
+  }
 })

@@ -3,7 +3,8 @@
  * are signed before a run, within DPOP_PROOF_MAX_AGE of being sent, so that what a run measures is the service's
  * cost (and the load generator spends none of the shared CPUs signing).
  */
-import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto'
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto'
+import { accessTokenHash } from '@jwt-auth-service/verifier/feed'
 
 export interface DpopSigner {
   /** `count` proofs for `htm` and `htu`, each with its own `jti`; `accessToken` adds `ath`. */
@@ -19,7 +20,7 @@ export function dpopSigner(): DpopSigner {
   return {
     proofs(count, htm, htu, accessToken) {
       const iat = Math.floor(Date.now() / 1000)
-      const ath = accessToken === undefined ? {} : { ath: createHash('sha256').update(accessToken, 'ascii').digest('base64url') }
+      const ath = accessToken === undefined ? {} : { ath: accessTokenHash(accessToken) }
       return Array.from({ length: count }, () => {
         const input = `${header}.${encode({ jti: randomBytes(12).toString('base64url'), htm, htu, iat, ...ath })}`
         return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`

@@ -1,5 +1,4 @@
 import {
-  createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -9,6 +8,7 @@ import {
 } from 'node:crypto'
 import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { jwkThumbprint } from '@jwt-auth-service/verifier/feed'
 import { ConfigError, type Config, type JwtAlgorithm } from '../config.js'
 
 /** The key tokens are signed with, in the forms @fastify/jwt and the JWKS need. */
@@ -111,12 +111,10 @@ function assertKeyFits(alg: JwtAlgorithm, key: KeyObject, source: string): void 
 }
 
 /** RFC 7638: SHA-256 over the required members, in lexicographic order, without white space. */
-export function thumbprint(jwk: JsonWebKey): string {
-  const required: Record<string, string[]> = { EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], RSA: ['e', 'kty', 'n'], oct: ['k', 'kty'] }
-  const members = required[jwk.kty ?? '']
-  if (members === undefined) throw new Error(`no RFC 7638 members for kty ${jwk.kty}`)
-  const canonical = JSON.stringify(Object.fromEntries(members.map((name) => [name, jwk[name]])))
-  return createHash('sha256').update(canonical).digest('base64url')
+function thumbprint(jwk: JsonWebKey): string {
+  const value = jwkThumbprint(jwk as Record<string, unknown>)
+  if (value === undefined) throw new Error(`no RFC 7638 thumbprint for kty ${jwk.kty}`)
+  return value
 }
 
 /**

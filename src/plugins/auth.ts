@@ -9,7 +9,7 @@ import { ServiceError } from '../errors.js'
 import { loadKeySet } from '../keys/key-set.js'
 import type { RedisClient } from '../stores/redis-connection.js'
 import type { UserClaims } from '../schemas/tokens.js'
-import { bearerTokenOf, dpopProofOf, presentedTokenOf, type PresentedToken } from '@jwt-auth-service/verifier/feed'
+import { dpopProofOf, presentedTokenOf, type PresentedToken } from '@jwt-auth-service/verifier/feed'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -58,14 +58,6 @@ export function authorizationHeader(request: FastifyRequest): string | undefined
   }
   if (count > 1) throw new ServiceError('VALIDATION_FAILED', 'the Authorization header appears twice; send it once')
   return request.headers.authorization
-}
-
-/** The token of `Authorization: Bearer <token>`; 401 TOKEN_MISSING or TOKEN_INVALID otherwise. */
-export function bearerToken(request: FastifyRequest): string {
-  const token = bearerTokenOf(authorizationHeader(request))
-  if (token === undefined) throw new ServiceError('TOKEN_MISSING')
-  if (token === null) throw new ServiceError('TOKEN_INVALID', 'the Authorization header is not "Bearer <token>"')
-  return token
 }
 
 /** The token of `Authorization: Bearer …` or `DPoP …`; 401 TOKEN_MISSING or TOKEN_INVALID otherwise. */

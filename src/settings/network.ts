@@ -27,16 +27,23 @@ export function parseTrustProxy(text: string): boolean | number | string | undef
   return valid ? entries.join(',') : undefined
 }
 
+/**
+ * TRUST_PROXY as proxy-addr's trust function: whether the hop at `hop` (0, the immediate peer) is a trusted proxy.
+ * A hop count N trusts the N nearest hops; a list is compiled as Fastify compiles its `trustProxy`, with the same
+ * package.
+ */
+export function trustFunction(trustProxy: boolean | number | string): (address: string, hop: number) => boolean {
+  if (typeof trustProxy === 'boolean') return () => trustProxy
+  if (typeof trustProxy === 'number') return (_address, hop) => hop < trustProxy
+  return proxyAddr.compile(trustProxy.split(','))
+}
 
 /**
  * Whether the immediate peer is one of the proxies TRUST_PROXY trusts, and so may tell what the client's request
- * was (X-Forwarded-*, X-Original-*): `true` trusts every peer, a hop count N ≥ 1 the nearest hop, a list its entries.
+ * was (X-Forwarded-*, X-Original-*).
  */
 export function trustedPeer(trustProxy: boolean | number | string): (address: string) => boolean {
-  if (typeof trustProxy === 'boolean') return () => trustProxy
-  if (typeof trustProxy === 'number') return () => trustProxy >= 1
-  // Compiled as Fastify compiles its `trustProxy`, with the same package.
-  const trust = proxyAddr.compile(trustProxy.split(','))
+  const trust = trustFunction(trustProxy)
   return (address) => trust(address, 0)
 }
 

@@ -3,6 +3,7 @@ import { generateKeyPairSync, randomUUID, sign } from 'node:crypto'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose'
 import * as oauth from 'oauth4webapi'
 import { test } from 'tap'
+import { ProofReplayCache } from '@jwt-auth-service/verifier/feed'
 import { accessTokenHash, htuOf, jwkThumbprint, verifyDpopProof, type ProofRequest } from '../../src/auth/dpop.js'
 
 const NOW = Date.UTC(2026, 11, 6, 12, 0, 0)
@@ -114,10 +115,25 @@ test('thumbprints and URLs as RFC 7638 and RFC 9449 §4.3 compare them', async (
     kid: '2011-04-29'
   }
   t.equal(jwkThumbprint(rfcKey), 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs')
-  t.equal(jwkThumbprint({ kty: 'oct', k: 'c2VjcmV0' }), undefined)
+  const secretKey = { kty: 'oct', k: 'c2VjcmV0' }
+  t.equal(jwkThumbprint(secretKey), await calculateJwkThumbprint(secretKey), 'a symmetric key as jose computes it')
+  t.equal(jwkThumbprint({ kty: 'oct' }), undefined, 'a symmetric key without k')
+  t.equal(jwkThumbprint({ kty: 'unknown', k: 'c2VjcmV0' }), undefined, 'an unknown key type')
   t.equal(jwkThumbprint({ kty: 'EC', crv: 'P-256', x: 'x' }), undefined, 'a member missing')
   t.equal(htuOf('HTTPS://Auth.Example:443/a/b?c=d#e'), 'https://auth.example/a/b')
   t.equal(htuOf('http://auth.example:8080/'), 'http://auth.example:8080/')
   t.equal(htuOf('ftp://auth.example/'), undefined)
   t.equal(htuOf('/relative'), undefined)
+})
+
+test("the library's replay cache: a jti once until its proof expires; full of live proofs, it refuses new ones", async (t) => {
+  const cache = new ProofReplayCache(2)
+  t.ok(cache.use('a', 100, 0))
+  t.ok(cache.use('b', 200, 0))
+  t.notOk(cache.use('a', 100, 50), 'a replay')
+  t.notOk(cache.use('c', 300, 50), 'full of live proofs: refused, failing closed')
+  t.ok(cache.use('c', 300, 100), "once a's proof expired, its room is taken")
+  t.notOk(cache.use('d', 400, 150), 'full again until b expires')
+  t.notOk(cache.use('c', 300, 199), 'c is still a replay')
+  t.ok(cache.use('a', 500, 200), 'b expired: a new proof with an old jti passes, its first proof long past')
 })

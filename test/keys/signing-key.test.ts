@@ -2,20 +2,10 @@ import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { calculateJwkThumbprint } from 'jose'
 import { test } from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.js'
-import { generatePrivateKey, loadSigningKey, parseSigningKey, thumbprint } from '../../src/keys/signing-key.js'
-
-test('RFC 7638 §3.1 example thumbprint', async (t) => {
-  const jwk = {
-    kty: 'RSA',
-    n: '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw',
-    e: 'AQAB',
-    alg: 'RS256',
-    kid: '2011-04-29'
-  }
-  t.equal(thumbprint(jwk), 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs')
-})
+import { generatePrivateKey, loadSigningKey, parseSigningKey } from '../../src/keys/signing-key.js'
 
 for (const alg of ['ES256', 'EdDSA', 'RS256', 'HS256'] as const) {
   test(`${alg}: generated once into DATA_DIR with mode 0600, reused after a restart`, async (t) => {
@@ -26,10 +16,13 @@ for (const alg of ['ES256', 'EdDSA', 'RS256', 'HS256'] as const) {
     t.equal(statSync(file).mode & 0o777, 0o600)
     t.equal(loadSigningKey(config).kid, first.kid, 'the same key the second time')
     t.equal(first.alg, alg)
-    if (alg === 'HS256') t.equal(first.publicJwk, undefined, 'a symmetric key is never published')
-    else {
+    if (alg === 'HS256') {
+      t.equal(first.publicJwk, undefined, 'a symmetric key is never published')
+      t.equal(first.kid, await calculateJwkThumbprint({ kty: 'oct', k: Buffer.from(first.privateKey).toString('base64url') }), 'kid: the RFC 7638 thumbprint, as jose computes it')
+    } else {
       t.match(first.publicJwk, { kid: first.kid, alg, use: 'sig' })
       t.notOk('d' in first.publicJwk!, 'no private member in the public JWK')
+      t.equal(first.kid, await calculateJwkThumbprint(first.publicJwk!), 'kid: the RFC 7638 thumbprint, as jose computes it')
     }
   })
 }

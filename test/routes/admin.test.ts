@@ -149,8 +149,7 @@ test('admin API: the bearer token, the public port, bad bodies, its own OpenAPI 
   for (const [description, headers, code] of refusals) {
     for (const [method, url] of [['GET', '/admin/clients'], ['POST', '/admin/clients'], ['DELETE', '/admin/users/a@b.example']] as const) {
       const response = await management.inject({ method, url, headers, ...(method === 'POST' ? { payload: { client_id: 'sneaky' } } : {}) })
-      assertError(t, response, 401, code)
-      t.notMatch(response.body, /sneaky/, `${description}: ${method} ${url} refused`)
+      t.test(`${description}: ${method} ${url}`, async (t) => assertError(t, response, 401, code))
     }
   }
   t.same((await management.inject(json('GET', '/admin/clients'))).json(), { clients: [] }, 'no refused call created anything')
@@ -202,6 +201,9 @@ test('admin API: the bearer token, the public port, bad bodies, its own OpenAPI 
   assertError(t, await management.inject(json('GET', `/admin/users/${encodeURIComponent(longEmail)}`)), 404, 'NOT_FOUND')
   assertError(t, await management.inject(json('PATCH', '/admin/clients/kept', { audiences: ['http://auth.test'] })), 400, 'VALIDATION_FAILED')
   assertError(t, await management.inject(json('PATCH', '/admin/clients/ghost', { scope: 'a' })), 404, 'NOT_FOUND')
+  assertError(t, await management.inject(json('POST', '/admin/clients/ghost/rotate-secret')), 404, 'NOT_FOUND')
+  assertError(t, await management.inject(json('PATCH', '/admin/clients/kept', { credential: { auth_method: 'federated' } })), 400, 'VALIDATION_FAILED')
+  assertError(t, await management.inject(json('PATCH', '/admin/clients/kept', { credential: { auth_method: 'client_secret', jwks_uri: 'https://keys.example/jwks.json' } })), 400, 'VALIDATION_FAILED')
   assertError(t, await management.inject(json('GET', '/admin/clients/bad%20id')), 400, 'VALIDATION_FAILED')
   t.match((await management.inject(json('GET', '/admin/clients/kept'))).json(), { audiences: [CLIENT_AUDIENCE] }, 'and nothing was lost')
   t.same((await management.inject(json('GET', '/admin/clients'))).json().clients.map((client: { client_id: string }) => client.client_id), ['kept'], 'no refused body created a client')

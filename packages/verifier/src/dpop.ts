@@ -14,9 +14,12 @@ export const DPOP_ALGORITHMS = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256'] a
 export const DPOP_ADVERTISED_ALGORITHMS: readonly string[] = DPOP_ALGORITHMS.filter((alg) => alg !== 'Ed25519')
 
 /** RFC 7638's members for each key type, in the lexicographic order the thumbprint hashes them in. */
-const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = { EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], RSA: ['e', 'kty', 'n'] }
+const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = { EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], RSA: ['e', 'kty', 'n'], oct: ['k', 'kty'] }
 
-/** The RFC 7638 SHA-256 thumbprint of a public JWK, base64url; undefined for a key type or member it cannot have. */
+/**
+ * The RFC 7638 SHA-256 thumbprint of a JWK, base64url; undefined for a key type or member it cannot have. A
+ * symmetric key has one too (the service's HS256 `kid`): a DPoP proof's key is refused for its `k` before this.
+ */
 export function jwkThumbprint(jwk: Readonly<Record<string, unknown>>): string | undefined {
   const members = THUMBPRINT_MEMBERS[jwk.kty as string]
   if (members === undefined || members.some((member) => typeof jwk[member] !== 'string')) return undefined
@@ -84,6 +87,8 @@ export const proofExpiry = (iat: number, maxAgeSeconds: number): number => (iat 
  */
 export class ProofReplayCache {
   private readonly seen = new Map<string, number>()
+  /** No entry expires before this: a full cache is swept no sooner, so a flood of refused proofs costs no scans. */
+  private earliestExpiry = Number.POSITIVE_INFINITY
   constructor(private readonly capacity = 100_000) {}
 
   /** True the first time `key` is used before `until`; false for a replay, or when the cache is full of live entries. */
@@ -91,10 +96,16 @@ export class ProofReplayCache {
     const known = this.seen.get(key)
     if (known !== undefined && known > now) return false
     if (this.seen.size >= this.capacity) {
-      for (const [entry, expiry] of this.seen) if (expiry <= now) this.seen.delete(entry)
+      if (now < this.earliestExpiry) return false
+      this.earliestExpiry = Number.POSITIVE_INFINITY
+      for (const [entry, expiry] of this.seen) {
+        if (expiry <= now) this.seen.delete(entry)
+        else this.earliestExpiry = Math.min(this.earliestExpiry, expiry)
+      }
       if (this.seen.size >= this.capacity) return false
     }
     this.seen.set(key, until)
+    this.earliestExpiry = Math.min(this.earliestExpiry, until)
     return true
   }
 }

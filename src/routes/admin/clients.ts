@@ -95,7 +95,6 @@ const adminClients: FastifyPluginAsyncTypebox = async (fastify) => {
       const { client_id: clientId, ...fields } = request.body
       const changes = await registrationOf(fields, settings)
       const registration: ClientRegistration = { scopes: [], audiences: [], privileges: [], exchange_audiences: [], ...changes }
-      if (registration.credential?.auth_method === 'client_secret') delete registration.credential
       const { client, secret } = await clients.create(clientId, registration).catch(translated)
       const warning = sharedIdentityWarning(registration.credential)
       return reply.code(201).send({ ...clientView(client), ...(secret === undefined ? {} : { client_secret: secret }), ...(warning === undefined ? {} : { warnings: [warning] }) })

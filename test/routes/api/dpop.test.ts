@@ -4,14 +4,13 @@
  * the binding; a stolen token, a proof by another key, a replayed or mismatched proof are refused.
  */
 import { randomUUID } from 'node:crypto'
-import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose'
 import * as oauth from 'oauth4webapi'
 import { test } from 'tap'
 import Fastify from 'fastify'
 import { createVerifier } from '@jwt-auth-service/verifier'
 import jwtAuth from '@jwt-auth-service/verifier/fastify'
 import { accessTokenHash } from '../../../src/auth/dpop.js'
-import { proofFor, type KeyPair } from '../../dpop-client.js'
+import { dpopKeys, proofFor, thumbprintOf } from '../../dpop-client.js'
 import { basic, buildTestApp, claimsOf, createClient, form, listeningPair, REDIS_URL, STORE_MODES, type TestContext } from '../../helper.js'
 
 const json = { 'content-type': 'application/json' }
@@ -23,7 +22,7 @@ async function boundSession(t: TestContext, mode: (typeof STORE_MODES)[number]) 
   const email = `dpop.${randomUUID()}@example.com`
   const password = 'correct horse battery'
   await fetch(`${issuer}/api/register`, { method: 'POST', headers: json, body: JSON.stringify({ name: 'Ada', email, password, password_confirmation: password }) })
-  const keys = (await generateKeyPair('ES256')) as KeyPair
+  const keys = await dpopKeys()
   const dpop = oauth.DPoP({ client_id: 'spa' } as oauth.Client, keys as Parameters<typeof oauth.DPoP>[1])
   /** oauth4webapi's request to the public URL, delivered to `instance`; the proof it sent, for replays. */
   let lastProof = ''
@@ -53,7 +52,7 @@ for (const mode of STORE_MODES) {
     t.equal(loggedIn.status, 200)
     const body = (await loggedIn.json()) as { access_token: string; token_type: string }
     t.equal(body.token_type, 'DPoP', 'RFC 9449 §5: the token type says it is bound')
-    const jkt = await calculateJwkThumbprint(await exportJWK(keys.publicKey))
+    const jkt = await thumbprintOf(keys)
     t.same(claimsOf(body.access_token).cnf, { jkt }, 'cnf.jkt is the thumbprint of the proof\'s key')
     t.equal(await dpop.calculateThumbprint(), jkt)
     const token = body.access_token
@@ -71,7 +70,7 @@ for (const mode of STORE_MODES) {
     }
 
     // The token alone is worth nothing: as Bearer, or with a proof by another key, or a proof for something else.
-    const thief = (await generateKeyPair('ES256')) as KeyPair
+    const thief = await dpopKeys()
     const refusals: [string, Record<string, string>][] = [
       ['as Bearer', { authorization: `Bearer ${token}` }],
       ['as DPoP without a proof', { authorization: `DPoP ${token}` }],
@@ -125,8 +124,20 @@ for (const mode of STORE_MODES) {
       t.match(asBearer.headers.get('www-authenticate'), /^DPoP error="invalid_dpop_proof"/)
     }
     // Refresh: as Bearer it is refused and nothing is written; with a proof, the child is bound to the same key.
-    t.equal((await fetch(`${urlB}/api/refresh`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status, 401)
-    t.equal((await call(token, 'GET', '/api/user')).status, 200, 'the refused refresh left the token as it was')
+    const refreshUrl = `${issuer}/api/refresh`
+    const jti = randomUUID()
+    const spentOnce = await fetch(`${urlB}/api/user`, { headers: { authorization: `DPoP ${token}`, dpop: await proofFor(keys, 'GET', `${issuer}/api/user`, { ath: accessTokenHash(token), jti }) } })
+    t.equal(spentOnce.status, 200, 'a proof whose jti the refresh below uses again')
+    const spent = await proofFor(keys, 'POST', refreshUrl, { ath: accessTokenHash(token), jti })
+    const refreshRefusals: [string, Record<string, string>][] = [
+      ['as Bearer', { authorization: `Bearer ${token}` }],
+      ['with a proof by another key', { authorization: `DPoP ${token}`, dpop: await proofFor(await dpopKeys(), 'POST', refreshUrl, { ath: accessTokenHash(token) }) }],
+      ['with a jti spent already', { authorization: `DPoP ${token}`, dpop: spent }]
+    ]
+    for (const [description, headers] of refreshRefusals) {
+      t.equal((await fetch(`${urlB}/api/refresh`, { method: 'POST', headers })).status, 401, `a refresh ${description} is refused`)
+    }
+    t.equal((await call(token, 'GET', '/api/user')).status, 200, 'the refused refreshes left the token as it was')
     const refreshed = await call(token, 'POST', '/api/refresh', 'B')
     t.equal(refreshed.status, 200)
     const child = (await refreshed.json()) as { access_token: string; token_type: string }
@@ -157,6 +168,9 @@ test('DPoP at login: a bad proof is refused before the password is checked; DPOP
     t.equal(response.status, 401, description)
     t.equal(((await response.json()) as { code: string }).code, 'DPOP_PROOF_INVALID', description)
   }
+  // Before the password: with a wrong one too, the answer is the proof's refusal, not INVALID_CREDENTIALS.
+  const wrongPassword = await fetch(url, { method: 'POST', headers: { ...json, dpop: await proofFor(keys, 'GET', url) }, body: JSON.stringify({ email: 'nobody@example.com', password: 'wrong password' }) })
+  t.equal(((await wrongPassword.json()) as { code: string }).code, 'DPOP_PROOF_INVALID', 'the proof is checked before the password')
   const proof = await proofFor(keys, 'POST', url)
   t.equal((await login(proof)).status, 200)
   t.equal((await login(proof)).status, 401, 'a login proof is single-use too')
@@ -180,5 +194,5 @@ test('DPoP at login: a bad proof is refused before the password is checked; DPOP
   // Introspection reports the binding to resource servers (RFC 9449 §6.2).
   const secret = await createClient(required, 'gateway', [], { privileges: ['introspect'] })
   const introspected = await required.inject(form('/oauth/introspect', { token: accepted.json().access_token }, basic('gateway', secret)))
-  t.match(introspected.json(), { active: true, cnf: { jkt: await calculateJwkThumbprint(await exportJWK(keys.publicKey)) } })
+  t.match(introspected.json(), { active: true, cnf: { jkt: await thumbprintOf(keys) } })
 })
