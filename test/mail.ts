@@ -64,8 +64,12 @@ export class MailCatcher {
     return this.mails.filter((mail) => recipients(mail).includes(address.toLowerCase()) && (link === undefined || (mail.text ?? '').includes(`${link}?token=`)))
   }
 
-  /** Waits until `count` mails with a link to `link` (one more than now by default) were sent to the address; the last of them. */
-  async next(address: string, link: MailLink, count = this.to(address, link).length + 1, timeoutMs = 10_000): Promise<ParsedMail> {
+  /**
+   * Waits until `count` mails with a link to `link` (one more than now by default) were sent to the address; the last
+   * of them. The wait is generous: the service sends after its answer, through its store and SMTP, and a loaded CI
+   * machine once took more than 10 s over it. A mail that never comes fails all the same.
+   */
+  async next(address: string, link: MailLink, count = this.to(address, link).length + 1, timeoutMs = 20_000): Promise<ParsedMail> {
     const deadline = performance.now() + timeoutMs
     while (this.to(address, link).length < count) {
       const left = deadline - performance.now()
